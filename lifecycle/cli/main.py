@@ -1,0 +1,160 @@
+"""`lifecycle` — validate, plan, compile and schema (no ray/mlflow/torch imports)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ExitCode, LifecycleError
+
+EPILOG = """exit codes: 0 ok · 1 policy violation (or failed gate) · 2 invalid input ·
+3 runtime failure · 4 internal error. Set LIFECYCLE_FULL_ERROR=1 for tracebacks."""
+
+
+def _split(args: list[str]) -> tuple[list[str], list[str]]:
+    """Positional words with '=' (or a leading '~') are overrides; the rest are specs."""
+    specs, overrides = [], []
+    for a in args:
+        (overrides if ("=" in a or a.startswith("~")) else specs).append(a)
+    return specs, overrides
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lifecycle", description="Declarative ML lifecycle specs: "
+                                "validate, plan, compile, run on Ray.", epilog=EPILOG)
+    p.add_argument("--no-color", action="store_true", help="plain output")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check specs against the schema and policy",
+                       epilog=EPILOG)
+    v.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE",
+                   help="spec files, then Hydra overrides (key=value, +key=value, ~key)")
+    v.add_argument("--format", choices=["text", "json"], default="text")
+
+    pl = sub.add_parser("plan", help="show the compiled plan for a person", epilog=EPILOG)
+    pl.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
+
+    c = sub.add_parser("compile", help="write the plan as canonical JSON", epilog=EPILOG)
+    c.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
+    c.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    c.add_argument("--serve-config", help="also write the Ray Serve config (serve deploy "
+                   "schema) to this file")
+
+    s = sub.add_parser("schema", help="print the spec's JSON Schema (for editors)")
+    s.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    return p
+
+
+def _one_spec(parser: argparse.ArgumentParser, args: list[str]) -> tuple[str, list[str]]:
+    specs, overrides = _split(args)
+    if len(specs) != 1:
+        parser.error(f"give exactly one spec file (got {len(specs)}: {' '.join(specs) or '-'})")
+    return specs[0], overrides
+
+
+def _write(output: str, text: str) -> None:
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text, encoding="utf-8")
+
+
+def cmd_validate(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console, problems_json, render_problems, summary_line
+
+    specs, overrides = _split(ns.args)
+    if not specs:
+        parser.error("give at least one spec file")
+    results = api.validate(specs, overrides)
+    worst = max((r.exit_code for r in results), default=ExitCode.OK)
+    if ns.format == "json":
+        print(problems_json([(r.path, int(r.exit_code), r.problems) for r in results]))
+        return int(worst)
+    out = make_console(no_color=ns.no_color)
+    for r in results:
+        render_problems(out, r.problems)
+        out.print(summary_line(r.path, r.problems))
+    return int(worst)
+
+
+def cmd_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console, render_plan, render_problems
+
+    spec, overrides = _one_spec(parser, ns.args)
+    r = api.validate_one(spec, overrides)
+    if r.plan is not None:
+        render_plan(make_console(no_color=ns.no_color, wrap=True), r.plan, spec)
+    render_problems(make_console(no_color=ns.no_color),
+                    [p for p in r.problems if p.severity != "info"])
+    return int(r.exit_code)
+
+
+def cmd_compile(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console
+
+    spec, overrides = _one_spec(parser, ns.args)
+    plan = api.compile_spec(spec, overrides)
+    _write(ns.output, plan.to_json())
+    if ns.serve_config and plan.serve_config is not None:
+        _write(ns.serve_config, json.dumps(plan.serve_config, indent=2, sort_keys=True) + "\n")
+    if ns.output != "-":
+        make_console(stderr=True, no_color=ns.no_color).print(
+            f"[ok]✓[/] wrote {ns.output} (plan {plan.plan_hash[:12]}, {len(plan.stages)} stages)")
+    return 0
+
+
+def cmd_schema(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+
+    _write(ns.output, json.dumps(api.spec_schema(), indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]] = {
+    "validate": cmd_validate, "plan": cmd_plan, "compile": cmd_compile, "schema": cmd_schema,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    ns = parser.parse_args(argv)
+    full = os.environ.get("LIFECYCLE_FULL_ERROR") == "1"
+    try:
+        return COMMANDS[ns.command](ns, parser)
+    except LifecycleError as exc:
+        from ..render import make_console, render_problems
+
+        err = make_console(stderr=True, no_color=ns.no_color)
+        render_problems(err, exc.all_problems())
+        if full:
+            traceback.print_exc()
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug in lifecycle: say so, and how to see it
+        if full:
+            traceback.print_exc()
+        else:
+            print(f"lifecycle: internal error: {type(exc).__name__}: {exc}\n"
+                  "This is a bug in lifecycle. Rerun with LIFECYCLE_FULL_ERROR=1 and report "
+                  "the traceback.", file=sys.stderr)
+        return int(ExitCode.INTERNAL)
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

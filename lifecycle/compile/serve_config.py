@@ -1,0 +1,92 @@
+"""Lowering `serve` to a Ray Serve config (the `serve deploy` schema).
+
+Ray Serve has no weighted split, mirror or canary: a split becomes an ingress router
+deployment holding a handle per model version, with the weights in its `user_config`
+(a config deploy that changes only `user_config` reconfigures live, with no restart).
+`args` hold only what never changes during a rollout, because changing them restarts
+every replica.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..spec import Spec
+from .stages import ROUTER_CPUS, versions
+
+APP_IMPORT_PATH = "lifecycle.runtime.serve.app:build_app"
+
+
+def initial_weights(spec: Spec) -> dict[str, float]:
+    slots = versions(spec)
+    if "stable" not in slots:
+        return {"candidate": 100.0}
+    assert spec.serve is not None and spec.serve.rollout is not None
+    first = spec.serve.rollout.steps[0].weight
+    return {"stable": 100.0 - first, "candidate": first}
+
+
+def serve_config(spec: Spec) -> dict[str, Any] | None:
+    if spec.serve is None or spec.register is None:
+        return None
+    s = spec.serve
+    slots = versions(spec)
+    rollout = s.rollout
+    router_user_config: dict[str, Any] = {
+        "weights": initial_weights(spec),
+        "step": 0,
+        "sticky_key": rollout.sticky_key if rollout else None,
+        "shadow": None if s.shadow is None else {
+            "target": s.shadow.target if "stable" in slots else "candidate",
+            "fraction": s.shadow.fraction,
+        },
+    }
+    deployments: list[dict[str, Any]] = [{
+        "name": "Router",
+        "num_replicas": 1,
+        "max_ongoing_requests": 256,
+        "ray_actor_options": {"num_cpus": ROUTER_CPUS},
+        "user_config": router_user_config,
+    }]
+    for slot, alias in slots.items():
+        actor: dict[str, Any] = {"num_cpus": s.resources.num_cpus}
+        if s.resources.num_gpus:
+            actor["num_gpus"] = s.resources.num_gpus
+        if s.resources.memory_mb:
+            actor["memory"] = s.resources.memory_mb * 1024 * 1024
+        dep: dict[str, Any] = {
+            "name": f"Model_{slot}",
+            "ray_actor_options": actor,
+            "user_config": {"model_uri": f"models:/{spec.register.model}@{alias}",
+                            "slot": slot},
+        }
+        if s.shadow is not None and router_user_config["shadow"]["target"] == slot:
+            dep["max_queued_requests"] = s.shadow.max_queued
+        if s.autoscaling is not None:
+            dep["autoscaling_config"] = {
+                "min_replicas": s.autoscaling.min_replicas,
+                "max_replicas": s.autoscaling.max_replicas,
+                "target_ongoing_requests": s.autoscaling.target_ongoing_requests,
+            }
+        else:
+            dep["num_replicas"] = s.replicas or 1
+        deployments.append(dep)
+    features = {name: f.type for name, f in spec.data.contract.features.items()}
+    app = {
+        "name": spec.name,
+        "route_prefix": s.route_prefix,
+        "import_path": APP_IMPORT_PATH,
+        "args": {
+            "application": spec.name,
+            "model": spec.register.model,
+            "slots": sorted(slots),
+            "features": features,
+            "batching": None if s.batching is None else s.batching.model_dump(mode="json"),
+        },
+        "deployments": deployments,
+    }
+    return {
+        "proxy_location": "EveryNode",
+        "http_options": {"host": "0.0.0.0", "port": 8000},
+        "applications": [app],
+    }

@@ -1,0 +1,150 @@
+"""Spec -> stages: one small builder per stage kind. Pure functions; no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..plan import (DataStage, DeployStage, EvaluateStage, GateParams, MonitorParams,
+                    MonitorStage, RegisterStage, Resources, RetireStage, RolloutStage,
+                    RolloutStepParams, SearchParam, TrainParams, TrainStage, TuneStage)
+from ..spec import Spec
+from ..spec.evaluate import LOWER_IS_BETTER
+from ..spec.monitor import BACKENDS, DRIFT_DETECTORS
+
+ROUTER_CPUS = 0.1  # the router is I/O bound; see NOTES on fitting Serve on 2 CPUs
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json") if model is not None else None
+
+
+def data_stage(spec: Spec) -> DataStage:
+    sources = {role: _dump(src) for role, src in
+               (("train", spec.data.train), ("eval", spec.data.eval),
+                ("reference", spec.data.reference)) if src is not None}
+    return DataStage(id="data", sources=sources, contract=_dump(spec.data.contract),
+                     resources=Resources(cpus=1, workers=1))
+
+
+def train_params(spec: Spec) -> TrainParams:
+    assert spec.train is not None
+    t = spec.train
+    return TrainParams(
+        entrypoint=t.entrypoint, framework=t.framework, num_workers=t.scaling.num_workers,
+        use_gpu=t.scaling.use_gpu, cpus_per_worker=t.scaling.cpus_per_worker,
+        gpus_per_worker=t.scaling.gpus_per_worker if t.scaling.use_gpu else 0.0,
+        resources_per_worker=dict(t.scaling.resources_per_worker),
+        max_failures=t.scaling.max_failures, checkpointing=_dump(t.checkpointing),
+        config=dict(t.config))
+
+
+def _train_resources(p: TrainParams, parallel: int = 1) -> Resources:
+    return Resources(cpus=p.num_workers * p.cpus_per_worker * parallel,
+                     gpus=p.num_workers * p.gpus_per_worker * parallel,
+                     workers=p.num_workers * parallel)
+
+
+def train_stage(spec: Spec) -> TrainStage:
+    p = train_params(spec)
+    return TrainStage(id="train", depends_on=["data"], train=p, resources=_train_resources(p))
+
+
+def tune_stage(spec: Spec) -> TuneStage:
+    assert spec.tune is not None
+    t = spec.tune
+    p = train_params(spec)
+    space = []
+    for name in sorted(t.search_space):
+        kind, args = t.search_space[name].kind_and_args()
+        space.append(SearchParam(name=name, distribution=kind, args=args))  # type: ignore[arg-type]
+    return TuneStage(
+        id="tune", depends_on=["data"], train=p, metric=t.metric, mode=t.mode,
+        num_samples=t.num_samples, max_concurrent_trials=t.max_concurrent_trials,
+        time_budget_s=t.time_budget, scheduler=_dump(t.scheduler), search_space=space,
+        resources=_train_resources(p, min(t.max_concurrent_trials, t.num_samples)))
+
+
+def evaluate_stage(spec: Spec, upstream: str) -> EvaluateStage:
+    ev = spec.evaluate
+    gates = [] if ev is None else [
+        GateParams(metric=g.metric, min=g.min, max=g.max, vs=g.vs,
+                   max_regression=g.max_regression, higher_is_better=g.higher_is_better)
+        for g in ev.gates]
+    metrics = [] if ev is None else list(ev.metrics)
+    for g in gates:
+        if g.metric not in metrics:
+            metrics.append(g.metric)
+    return EvaluateStage(id="evaluate", depends_on=[upstream, "data"], metrics=metrics,
+                         gates=gates, resources=Resources(cpus=1, workers=1))
+
+
+def register_stage(spec: Spec, upstream: str) -> RegisterStage:
+    assert spec.register is not None
+    r = spec.register
+    return RegisterStage(id="register", depends_on=[upstream], model=r.model, alias=r.alias,
+                         tags=dict(r.tags), resources=Resources(cpus=0, workers=0))
+
+
+def monitor_stage(spec: Spec, upstream: list[str]) -> MonitorStage:
+    all_features = list(spec.data.contract.features)
+    monitors = []
+    for m in spec.monitors:
+        default_backend = BACKENDS.get(m.detector, ("numpy",) if m.detector in DRIFT_DETECTORS
+                                       else ("sklearn",))[0]
+        monitors.append(MonitorParams(
+            name=m.name, detector=m.detector,
+            features=all_features if m.features == "all" else list(m.features),
+            window=m.window, window_duration_s=m.window_duration, p_val=m.p_val,
+            correction=m.correction, online=m.online, ert=m.ert,
+            backend=m.backend or default_backend, reference_size=m.reference_size,
+            threshold=m.threshold, max_outlier_rate=m.max_outlier_rate,
+            preprocess=_dump(m.preprocess), on_drift=list(m.on_drift),
+            on_outlier=list(m.on_outlier), alert=_dump(m.alert), retrain=_dump(m.retrain)))
+    return MonitorStage(id="monitor", depends_on=upstream, monitors=monitors,
+                        resources=Resources(cpus=0.5, workers=1))
+
+
+def versions(spec: Spec) -> dict[str, str]:
+    """Version slot -> registry alias. With a rollout the stable slot serves the champion
+    and the candidate slot the newly registered alias; without one, only the candidate."""
+    assert spec.register is not None
+    if spec.serve is not None and spec.serve.rollout is not None:
+        return {"stable": "champion", "candidate": spec.register.alias}
+    return {"candidate": spec.register.alias}
+
+
+def deploy_stage(spec: Spec, upstream: list[str]) -> DeployStage:
+    assert spec.serve is not None and spec.register is not None
+    s = spec.serve
+    per_version = s.replicas or (s.autoscaling.max_replicas if s.autoscaling else 1)
+    n_versions = len(versions(spec))
+    return DeployStage(
+        id="deploy", depends_on=upstream, application=spec.name, route_prefix=s.route_prefix,
+        model=spec.register.model, replicas=s.replicas, autoscaling=_dump(s.autoscaling),
+        replica_resources=_dump(s.resources), batching=_dump(s.batching), shadow=_dump(s.shadow),
+        resources=Resources(cpus=s.resources.num_cpus * per_version * n_versions + ROUTER_CPUS,
+                            gpus=s.resources.num_gpus * per_version * n_versions,
+                            workers=per_version * n_versions + 1))
+
+
+def rollout_stage(spec: Spec) -> RolloutStage:
+    assert spec.serve is not None and spec.serve.rollout is not None
+    r = spec.serve.rollout
+    steps = [RolloutStepParams(weight=s.weight, hold_s=s.hold,
+                               gates=[g.model_dump(mode="json", exclude_none=True)
+                                      for g in s.gates]) for s in r.steps]
+    return RolloutStage(id="rollout", depends_on=["deploy"], strategy=r.strategy, steps=steps,
+                        gate_interval_s=r.gate_interval, on_failure=r.on_failure,
+                        sticky_key=r.sticky_key, resources=Resources(cpus=0, workers=1))
+
+
+def retire_stage(spec: Spec, upstream: list[str]) -> RetireStage:
+    assert spec.retirement is not None
+    r = spec.retirement
+    return RetireStage(id="retire", depends_on=upstream,
+                       after=r.after.isoformat() if r.after else None, drain_s=r.drain,
+                       archive=r.archive, replaced_by=r.replaced_by,
+                       resources=Resources(cpus=0, workers=0))
+
+
+__all__ = ["LOWER_IS_BETTER"]

@@ -1,0 +1,354 @@
+"""Hydra composition of a spec, with the provenance index Hydra does not keep.
+
+Search path, first match wins: the spec's own folder, the user's `conf/` next to the
+spec, then the platform's `conf/` (shipped with lifecycle or set by LIFECYCLE_CONF).
+Policy bundles are never composed into a spec: they are chosen by `risk_tier` or
+`policy:` and loaded by the policy engine, so a spec cannot rewrite its own rules.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import Location, LoadError, Problem
+from .keypath import KeyPath, format_path, parse_path
+from .provenance import ProvenanceIndex
+from .yaml_safe import YamlFile, display_path, read_yaml_cached
+
+_RESOLVER_CALL = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
+_LOCK = threading.Lock()  # Hydra keeps a process-wide singleton
+
+
+def platform_conf_dir() -> Path:
+    """The platform's conf/: LIFECYCLE_CONF, else the copy in the wheel, else the repo's."""
+    env = os.environ.get("LIFECYCLE_CONF")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_conf"
+    return packaged if packaged.is_dir() else here.parent / "conf"
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A composed spec as a plain mapping, and where each of its values came from."""
+
+    path: Path
+    mapping: dict[str, Any]
+    provenance: ProvenanceIndex
+    presets: tuple[str, ...]  # e.g. ("train/torch_ddp",)
+    overrides: tuple[str, ...]
+    sources: tuple[Path, ...]  # every file that took part
+
+    def locate(self, key_path: KeyPath) -> Location:
+        return self.provenance.locate(key_path)
+
+
+def _error(code: str, message: str, location: Location, key: str = "",
+           hint: str | None = None) -> LoadError:
+    return LoadError(message, location=location, hint=hint, problems=(
+        Problem(code=code, message=message, key_path=key, location=location, hint=hint),))
+
+
+def _prescan(dirs: list[Path]) -> None:
+    """Read every YAML file Hydra might load with our bounded reader first, so a YAML
+    bomb or duplicate key in a preset is caught before Hydra expands it."""
+    for folder in dirs:
+        if not folder.is_dir():
+            continue
+        for sub in sorted(folder.iterdir()):
+            if sub.is_dir() and sub.name != "policy":
+                for f in sorted(sub.rglob("*.yaml")):
+                    read_yaml_cached(f)
+
+
+def _find_config(config_path: str, search: list[Path]) -> Path | None:
+    for folder in search:
+        candidate = folder / f"{config_path}.yaml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _group_options(group: str, search: list[Path]) -> list[str]:
+    options: set[str] = set()
+    for folder in search:
+        d = folder / group
+        if d.is_dir():
+            options.update(p.stem for p in d.glob("*.yaml"))
+    return sorted(options)
+
+
+def _defaults_location(primary: YamlFile, group: str) -> Location:
+    """Where the primary file's defaults list names `group` (for unknown-preset errors)."""
+    for path, pos in primary.positions.items():
+        if len(path) == 3 and path[0] == "defaults" and str(path[2]).lstrip("/").split("@")[0] \
+                == group:
+            return Location(display_path(primary.path), pos.line, pos.column)
+    pos = primary.positions.get(("defaults",))
+    if pos:
+        return Location(display_path(primary.path), pos.line, pos.column)
+    return Location(display_path(primary.path))
+
+
+def _override_location(text: str) -> Location:
+    return Location(origin=f"command-line override '{text}'")
+
+
+def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedSpec:
+    """Compose `spec_path` with Hydra and the given `key=value` overrides."""
+    path = Path(spec_path)
+    if path.suffix == ".yml":
+        loc = Location(file=str(path))
+        raise _error("load.extension", "spec files must end in .yaml", loc,
+                     hint=f"rename it to {path.with_suffix('.yaml').name}; Hydra composes "
+                     "only .yaml files")
+    primary = read_yaml_cached(path.resolve() if path.exists() else path)
+    path = path.resolve()
+    spec_dir = path.parent
+    user_conf = spec_dir / "conf"
+    platform_conf = platform_conf_dir()
+    search = [spec_dir, user_conf, platform_conf]
+    _prescan([user_conf, platform_conf])
+
+    overrides = tuple(overrides)
+    problems: list[Problem] = []
+    for text in overrides:
+        if "=" not in text and not text.startswith("~"):
+            problems.append(Problem("load.override", f"'{text}' is not an override", "",
+                                    _override_location(text),
+                                    "write overrides as key=value, +key=value or ~key"))
+    if problems:
+        raise LoadError(problems[0].message, problems=tuple(problems))
+
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import (ConfigCompositionException, MissingConfigException,
+                              OverrideParseException)
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    searchpath = ",".join(f"'file://{p}'" for p in (user_conf, platform_conf) if p.is_dir())
+    hydra_overrides = list(overrides) + [f"hydra.searchpath=[{searchpath}]"]
+    with _LOCK:
+        try:
+            with initialize_config_dir(config_dir=str(spec_dir), version_base=None):
+                cfg = hydra_compose(config_name=path.stem, overrides=hydra_overrides)
+                loader = GlobalHydra.instance().config_loader()
+                defaults = loader.compute_defaults_list(
+                    config_name=path.stem, overrides=hydra_overrides, run_mode=None).defaults
+        except MissingConfigException as exc:
+            raise _missing_config(exc, primary, search) from None
+        except OverrideParseException as exc:
+            bracket = next((o for o in overrides if "[" in o.split("=", 1)[0]), None)
+            hint = (f"list items are addressed with dots: {_dots(bracket)}" if bracket else
+                    "write overrides as key=value, +key=value or ~key")
+            raise _error("load.override", f"cannot parse override: {_first_line(exc)}",
+                         _override_location(bracket) if bracket else
+                         Location(origin="command line"), hint=hint) from None
+        except ConfigCompositionException as exc:
+            raise _composition_error(exc, overrides, primary) from None
+        except OmegaConfBaseException as exc:
+            raise _omegaconf_error(exc, primary) from None
+        except Exception as exc:  # Hydra wraps YAML problems in plain exceptions
+            raise _error("load.compose", f"composition failed: {_first_line(exc)}",
+                         Location(display_path(path)),
+                         hint="run with LIFECYCLE_FULL_ERROR=1 for details") from exc
+        finally:
+            GlobalHydra.instance().clear()
+
+    provenance = ProvenanceIndex()
+    provenance.set((), Location(display_path(path), 1, 1), replaces_subtree=False)
+    presets: list[str] = []
+    sources: list[Path] = [path]
+    for d in defaults:
+        package = d.package or ""
+        if package == "hydra" or package.startswith("hydra."):
+            continue
+        if d.primary:
+            yfile = primary
+            origin = None
+        else:
+            if d.config_path and d.config_path.split("/")[0] == "policy":
+                raise _error("load.policy-in-defaults",
+                             "policy bundles cannot be composed into a spec",
+                             _defaults_location(primary, "policy"), "defaults",
+                             hint="remove it from defaults and set 'policy: <bundle>' "
+                             "(or rely on risk_tier)")
+            found = _find_config(d.config_path or "", search)
+            if found is None:
+                continue
+            presets.append(d.config_path or "")
+            sources.append(found)
+            yfile = read_yaml_cached(found)
+            origin = f"preset {d.config_path}"
+        prefix: KeyPath = parse_path(package) if package else ()
+        if prefix and origin is not None:
+            provenance.set(prefix, Location(display_path(yfile.path), 1, 1, origin),
+                           replaces_subtree=False)
+        for key_path, pos in yfile.positions.items():
+            if key_path and key_path[0] == "defaults":
+                continue
+            provenance.set(prefix + key_path,
+                           Location(display_path(yfile.path), pos.line, pos.column, origin),
+                           replaces_subtree=pos.kind != "mapping")
+    groups = {d.name for folder in search if folder.is_dir() for d in folder.iterdir()
+              if d.is_dir()}
+    _apply_override_provenance(provenance, overrides, groups)
+
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(raw, dict)
+    problems = list(_forbidden_resolvers(raw, (), provenance))
+    if problems:
+        raise LoadError(problems[0].message, problems=tuple(problems))
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        raise _omegaconf_error(exc, primary, provenance) from None
+    except RecursionError:
+        raise _error("load.interpolation", "interpolations refer to each other in a cycle",
+                     Location(display_path(path)),
+                     hint="make one of the values in the cycle a literal") from None
+    assert isinstance(resolved, dict)
+    resolved.pop("defaults", None)
+    return LoadedSpec(path=path, mapping={str(k): v for k, v in resolved.items()},
+                      provenance=provenance, presets=tuple(presets), overrides=overrides,
+                      sources=tuple(sources))
+
+
+def _dots(override: str) -> str:
+    key, _, value = override.partition("=")
+    return re.sub(r"\[(\d+)\]", r".\1", key) + "=" + value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _apply_override_provenance(provenance: ProvenanceIndex, overrides: tuple[str, ...],
+                               groups: set[str]) -> None:
+    for text in overrides:
+        body = text.lstrip("+~")
+        key = body.split("=", 1)[0].strip()
+        if not key or key.startswith("hydra"):
+            continue
+        if key.split("@")[0].lstrip("/") in groups:
+            continue  # a preset choice: its values are indexed from the preset file
+        key_path = parse_path(key.split("@")[0])
+        if text.startswith("~"):
+            provenance.delete(key_path)
+        else:
+            provenance.set(key_path, _override_location(text), replaces_subtree=True)
+
+
+def _forbidden_resolvers(node: Any, prefix: KeyPath, provenance: ProvenanceIndex):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _forbidden_resolvers(v, prefix + (str(k),), provenance)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _forbidden_resolvers(v, prefix + (i,), provenance)
+    elif isinstance(node, str):
+        match = _RESOLVER_CALL.search(node)
+        if match:
+            yield Problem(
+                "load.resolver", f"resolver '{match.group(1)}' is not allowed in specs",
+                format_path(prefix), provenance.locate(prefix),
+                "resolvers such as oc.env make the plan depend on the machine that compiled "
+                "it; write the value, or a secret reference 'secret://NAME' read at run time")
+
+
+def _missing_config(exc: Exception, primary: YamlFile, search: list[Path]) -> LoadError:
+    message = _first_line(exc)
+    match = re.search(r"Could not find '([^']+)'", str(exc))
+    group = ""
+    name = ""
+    if match:
+        group, _, name = match.group(1).rpartition("/")
+    m2 = re.search(r"In '([^']+)': Could not find '([^']+)'", str(exc))
+    if m2:
+        group, _, name = m2.group(2).rpartition("/")
+    if group:
+        options = _group_options(group, search)
+        near = difflib.get_close_matches(name, options, n=1)
+        hint = (f"did you mean '{near[0]}'? " if near else "") + \
+            f"available {group} presets: {', '.join(options) or '(none)'}"
+        return _error("load.unknown-preset", f"unknown preset '{group}/{name}'",
+                      _defaults_location(primary, group), "defaults", hint=hint)
+    return _error("load.missing-config", message, Location(display_path(primary.path)),
+                  hint="check the spec path and the names in its defaults list")
+
+
+def _composition_error(exc: Exception, overrides: tuple[str, ...], primary: YamlFile) -> LoadError:
+    text = str(exc)
+    cause = exc.__cause__
+    cause_text = str(cause) if cause else ""
+    key_match = re.search(r"Could not override '([^']+)'", text) or \
+        re.search(r"Could not append to config\. An item is already at '([^']+)'", text) or \
+        re.search(r"Could not delete from config\. '([^']+)'", text)
+    if key_match:
+        key = key_match.group(1)
+        override = next((o for o in overrides if o.lstrip("+~").split("=")[0] == key), key)
+        if "already at" in text:
+            hint = f"drop the '+': {key}=..."
+            message = f"'{key}' already exists in the spec"
+        elif "not in struct" in cause_text or "Key '" in cause_text:
+            hint = f"to add a new key use +{override.lstrip('+')}; check the spelling"
+            message = f"'{key}' is not a key of the spec"
+        else:
+            hint = "check the key and the value"
+            message = f"cannot apply override: {cause_text.splitlines()[0] if cause_text else key}"
+        return _error("load.override", message, _override_location(override), key, hint=hint)
+    m = re.search(r"Could not load '([^']+)'", text)
+    if m:
+        group, _, name = m.group(1).rpartition("/")
+        return _error("load.unknown-preset", f"unknown preset '{m.group(1)}'",
+                      _defaults_location(primary, group), "defaults",
+                      hint="check the name in the defaults list")
+    return _error("load.compose", f"composition failed: {_first_line(exc)}"
+                  + (f": {cause_text.splitlines()[0]}" if cause_text else ""),
+                  Location(display_path(primary.path)),
+                  hint="check the defaults list and the overrides")
+
+
+def _omegaconf_error(exc: Exception, primary: YamlFile,
+                     provenance: ProvenanceIndex | None = None) -> LoadError:
+    from omegaconf.errors import (InterpolationKeyError, InterpolationResolutionError,
+                                  GrammarParseError, MissingMandatoryValue)
+
+    full_key = getattr(exc, "full_key", None) or ""
+    key_path = parse_path(str(full_key))
+    loc = provenance.locate(key_path) if provenance else Location(display_path(primary.path))
+    msg = getattr(exc, "msg", None) or _first_line(exc)
+    msg = msg.splitlines()[0]
+    if isinstance(exc, MissingMandatoryValue):
+        return _error("load.missing-value", "value is '???' (mandatory) and was not set",
+                      loc, str(full_key), hint=f"set it in the spec or with {full_key}=...")
+    if isinstance(exc, InterpolationKeyError):
+        return _error("load.interpolation", f"broken interpolation: {msg}", loc, str(full_key),
+                      hint="the referenced key does not exist; check its path")
+    if isinstance(exc, GrammarParseError):
+        return _error("load.interpolation", f"malformed interpolation: {msg}", loc,
+                      str(full_key), hint="interpolations look like ${section.key}")
+    if isinstance(exc, InterpolationResolutionError):
+        cyc = "cycle" in msg.lower() or "recursive" in msg.lower()
+        return _error("load.interpolation",
+                      ("interpolations refer to each other in a cycle: " if cyc else
+                       "interpolation failed: ") + msg, loc, str(full_key),
+                      hint="make one of the values a literal" if cyc else
+                      "check the referenced key")
+    return _error("load.compose", f"invalid configuration: {msg}", loc, str(full_key),
+                  hint="check the value at this key")
+
+
+def suggest(name: str, options: list[str] | tuple[str, ...]) -> str | None:
+    near = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return near[0] if near else None

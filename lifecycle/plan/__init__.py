@@ -1,0 +1,15 @@
+"""The execution plan (typed stages, canonical JSON, content hashes)."""
+
+from .canonical import canonical_json, content_hash
+from .graph import topological_order, with_hashes
+from .models import (PLAN_SCHEMA_VERSION, DataStage, DeployStage, EvaluateStage, GateParams,
+                     MonitorParams, MonitorStage, Plan, RegisterStage, Resources, RetireStage,
+                     RolloutStage, RolloutStepParams, SearchParam, Stage, TrainParams,
+                     TrainStage, TuneStage)
+from .policy_report import PolicyReport, RuleResult, WaiverRecord
+
+__all__ = ["PLAN_SCHEMA_VERSION", "DataStage", "DeployStage", "EvaluateStage", "GateParams",
+           "MonitorParams", "MonitorStage", "Plan", "PolicyReport", "RegisterStage",
+           "Resources", "RetireStage", "RolloutStage", "RolloutStepParams", "RuleResult",
+           "SearchParam", "Stage", "TrainParams", "TrainStage", "TuneStage", "WaiverRecord",
+           "canonical_json", "content_hash", "topological_order", "with_hashes"]

@@ -1,0 +1,196 @@
+"""The execution plan: what `lifecycle run` executes. A typed DAG of stages, each with
+its resources and a content hash, plus the resolved spec, the policy results and the
+Ray Serve config the plan implies. Self-contained: a cluster needs nothing else.
+
+This module never imports the spec package: the runtime reads plans, not specs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from .canonical import canonical_json, content_hash
+from .policy_report import PolicyReport
+
+PLAN_SCHEMA_VERSION = 1
+
+
+class PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Resources(PlanModel):
+    cpus: float = Field(0.0, ge=0, description="CPUs the stage holds at peak.")
+    gpus: float = Field(0.0, ge=0, description="GPUs the stage holds at peak.")
+    workers: int = Field(1, ge=0, description="Ray workers/replicas/trials at peak.")
+
+
+class StageBase(PlanModel):
+    id: str = Field(description="Unique stage id (its kind, e.g. 'train').")
+    depends_on: list[str] = Field(default_factory=list, description="Stages that run first.")
+    resources: Resources = Field(default_factory=Resources, description="Peak resources.")
+    content_hash: str = Field("", description="sha256 over the stage's inputs and the hashes "
+                              "of the stages it depends on.")
+
+
+class DataStage(StageBase):
+    kind: Literal["data"] = "data"
+    sources: dict[str, dict[str, JsonValue]] = Field(description="Role -> source (path, "
+                                                     "format, columns).")
+    contract: dict[str, JsonValue] = Field(description="The data contract to check.")
+
+
+class TrainParams(PlanModel):
+    entrypoint: str
+    framework: str
+    num_workers: int
+    use_gpu: bool
+    cpus_per_worker: float
+    gpus_per_worker: float
+    resources_per_worker: dict[str, float]
+    max_failures: int
+    checkpointing: dict[str, JsonValue]
+    config: dict[str, JsonValue]
+
+
+class TrainStage(StageBase):
+    kind: Literal["train"] = "train"
+    train: TrainParams
+
+
+class SearchParam(PlanModel):
+    name: str
+    distribution: Literal["uniform", "loguniform", "quniform", "randint", "choice", "grid",
+                          "normal"]
+    args: list[JsonValue]
+
+
+class TuneStage(StageBase):
+    kind: Literal["tune"] = "tune"
+    train: TrainParams = Field(description="The training function each trial runs.")
+    metric: str
+    mode: Literal["max", "min"]
+    num_samples: int
+    max_concurrent_trials: int
+    time_budget_s: float | None
+    scheduler: dict[str, JsonValue]
+    search_space: list[SearchParam]
+
+
+class GateParams(PlanModel):
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    vs: Literal["champion"] | None = None
+    max_regression: float | None = None
+    higher_is_better: bool = True
+
+
+class EvaluateStage(StageBase):
+    kind: Literal["evaluate"] = "evaluate"
+    metrics: list[str]
+    gates: list[GateParams]
+
+
+class RegisterStage(StageBase):
+    kind: Literal["register"] = "register"
+    model: str
+    alias: str
+    tags: dict[str, str]
+
+
+class MonitorParams(PlanModel):
+    name: str
+    detector: str
+    features: list[str]
+    window: int
+    window_duration_s: float | None
+    p_val: float
+    correction: str
+    online: bool
+    ert: int
+    backend: str
+    reference_size: int
+    threshold: float | None
+    max_outlier_rate: float
+    preprocess: dict[str, JsonValue]
+    on_drift: list[str]
+    on_outlier: list[str]
+    alert: dict[str, JsonValue] | None
+    retrain: dict[str, JsonValue] | None
+
+
+class MonitorStage(StageBase):
+    kind: Literal["monitor"] = "monitor"
+    monitors: list[MonitorParams]
+
+
+class DeployStage(StageBase):
+    kind: Literal["deploy"] = "deploy"
+    application: str
+    route_prefix: str
+    model: str
+    replicas: int | None
+    autoscaling: dict[str, JsonValue] | None
+    replica_resources: dict[str, JsonValue]
+    batching: dict[str, JsonValue] | None
+    shadow: dict[str, JsonValue] | None
+
+
+class RolloutStepParams(PlanModel):
+    weight: float
+    hold_s: float
+    gates: list[dict[str, JsonValue]]
+
+
+class RolloutStage(StageBase):
+    kind: Literal["rollout"] = "rollout"
+    strategy: Literal["canary", "blue_green", "ab"]
+    steps: list[RolloutStepParams]
+    gate_interval_s: float
+    on_failure: str
+    sticky_key: str | None
+
+
+class RetireStage(StageBase):
+    kind: Literal["retire"] = "retire"
+    after: str | None
+    drain_s: float
+    archive: bool
+    replaced_by: str | None
+
+
+Stage = Annotated[
+    Union[DataStage, TrainStage, TuneStage, EvaluateStage, RegisterStage, MonitorStage,
+          DeployStage, RolloutStage, RetireStage],
+    Field(discriminator="kind"),
+]
+
+
+class Plan(PlanModel):
+    schema_version: int = Field(PLAN_SCHEMA_VERSION, description="Plan format version.")
+    name: str = Field(description="The spec's name.")
+    risk_tier: str = Field(description="The spec's risk tier.")
+    spec_hash: str = Field(description="sha256 of the resolved spec.")
+    spec: dict[str, JsonValue] = Field(description="The resolved spec (defaults filled).")
+    presets: list[str] = Field(description="conf/ presets the spec was composed from.")
+    overrides: list[str] = Field(description="Command-line overrides applied.")
+    policy: PolicyReport = Field(description="Policy results at compile time.")
+    stages: list[Stage] = Field(description="Stages in a valid execution order.")
+    serve_config: dict[str, JsonValue] | None = Field(
+        None, description="Ray Serve config (ServeDeploySchema) the plan implies.")
+
+    def stage(self, stage_id: str) -> Any:
+        for s in self.stages:
+            if s.id == stage_id:
+                return s
+        raise KeyError(stage_id)
+
+    def to_json(self) -> str:
+        return canonical_json(self.model_dump(mode="json")) + "\n"
+
+    @property
+    def plan_hash(self) -> str:
+        return content_hash(self.model_dump(mode="json"))

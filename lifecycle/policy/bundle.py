@@ -1,0 +1,133 @@
+"""Policy bundles: rules as data, read from `conf/policy/*.yaml` (the platform's, never
+the user's), with `extends` and per-bundle `settings`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+
+from ..errors import InputError, Location, Problem
+
+TIER_ORDER = {"low": 0, "medium": 1, "high": 2}
+
+
+class Rule(BaseModel):
+    """One policy rule. `expression` is CEL that must be true; or `find` is CEL that
+    returns a list of offending key paths (one violation each)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9]*-\d{3}$", description="Stable rule id.")
+    severity: Literal["error", "warning"] = Field("error", description="error fails validate.")
+    when: str | None = Field(None, description="CEL; the rule applies only when true.")
+    expression: str | None = Field(None, description="CEL that must be true.")
+    find: str | None = Field(None, description="CEL returning a list of offending key paths.")
+    path: str = Field("", description="Key path a failed expression points at.")
+    message: str = Field(min_length=1, description="What the rule requires.")
+    hint: str | None = Field(None, description="How to satisfy the rule.")
+    waivable: bool = Field(True, description="Whether a spec waiver can waive it.")
+
+    @model_validator(mode="after")
+    def _one_body(self) -> "Rule":
+        if (self.expression is None) == (self.find is None):
+            raise ValueError("a rule needs exactly one of expression or find")
+        return self
+
+
+class BundleFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(description="Bundle name (the file's stem).")
+    tier: Literal["low", "medium", "high"] | None = Field(
+        None, description="Risk tier the bundle is for (None: applies to any tier).")
+    description: str = Field("", description="What the bundle is for.")
+    extends: list[str] = Field(default_factory=list, description="Bundles included first.")
+    settings: dict[str, JsonValue] = Field(default_factory=dict,
+                                           description="Values rules read as settings.*")
+    rules: list[Rule] = Field(default_factory=list, description="The bundle's own rules.")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    name: str
+    tier: str | None
+    settings: dict[str, Any]
+    rules: tuple[Rule, ...]
+    files: tuple[Path, ...]
+
+    @property
+    def digest(self) -> str:
+        body = json.dumps({"settings": self.settings,
+                           "rules": [r.model_dump(mode="json") for r in self.rules]},
+                          sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _bundle_error(path: Path | None, code: str, message: str, hint: str | None = None,
+                  key: str = "") -> InputError:
+    loc = Location(file=str(path) if path else None, origin=None if path else "policy")
+    return InputError(message, location=loc, hint=hint,
+                      problems=(Problem(code, message, key, loc, hint),))
+
+
+def available_bundles(dirs: list[Path]) -> list[str]:
+    return sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def _read_bundle_file(name: str, dirs: list[Path]) -> tuple[BundleFile, Path]:
+    for d in dirs:
+        path = d / f"{name}.yaml"
+        if path.is_file():
+            break
+    else:
+        import difflib
+        options = available_bundles(dirs)
+        near = difflib.get_close_matches(name, options, n=1)
+        raise _bundle_error(None, "policy.unknown-bundle", f"no policy bundle named '{name}'",
+                            (f"did you mean '{near[0]}'? " if near else "")
+                            + f"bundles: {', '.join(options)}", "policy")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise _bundle_error(path, "policy.bundle-yaml", f"invalid YAML in policy bundle: {exc}")
+    if isinstance(data, dict):
+        data.setdefault("name", name)
+    try:
+        return BundleFile.model_validate(data), path
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise _bundle_error(path, "policy.bundle-schema", f"invalid policy bundle: {where}: "
+                            f"{err['msg']}", "see docs/policy.md for the rule format")
+
+
+def load_bundle(name: str, dirs: list[Path]) -> Bundle:
+    """Load `name` and what it extends; later bundles' settings and same-id rules win."""
+    settings: dict[str, Any] = {}
+    rules: dict[str, Rule] = {}
+    files: list[Path] = []
+    tier: str | None = None
+
+    def visit(n: str, stack: tuple[str, ...]) -> None:
+        nonlocal tier
+        if n in stack:
+            raise _bundle_error(None, "policy.bundle-cycle", "policy bundles extend each other "
+                                "in a cycle: " + " -> ".join(stack + (n,)))
+        bf, path = _read_bundle_file(n, dirs)
+        for parent in bf.extends:
+            visit(parent, stack + (n,))
+        settings.update(bf.settings)
+        for rule in bf.rules:
+            rules.pop(rule.id, None)
+            rules[rule.id] = rule
+        files.append(path)
+        if bf.tier is not None:
+            tier = bf.tier
+
+    visit(name, ())
+    return Bundle(name=name, tier=tier, settings=settings, rules=tuple(rules.values()),
+                  files=tuple(files))

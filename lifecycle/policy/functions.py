@@ -1,0 +1,146 @@
+"""Helper functions available to CEL rule expressions. Each takes the spec (as the JSON
+mapping rules see) and returns plain data; key paths are returned as strings so a rule
+with `find:` reports each offender where it is written."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any, Callable, Iterator
+
+SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|"
+                        r"private[_-]?key|credential|auth)", re.IGNORECASE)
+SECRET_VALUE = re.compile(
+    r"(AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[baprs]-[A-Za-z0-9-]{10,}"
+    r"|sk-[A-Za-z0-9_-]{20,}|-----BEGIN [A-Z ]*PRIVATE KEY-----|eyJ[A-Za-z0-9_-]{10,}\.eyJ"
+    r"|://[^/\s:@]+:[^/\s@]+@)")
+SECRET_REFERENCE = re.compile(r"^secret://[A-Za-z0-9_./-]+$")
+
+
+def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, str | None, Any]]:
+    """(key path, last key name, value) for every leaf."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, (dict, list)):
+                yield from _walk(v, path)
+            else:
+                yield path, str(k), v
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            path = f"{prefix}[{i}]"
+            if isinstance(v, (dict, list)):
+                yield from _walk(v, path)
+            else:
+                yield path, None, v
+
+
+def secret_paths(spec: dict[str, Any]) -> list[str]:
+    """Leaves that hold a plaintext secret: a secret-like key with a literal string value,
+    or a value that looks like a credential wherever it is."""
+    out: list[str] = []
+    for path, key, value in _walk(spec):
+        if not isinstance(value, str) or not value or SECRET_REFERENCE.match(value):
+            continue
+        if (key is not None and SECRET_KEY.search(key)) or SECRET_VALUE.search(value):
+            out.append(path)
+    return out
+
+
+def _keys_named(node: Any, name: str, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if k == name:
+                yield path, v
+            yield from _keys_named(v, name, path)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _keys_named(v, name, f"{prefix}[{i}]")
+
+
+def disallowed_targets(spec: dict[str, Any], allowed_prefixes: list[str]) -> list[str]:
+    """`_target_` keys (Hydra instantiation) whose class/function is not allow-listed."""
+    return [path for path, value in _keys_named(spec, "_target_")
+            if not (isinstance(value, str) and has_prefix(value, allowed_prefixes))]
+
+
+def has_prefix(text: str, prefixes: list[str]) -> bool:
+    return any(text == p.rstrip(".") or text.startswith(p) for p in prefixes)
+
+
+def _scheme(uri: str) -> str | None:
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", uri)
+    return match.group(1).lower() if match else None
+
+
+def escaping_paths(spec: dict[str, Any], allowed_schemes: list[str]) -> list[str]:
+    """Data source paths that leave the repository: absolute paths, '..' escapes,
+    file:// URIs, and URIs whose scheme is not allowed."""
+    out: list[str] = []
+    data = spec.get("data", {})
+    for role in ("train", "eval", "reference"):
+        source = data.get(role)
+        if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+            continue
+        raw = source["path"]
+        scheme = _scheme(raw)
+        key = f"data.{role}.path"
+        if scheme is not None:
+            if scheme == "file" or scheme not in [s.lower() for s in allowed_schemes]:
+                out.append(key)
+            continue
+        norm = posixpath.normpath(raw.replace("\\", "/"))
+        if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm) or norm == ".." \
+                or norm.startswith("../") or raw.startswith("~"):
+            out.append(key)
+    return out
+
+
+def uncovered_features(spec: dict[str, Any], drift_detectors: list[str]) -> list[str]:
+    """Contract features that no drift monitor watches."""
+    features = list(spec.get("data", {}).get("contract", {}).get("features", {}))
+    covered: set[str] = set()
+    for m in spec.get("monitors", []):
+        if m.get("detector") not in drift_detectors:
+            continue
+        if m.get("features", "all") == "all":
+            return []
+        covered.update(m.get("features", []))
+    return [f for f in features if f not in covered]
+
+
+def gpu_count(spec: dict[str, Any]) -> float:
+    """Most GPUs the spec asks for at once: training, tuning trials in parallel, or
+    serving (two versions at their max replicas during a rollout)."""
+    train = spec.get("train") or {}
+    scaling = train.get("scaling") or {}
+    per_run = (scaling.get("num_workers", 1) * scaling.get("gpus_per_worker", 1.0)
+               if scaling.get("use_gpu") else 0.0)
+    tune = spec.get("tune") or {}
+    tuning = per_run * tune.get("max_concurrent_trials", 1) if tune else 0.0
+    serve = spec.get("serve") or {}
+    replicas = serve.get("replicas") or (serve.get("autoscaling") or {}).get("max_replicas", 1)
+    versions = 2 if serve.get("rollout") else 1
+    serving = (serve.get("resources") or {}).get("num_gpus", 0.0) * replicas * versions \
+        if serve else 0.0
+    return float(max(per_run, tuning, serving))
+
+
+def distinct(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "secret_paths": secret_paths,
+    "disallowed_targets": disallowed_targets,
+    "has_prefix": has_prefix,
+    "escaping_paths": escaping_paths,
+    "uncovered_features": uncovered_features,
+    "gpu_count": gpu_count,
+    "distinct": distinct,
+}

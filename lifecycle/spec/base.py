@@ -1,0 +1,57 @@
+"""Shared building blocks of the spec language: the strict base model and the
+constrained scalar types every section uses."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """'10m' -> 600.0 seconds; plain numbers are seconds. Equivalent spellings
+    ('10m', '600s', 600) give the same value, so a diff does not report them."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '30s', '10m', '2h' or '1d'")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    raise ValueError(f"expected a duration such as '30s', '10m', '2h' or '1d', got {value!r}")
+
+
+def _seconds(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(_seconds, return_type=float),
+    Field(json_schema_extra={"anyOf": [{"type": "number", "minimum": 0},
+                                       {"type": "string", "pattern": _DURATION.pattern}]}),
+]
+"""Seconds; written as a number or a string with a unit (ms, s, m, h, d, w)."""
+
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", min_length=1, max_length=63)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+
+
+class SpecModel(BaseModel):
+    """Base of every spec section: unknown keys are errors, values are checked
+    strictly enough that a typo never silently becomes a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                              use_attribute_docstrings=False)

@@ -1,0 +1,104 @@
+"""`monitors`: alibi-detect drift and outlier detectors on live traffic, and their actions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, HttpUrl, model_validator
+
+from .base import Duration, Identifier, Probability, SpecModel
+
+DriftDetector = Literal["ks", "cvm", "chisquare", "tabular", "fet", "mmd", "lsdd", "classifier"]
+OutlierDetector = Literal["iforest"]
+Detector = Literal["ks", "cvm", "chisquare", "tabular", "fet", "mmd", "lsdd", "classifier",
+                   "iforest"]
+Action = Literal["alert", "block_promotion", "rollback", "retrain"]
+
+DRIFT_DETECTORS = frozenset(DriftDetector.__args__)  # type: ignore[attr-defined]
+OUTLIER_DETECTORS = frozenset(OutlierDetector.__args__)  # type: ignore[attr-defined]
+ONLINE_CAPABLE = frozenset({"cvm", "fet", "mmd", "lsdd"})
+# Smallest window each detector gives a usable answer for (two-sample tests need
+# enough rows per window; classifier drift cross-validates within the window).
+MIN_WINDOW = {"ks": 20, "cvm": 20, "chisquare": 50, "tabular": 50, "fet": 50, "mmd": 50,
+              "lsdd": 50, "classifier": 200, "iforest": 1}
+BACKENDS = {"mmd": ("pytorch",), "lsdd": ("pytorch",), "classifier": ("sklearn", "pytorch")}
+
+
+class Alert(SpecModel):
+    webhook: HttpUrl | None = Field(None, description="URL that receives a JSON POST.")
+    command: list[str] | None = Field(None, min_length=1, description="Command run with the "
+                                      "event as JSON on stdin.")
+    retries: int = Field(3, ge=0, le=20, description="Delivery attempts after the first.")
+
+
+class Retrain(SpecModel):
+    cooldown: Duration = Field(86400.0, ge=60, description="Least time between two retrains.")
+    max_per_week: int = Field(2, ge=1, le=50, description="Most retrains in any 7 days.")
+    recent_data: Duration = Field(604800.0, gt=0, description="How far back retraining data "
+                                  "reaches.")
+
+
+class Preprocess(SpecModel):
+    categorical_encoding: Literal["ordinal", "onehot"] = Field(
+        "ordinal", description="How category features become numbers.")
+    reduce_dim: int | None = Field(None, ge=1, description="MMD/LSDD: project to this many "
+                                   "dimensions first.")
+
+
+class MonitorSpec(SpecModel):
+    name: Identifier = Field(description="Unique monitor name (used by rollout gates).")
+    detector: Detector = Field(description="alibi-detect detector.")
+    features: Literal["all"] | list[Identifier] = Field(
+        "all", description="'all' contract features, or a list of them.")
+    window: int = Field(1000, ge=1, le=1_000_000, description="Rows per detection window.")
+    window_duration: Duration | None = Field(None, description="Also close a window after "
+                                             "this long.")
+    p_val: Probability = Field(0.05, description="Drift: significance level per window.")
+    correction: Literal["bonferroni", "fdr"] = Field(
+        "bonferroni", description="Drift: multiple-testing correction across features.")
+    online: bool = Field(False, description="Use the online variant (cvm, fet, mmd, lsdd).")
+    ert: int = Field(1000, ge=10, description="Online: expected run time without drift.")
+    backend: Literal["numpy", "pytorch", "sklearn", "tensorflow"] | None = Field(
+        None, description="Detector backend (default: what the detector needs).")
+    reference_size: int = Field(1000, ge=10, le=1_000_000, description="Reference rows "
+                                "sampled from the training data.")
+    threshold: float | None = Field(None, gt=0, description="Outlier: score threshold "
+                                    "(default: fitted on the reference).")
+    max_outlier_rate: Probability = Field(0.05, description="Outlier: rate per window that "
+                                          "triggers actions.")
+    preprocess: Preprocess = Field(default_factory=Preprocess, description="Feature "
+                                   "preprocessing before the detector.")
+    on_drift: list[Action] = Field(default_factory=list, description="Actions on drift.")
+    on_outlier: list[Action] = Field(default_factory=list, description="Actions on outliers.")
+    alert: Alert | None = Field(None, description="Where alerts go (default: log and metric).")
+    retrain: Retrain | None = Field(None, description="Retraining limits for the retrain "
+                                    "action.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "MonitorSpec":
+        drift = self.detector in DRIFT_DETECTORS
+        if self.on_outlier and drift:
+            raise ValueError(f"'{self.detector}' is a drift detector: use on_drift, not "
+                             "on_outlier")
+        if self.on_drift and not drift:
+            raise ValueError(f"'{self.detector}' is an outlier detector: use on_outlier, "
+                             "not on_drift")
+        if self.online and self.detector not in ONLINE_CAPABLE:
+            raise ValueError(f"'{self.detector}' has no online variant; online works with "
+                             + ", ".join(sorted(ONLINE_CAPABLE)))
+        minimum = MIN_WINDOW[self.detector]
+        if self.window < minimum and not self.online:
+            raise ValueError(f"window {self.window} is smaller than the {minimum} rows "
+                             f"'{self.detector}' needs per window")
+        if self.backend is not None:
+            allowed = BACKENDS.get(self.detector, ("numpy",) if drift else ("sklearn",))
+            if self.backend not in allowed:
+                extra = (" (TensorFlow is not installed with lifecycle)"
+                         if self.backend == "tensorflow" else "")
+                raise ValueError(f"'{self.detector}' cannot run on backend "
+                                 f"'{self.backend}'{extra}; use {' or '.join(allowed)}")
+        actions = self.on_drift + self.on_outlier
+        if "retrain" in actions and self.retrain is None:
+            raise ValueError("the retrain action needs a retrain block (cooldown, "
+                             "max_per_week) so noise cannot cause a retraining loop")
+        return self
