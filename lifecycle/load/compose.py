@@ -135,8 +135,13 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) 
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    # `policy` names a bundle; conf/policy is not a preset group, so Hydra never sees
+    # overrides of it (it would treat `policy=high` as composing the bundle file).
+    policy_overrides = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] == "policy"]
     searchpath = ",".join(f"'file://{p}'" for p in (user_conf, platform_conf) if p.is_dir())
-    hydra_overrides = list(overrides) + [f"hydra.searchpath=[{searchpath}]"]
+    groups = _groups(search)
+    hydra_overrides = [_as_hydra_override(o, groups) for o in overrides
+                       if o not in policy_overrides] + [f"hydra.searchpath=[{searchpath}]"]
     with _LOCK:
         try:
             with initialize_config_dir(config_dir=str(spec_dir), version_base=None):
@@ -199,8 +204,6 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) 
             provenance.set(prefix + key_path,
                            Location(display_path(yfile.path), pos.line, pos.column, origin),
                            replaces_subtree=pos.kind != "mapping")
-    groups = {d.name for folder in search if folder.is_dir() for d in folder.iterdir()
-              if d.is_dir()}
     _apply_override_provenance(provenance, overrides, groups)
 
     raw = OmegaConf.to_container(cfg, resolve=False)
@@ -218,9 +221,37 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) 
                      hint="make one of the values in the cycle a literal") from None
     assert isinstance(resolved, dict)
     resolved.pop("defaults", None)
+    for text in policy_overrides:
+        if text.startswith("~"):
+            resolved.pop("policy", None)
+        else:
+            resolved["policy"] = text.split("=", 1)[1].strip().strip("'\"")
     return LoadedSpec(path=path, mapping={str(k): v for k, v in resolved.items()},
                       provenance=provenance, presets=tuple(presets), overrides=overrides,
                       sources=tuple(sources))
+
+
+def _groups(search: list[Path]) -> set[str]:
+    """Preset group names ('train', 'serve/rollout') found on the search path."""
+    out: set[str] = set()
+    for folder in search:
+        if folder.is_dir():
+            for d in folder.rglob("*"):
+                if d.is_dir() and any(d.glob("*.yaml")):
+                    out.add(d.relative_to(folder).as_posix())
+    return out - {"policy"}
+
+
+def _as_hydra_override(text: str, groups: set[str]) -> str:
+    """`key=value` sets a spec value whether or not the YAML wrote it (a schema default
+    can be overridden without '+'); a misspelt key then fails schema validation with a
+    "did you mean". Preset choices (`train=xgboost`) stay as Hydra group overrides."""
+    if text.startswith(("+", "~")) or "=" not in text:
+        return text
+    key = text.split("=", 1)[0].strip()
+    if key.lstrip("/").split("@")[0] in groups or key.startswith("hydra"):
+        return text
+    return "++" + text
 
 
 def _dots(override: str) -> str:
@@ -307,6 +338,16 @@ def _composition_error(exc: Exception, overrides: tuple[str, ...], primary: Yaml
             hint = "check the key and the value"
             message = f"cannot apply override: {cause_text.splitlines()[0] if cause_text else key}"
         return _error("load.override", message, _override_location(override), key, hint=hint)
+    if text.startswith("Error merging override"):
+        override = next((o for o in overrides if o in text), text.split()[3])
+        reason = (text.splitlines()[0].split(override, 1)[-1].lstrip(": ").strip()
+                  or cause_text.splitlines()[0] if cause_text else "invalid override")
+        key = override.lstrip("+~").split("=", 1)[0]
+        hint = ("a list is replaced whole from the command line: "
+                f"{key.rsplit('.', 1)[0]}=[...]" if "list index" in reason + cause_text else
+                "check the key and the value")
+        return _error("load.override", f"cannot apply override: {reason}",
+                      _override_location(override), key, hint=hint)
     m = re.search(r"Could not load '([^']+)'", text)
     if m:
         group, _, name = m.group(1).rpartition("/")
