@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from .provenance import ProvenanceIndex
 from .yaml_safe import YamlFile, display_path, read_yaml_cached
 
 _RESOLVER_CALL = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
-_LOCK = threading.Lock()  # Hydra keeps a process-wide singleton
 
 
 def platform_conf_dir() -> Path:
@@ -127,9 +125,6 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) 
     if problems:
         raise LoadError(problems[0].message, problems=tuple(problems))
 
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import (ConfigCompositionException, MissingConfigException,
                               OverrideParseException)
     from omegaconf import OmegaConf
@@ -138,36 +133,30 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) 
     # `policy` names a bundle; conf/policy is not a preset group, so Hydra never sees
     # overrides of it (it would treat `policy=high` as composing the bundle file).
     policy_overrides = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] == "policy"]
-    searchpath = ",".join(f"'file://{p}'" for p in (user_conf, platform_conf) if p.is_dir())
     groups = _groups(search)
     hydra_overrides = [_as_hydra_override(o, groups) for o in overrides
-                       if o not in policy_overrides] + [f"hydra.searchpath=[{searchpath}]"]
-    with _LOCK:
-        try:
-            with initialize_config_dir(config_dir=str(spec_dir), version_base=None):
-                cfg = hydra_compose(config_name=path.stem, overrides=hydra_overrides)
-                loader = GlobalHydra.instance().config_loader()
-                defaults = loader.compute_defaults_list(
-                    config_name=path.stem, overrides=hydra_overrides, run_mode=None).defaults
-        except MissingConfigException as exc:
-            raise _missing_config(exc, primary, search) from None
-        except OverrideParseException as exc:
-            bracket = next((o for o in overrides if "[" in o.split("=", 1)[0]), None)
-            hint = (f"list items are addressed with dots: {_dots(bracket)}" if bracket else
-                    "write overrides as key=value, +key=value or ~key")
-            raise _error("load.override", f"cannot parse override: {_first_line(exc)}",
-                         _override_location(bracket) if bracket else
-                         Location(origin="command line"), hint=hint) from None
-        except ConfigCompositionException as exc:
-            raise _composition_error(exc, overrides, primary) from None
-        except OmegaConfBaseException as exc:
-            raise _omegaconf_error(exc, primary) from None
-        except Exception as exc:  # Hydra wraps YAML problems in plain exceptions
-            raise _error("load.compose", f"composition failed: {_first_line(exc)}",
-                         Location(display_path(path)),
-                         hint="run with LIFECYCLE_FULL_ERROR=1 for details") from exc
-        finally:
-            GlobalHydra.instance().clear()
+                       if o not in policy_overrides]
+    try:
+        cfg, defaults = _hydra_compose(path.stem, search, hydra_overrides)
+    except MissingConfigException as exc:
+        raise _missing_config(exc, primary, search) from None
+    except OverrideParseException as exc:
+        bracket = next((o for o in overrides if "[" in o.split("=", 1)[0]), None)
+        hint = (f"list items are addressed with dots: {_dots(bracket)}" if bracket else
+                "write overrides as key=value, +key=value or ~key")
+        raise _error("load.override", f"cannot parse override: {_first_line(exc)}",
+                     _override_location(bracket) if bracket else
+                     Location(origin="command line"), hint=hint) from None
+    except ConfigCompositionException as exc:
+        raise _composition_error(exc, overrides, primary) from None
+    except OmegaConfBaseException as exc:
+        raise _omegaconf_error(exc, primary) from None
+    except LoadError:
+        raise
+    except Exception as exc:  # Hydra wraps YAML problems in plain exceptions
+        raise _error("load.compose", f"composition failed: {_first_line(exc)}",
+                     Location(display_path(path)),
+                     hint="run with LIFECYCLE_FULL_ERROR=1 for details") from exc
 
     provenance = ProvenanceIndex()
     provenance.set((), Location(display_path(path), 1, 1), replaces_subtree=False)
@@ -259,6 +248,49 @@ def _dots(override: str) -> str:
     return re.sub(r"\[(\d+)\]", r".\1", key) + "=" + value
 
 
+def _hydra_compose(config_name: str, search: list[Path],
+                   overrides: list[str]) -> tuple[Any, list[Any]]:
+    """Hydra's composition (defaults list, merge in order, struct mode, overrides) without
+    its application config (logging, launcher, sweeper...) and without its process-wide
+    GlobalHydra: 4x faster, and safe to call from several threads. Uses Hydra 1.3's
+    ConfigLoaderImpl building blocks; hydra-core is pinned below 1.4 for that reason."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.config_repository import CachingConfigRepository, ConfigRepository
+    from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
+    from hydra._internal.core_plugins.file_config_source import FileConfigSource
+    from hydra._internal.core_plugins.structured_config_source import StructuredConfigSource
+    from hydra._internal.defaults_list import create_defaults_list
+    from hydra._internal.sources_registry import SourcesRegistry
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    SourcesRegistry.instance().register(FileConfigSource)  # idempotent
+    SourcesRegistry.instance().register(StructuredConfigSource)
+    csp = ConfigSearchPathImpl()
+    for i, folder in enumerate(search):
+        if i == 0 or folder.is_dir():
+            csp.append("main" if i == 0 else "lifecycle", f"file://{folder}")
+    csp.append("schema", "structured://")  # Hydra expects its (empty) schema source last
+    parsed = OverridesParser.create().parse_overrides(overrides=overrides)
+    for o in parsed:
+        if o.is_sweep_override():
+            from hydra.errors import ConfigCompositionException
+            raise ConfigCompositionException(
+                f"Could not override '{o.input_line}': sweeps are not supported")
+    repo = CachingConfigRepository(ConfigRepository(config_search_path=csp))
+    if repo.load_config(config_name) is None:
+        from hydra.errors import MissingConfigException
+        raise MissingConfigException(f"Cannot find primary config '{config_name}'",
+                                     config_name)
+    defaults = create_defaults_list(repo=repo, config_name=config_name, overrides_list=parsed,
+                                    prepend_hydra=False, skip_missing=False)
+    loader = ConfigLoaderImpl(config_search_path=csp)
+    cfg = loader._compose_config_from_defaults_list(defaults=defaults.defaults, repo=repo)
+    OmegaConf.set_struct(cfg, True)
+    ConfigLoaderImpl._apply_overrides_to_config(defaults.config_overrides, cfg)
+    return cfg, defaults.defaults
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -341,7 +373,7 @@ def _composition_error(exc: Exception, overrides: tuple[str, ...], primary: Yaml
     if text.startswith("Error merging override"):
         override = next((o for o in overrides if o in text), text.split()[3])
         reason = (text.splitlines()[0].split(override, 1)[-1].lstrip(": ").strip()
-                  or cause_text.splitlines()[0] if cause_text else "invalid override")
+                  or (cause_text.splitlines()[0] if cause_text else "") or "invalid override")
         key = override.lstrip("+~").split("=", 1)[0]
         hint = ("a list is replaced whole from the command line: "
                 f"{key.rsplit('.', 1)[0]}=[...]" if "list index" in reason + cause_text else

@@ -87,7 +87,12 @@ def read_yaml(path: Path) -> YamlFile:
     except UnicodeDecodeError as exc:
         raise _problem(path, "yaml.encoding", f"file is not UTF-8 text (byte {exc.start})",
                        "save the file as UTF-8")
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        raise _problem(path, "yaml.syntax", f"invalid YAML: character {exc.character!r} is not "
+                       "allowed", "remove control characters from the file", line=line)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -36,8 +36,9 @@ Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
     PlainSerializer(_seconds, return_type=float),
-    Field(json_schema_extra={"anyOf": [{"type": "number", "minimum": 0},
-                                       {"type": "string", "pattern": _DURATION.pattern}]}),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0},
+                              {"type": "string", "pattern": _DURATION.pattern}],
+                    "description": "seconds, or a number with a unit: ms, s, m, h, d, w"}),
 ]
 """Seconds; written as a number or a string with a unit (ms, s, m, h, d, w)."""
 

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lifecycle.api import compile_spec, load_plan
+from lifecycle.errors import InputError, PolicyError
+from lifecycle.plan import Plan
+
+from ...conftest import ROOT
+
+FRAUD = ROOT / "specs" / "fraud.yaml"
+
+
+def test_compiling_twice_gives_identical_bytes() -> None:
+    assert compile_spec(FRAUD).to_json() == compile_spec(FRAUD).to_json()
+
+
+def test_plan_round_trips_through_json(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    plan = compile_spec(FRAUD)
+    path = tmp_path / "plan.json"
+    path.write_text(plan.to_json())
+    again = load_plan(path)
+    assert again == plan and again.to_json() == plan.to_json()
+
+
+def test_plan_has_a_schema_version_and_is_canonical() -> None:
+    text = compile_spec(FRAUD).to_json()
+    data = json.loads(text)
+    assert data["schema_version"] == 1
+    assert text == json.dumps(data, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False) + "\n"
+
+
+def test_stage_order_and_dependencies() -> None:
+    plan = compile_spec(FRAUD)
+    assert [(s.id, s.depends_on) for s in plan.stages] == [
+        ("data", []), ("tune", ["data"]), ("evaluate", ["tune", "data"]),
+        ("register", ["evaluate"]), ("monitor", ["data", "register"]),
+        ("deploy", ["register", "monitor"]), ("rollout", ["deploy"]), ("retire", ["rollout"])]
+
+
+def test_stage_resources() -> None:
+    plan = compile_spec(FRAUD, ["train.scaling.use_gpu=true", "train.scaling.num_workers=2"])
+    tune = plan.stage("tune")
+    assert (tune.resources.workers, tune.resources.gpus) == (4, 4.0)
+    assert tune.train.gpus_per_worker == 1.0
+    deploy = plan.stage("deploy")
+    assert deploy.resources.workers == 9  # 2 versions x 4 max replicas + router
+
+
+def test_a_change_rehashes_its_stage_and_everything_downstream_only() -> None:
+    a = {s.id: s.content_hash for s in compile_spec(FRAUD).stages}
+    b = {s.id: s.content_hash for s in compile_spec(FRAUD, ["train.config.lr=0.01"]).stages}
+    changed = {k for k in a if a[k] != b[k]}
+    assert changed == {"tune", "evaluate", "register", "monitor", "deploy", "rollout", "retire"}
+
+
+def test_a_rollout_change_leaves_training_untouched() -> None:
+    a = {s.id: s.content_hash for s in compile_spec(FRAUD).stages}
+    b = {s.id: s.content_hash for s in
+         compile_spec(FRAUD, ["serve.rollout.steps.1.hold=1h"]).stages}
+    assert {k for k in a if a[k] != b[k]} == {"rollout", "retire"}
+
+
+def test_compile_refuses_a_spec_that_fails_policy() -> None:
+    with pytest.raises(PolicyError) as info:
+        compile_spec(FRAUD, ["serve.rollout.steps.0.weight=50"])
+    assert [p.code for p in info.value.problems] == ["HR-002"]
+
+
+def test_compile_refuses_invalid_input() -> None:
+    with pytest.raises(InputError):
+        compile_spec(FRAUD, ["train.framework=pytorch"])
+
+
+def test_serve_config_lowers_the_split_to_a_router() -> None:
+    cfg = compile_spec(FRAUD).serve_config
+    assert cfg is not None
+    [app] = cfg["applications"]
+    assert app["route_prefix"] == "/fraud"
+    names = [d["name"] for d in app["deployments"]]
+    assert names == ["Router", "Model_stable", "Model_candidate"]
+    router = app["deployments"][0]
+    assert router["user_config"]["weights"] == {"stable": 95.0, "candidate": 5.0}
+    assert router["user_config"]["shadow"] == {"target": "candidate", "fraction": 1.0}
+    cand = app["deployments"][2]
+    assert cand["user_config"]["model_uri"] == "models:/fraud-detector@challenger"
+    assert cand["max_queued_requests"] == 100
+    assert cand["autoscaling_config"]["max_replicas"] == 4
+
+
+def test_weights_live_in_user_config_not_args() -> None:
+    """Changing args restarts every replica; the rollout only touches user_config."""
+    a = compile_spec(FRAUD).serve_config
+    b = compile_spec(FRAUD, ["serve.rollout.steps.0.weight=10"]).serve_config
+    assert a is not None and b is not None
+    assert a["applications"][0]["args"] == b["applications"][0]["args"]
+    assert a != b
+
+
+def test_gpu_serving_sets_ray_actor_options() -> None:
+    cfg = compile_spec(FRAUD, ["serve.resources.num_gpus=0.5"]).serve_config
+    assert cfg is not None
+    assert cfg["applications"][0]["deployments"][1]["ray_actor_options"] == \
+        {"num_cpus": 0.5, "num_gpus": 0.5}
+
+
+def test_batch_spec_has_no_serving() -> None:
+    plan = compile_spec(ROOT / "specs" / "demand-batch.yaml")
+    assert plan.serve_config is None
+    assert [s.kind for s in plan.stages] == ["data", "train", "evaluate", "register"]
+
+
+def test_plan_module_never_imports_spec() -> None:
+    import ast
+    import pathlib
+
+    import lifecycle.plan
+
+    for f in pathlib.Path(lifecycle.plan.__file__).parent.glob("*.py"):
+        tree = ast.parse(f.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert "spec" not in (node.module or "").split("."), f
+
+
+def test_plan_is_a_pydantic_model_with_discriminated_stages() -> None:
+    schema = Plan.model_json_schema()
+    assert "stages" in schema["properties"]

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import lifecycle.api
+
+
+def test_public_surface_is_exactly_all() -> None:
+    assert sorted(lifecycle.api.__all__) == [
+        "Validation", "compile_spec", "load_plan", "policy_dirs", "spec_schema", "today",
+        "validate", "validate_one"]
+    for name in lifecycle.api.__all__:
+        assert hasattr(lifecycle.api, name)
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    from lifecycle.errors import Location, PolicyError, Problem
+
+    p = Problem("HR-002", "m", "a.b", Location("f.yaml", 3, 4), "h")
+    err = PolicyError("x", problems=(p,))
+    again = pickle.loads(pickle.dumps(err))
+    assert isinstance(again, PolicyError) and again.problems == (p,)
+    assert again.exit_code == 1
