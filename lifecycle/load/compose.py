@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..errors import Location, LoadError, Problem
 from .keypath import KeyPath, format_path, parse_path
 from .provenance import ProvenanceIndex
@@ -52,18 +54,6 @@ def _error(code: str, message: str, location: Location, key: str = "",
            hint: str | None = None) -> LoadError:
     return LoadError(message, location=location, hint=hint, problems=(
         Problem(code=code, message=message, key_path=key, location=location, hint=hint),))
-
-
-def _prescan(dirs: list[Path]) -> None:
-    """Read every YAML file Hydra might load with our bounded reader first, so a YAML
-    bomb or duplicate key in a preset is caught before Hydra expands it."""
-    for folder in dirs:
-        if not folder.is_dir():
-            continue
-        for sub in sorted(folder.iterdir()):
-            if sub.is_dir() and sub.name != "policy":
-                for f in sorted(sub.rglob("*.yaml")):
-                    read_yaml_cached(f)
 
 
 def _find_config(config_path: str, search: list[Path]) -> Path | None:
@@ -113,7 +103,6 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) 
     user_conf = spec_dir / "conf"
     platform_conf = platform_conf_dir()
     search = [spec_dir, user_conf, platform_conf]
-    _prescan([user_conf, platform_conf])
 
     overrides = tuple(overrides)
     problems: list[Problem] = []
@@ -248,6 +237,66 @@ def _dots(override: str) -> str:
     return re.sub(r"\[(\d+)\]", r".\1", key) + "=" + value
 
 
+_PARSED: dict[tuple[str, int, int], Any] = {}
+
+
+def _omegaconf_fast_loader() -> Any:
+    """OmegaConf's YAML dialect (its float rule, no timestamps, pathlib tags) on libyaml's
+    parser. Duplicate keys, which OmegaConf's loader also refuses, are caught by our own
+    reader before this runs."""
+    from omegaconf._utils import get_yaml_loader
+
+    reference = get_yaml_loader()
+    base = getattr(yaml, "CSafeLoader", None)
+    if base is None:
+        return reference
+
+    class OmegaConfCLoader(base):  # type: ignore[misc, valid-type]
+        pass
+
+    OmegaConfCLoader.yaml_implicit_resolvers = {
+        k: list(v) for k, v in reference.yaml_implicit_resolvers.items()}
+    OmegaConfCLoader.yaml_constructors = dict(reference.yaml_constructors)
+    return OmegaConfCLoader
+
+
+def _guarded(source: Any) -> Any:
+    """Wrap Hydra's file source: every file is first read by our bounded reader (a YAML
+    bomb or duplicate key in any preset is caught before OmegaConf expands it), parsed
+    with libyaml in OmegaConf's dialect, and reused while its mtime and size are
+    unchanged (presets are shared by many specs)."""
+    from hydra._internal.core_plugins.file_config_source import FileConfigSource
+    from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSource
+    from omegaconf import OmegaConf
+
+    if type(source) is not FileConfigSource:
+        return source
+    loader = _omegaconf_fast_loader()
+
+    class GuardedFileConfigSource(FileConfigSource):
+        def load_config(self, config_path: str) -> ConfigResult:
+            name = self._normalize_file_name(config_path)
+            full = Path(os.path.realpath(os.path.join(self.path, name)))
+            try:
+                st = full.stat()
+            except OSError:
+                raise ConfigLoadError(f"Config not found : {full}") from None
+            read_yaml_cached(full)
+            key = (str(full), st.st_mtime_ns, st.st_size)
+            cached = _PARSED.get(key)
+            if cached is None:
+                text = full.read_text(encoding="utf-8")
+                cached = (ConfigSource._get_header_dict(text[:512]),
+                          yaml.load(text, Loader=loader))
+                _PARSED[key] = cached
+            header, obj = cached
+            cfg = OmegaConf.create() if obj is None else OmegaConf.create(obj)
+            return ConfigResult(config=cfg, path=f"{self.scheme()}://{self.path}",
+                                provider=self.provider, header=dict(header))
+
+    return GuardedFileConfigSource(source.provider, source.path)
+
+
 def _hydra_compose(config_name: str, search: list[Path],
                    overrides: list[str]) -> tuple[Any, list[Any]]:
     """Hydra's composition (defaults list, merge in order, struct mode, overrides) without
@@ -277,7 +326,9 @@ def _hydra_compose(config_name: str, search: list[Path],
             from hydra.errors import ConfigCompositionException
             raise ConfigCompositionException(
                 f"Could not override '{o.input_line}': sweeps are not supported")
-    repo = CachingConfigRepository(ConfigRepository(config_search_path=csp))
+    base = ConfigRepository(config_search_path=csp)
+    base.sources = [_guarded(src) for src in base.sources]
+    repo = CachingConfigRepository(base)
     if repo.load_config(config_name) is None:
         from hydra.errors import MissingConfigException
         raise MissingConfigException(f"Cannot find primary config '{config_name}'",

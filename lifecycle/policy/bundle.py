@@ -91,7 +91,8 @@ def _read_bundle_file(name: str, dirs: list[Path]) -> tuple[BundleFile, Path]:
                             (f"did you mean '{near[0]}'? " if near else "")
                             + f"bundles: {', '.join(options)}", "policy")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"),
+                         Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except yaml.YAMLError as exc:
         raise _bundle_error(path, "policy.bundle-yaml", f"invalid YAML in policy bundle: {exc}")
     if isinstance(data, dict):
@@ -105,8 +106,27 @@ def _read_bundle_file(name: str, dirs: list[Path]) -> tuple[BundleFile, Path]:
                             f"{err['msg']}", "see docs/policy.md for the rule format")
 
 
+_BUNDLES: dict[tuple[Any, ...], Bundle] = {}
+
+
 def load_bundle(name: str, dirs: list[Path]) -> Bundle:
-    """Load `name` and what it extends; later bundles' settings and same-id rules win."""
+    """Load `name` and what it extends; later bundles' settings and same-id rules win.
+    Memoised on the bundle files' mtimes and sizes (validate runs it for every spec)."""
+    stamp: list[Any] = [name]
+    for d in dirs:
+        if d.is_dir():
+            for f in sorted(d.glob("*.yaml")):
+                st = f.stat()
+                stamp.append((str(f), st.st_mtime_ns, st.st_size))
+    key = tuple(stamp)
+    cached = _BUNDLES.get(key)
+    if cached is None:
+        cached = _load_bundle(name, dirs)
+        _BUNDLES[key] = cached
+    return cached
+
+
+def _load_bundle(name: str, dirs: list[Path]) -> Bundle:
     settings: dict[str, Any] = {}
     rules: dict[str, Rule] = {}
     files: list[Path] = []

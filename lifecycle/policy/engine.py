@@ -11,10 +11,9 @@ import datetime as dt
 import difflib
 from typing import Any
 
-import cel
-
 from ..errors import Location, Problem
 from ..plan.policy_report import PolicyReport, RuleResult, WaiverRecord
+from . import cel_runtime as cel
 from .bundle import TIER_ORDER, Bundle, Rule
 from .functions import FUNCTIONS
 

@@ -158,7 +158,7 @@ def test_bomb_in_a_user_preset_is_caught_before_hydra(project: Write) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
         f"a{i}: &a{i} [{', '.join([f'*a{i-1}'] * 10)}]" for i in range(1, 9)]
     project("specs/conf/train/bomb.yaml", "\n".join(lines) + "\n")
-    spec = project("specs/s.yaml", MINIMAL)
+    spec = project("specs/s.yaml", "defaults:\n  - /train: bomb\n  - _self_\n" + MINIMAL)
     with pytest.raises(LoadError) as info:
         compose(spec)
     p = _problem(info.value)
