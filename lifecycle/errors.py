@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import TypeVar
+
+E = TypeVar("E", bound="LifecycleError")
 
 
 class ExitCode(IntEnum):
@@ -86,8 +89,15 @@ class LifecycleError(Exception):
         self.hint = hint
         self.problems = tuple(problems)
 
-    def __reduce__(self):  # keep keyword arguments across pickling (Ray)
+    def __reduce__(self) -> tuple[object, ...]:  # keep keyword arguments across pickling
         return (_rebuild, (type(self), self.message, self.location, self.hint, self.problems))
+
+    @classmethod
+    def one(cls: type[E], code: str, message: str, location: Location, key_path: str = "",
+            hint: str | None = None) -> E:
+        """An error carrying a single problem."""
+        return cls(message, location=location, hint=hint,
+                   problems=(Problem(code, message, key_path, location, hint),))
 
     def all_problems(self) -> tuple[Problem, ...]:
         if self.problems:

@@ -18,7 +18,8 @@ EPILOG = """exit codes: 0 ok · 1 policy violation (or failed gate) · 2 invalid
 
 def _split(args: list[str]) -> tuple[list[str], list[str]]:
     """Positional words with '=' (or a leading '~') are overrides; the rest are specs."""
-    specs, overrides = [], []
+    specs: list[str] = []
+    overrides: list[str] = []
     for a in args:
         (overrides if ("=" in a or a.startswith("~")) else specs).append(a)
     return specs, overrides

@@ -56,7 +56,8 @@ def tune_stage(spec: Spec) -> TuneStage:
     space = []
     for name in sorted(t.search_space):
         kind, args = t.search_space[name].kind_and_args()
-        space.append(SearchParam(name=name, distribution=kind, args=args))  # type: ignore[arg-type]
+        space.append(SearchParam.model_validate({"name": name, "distribution": kind,
+                                                  "args": args}))
     return TuneStage(
         id="tune", depends_on=["data"], train=p, metric=t.metric, mode=t.mode,
         num_samples=t.num_samples, max_concurrent_trials=t.max_concurrent_trials,
@@ -70,7 +71,7 @@ def evaluate_stage(spec: Spec, upstream: str) -> EvaluateStage:
         GateParams(metric=g.metric, min=g.min, max=g.max, vs=g.vs,
                    max_regression=g.max_regression, higher_is_better=g.higher_is_better)
         for g in ev.gates]
-    metrics = [] if ev is None else list(ev.metrics)
+    metrics: list[str] = [] if ev is None else list(ev.metrics)
     for g in gates:
         if g.metric not in metrics:
             metrics.append(g.metric)

@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -52,8 +52,7 @@ class LoadedSpec:
 
 def _error(code: str, message: str, location: Location, key: str = "",
            hint: str | None = None) -> LoadError:
-    return LoadError(message, location=location, hint=hint, problems=(
-        Problem(code=code, message=message, key_path=key, location=location, hint=hint),))
+    return LoadError.one(code, message, location, key, hint)
 
 
 def _find_config(config_path: str, search: list[Path]) -> Path | None:
@@ -79,9 +78,9 @@ def _defaults_location(primary: YamlFile, group: str) -> Location:
         if len(path) == 3 and path[0] == "defaults" and str(path[2]).lstrip("/").split("@")[0] \
                 == group:
             return Location(display_path(primary.path), pos.line, pos.column)
-    pos = primary.positions.get(("defaults",))
-    if pos:
-        return Location(display_path(primary.path), pos.line, pos.column)
+    top = primary.positions.get(("defaults",))
+    if top:
+        return Location(display_path(primary.path), top.line, top.column)
     return Location(display_path(primary.path))
 
 
@@ -363,7 +362,8 @@ def _apply_override_provenance(provenance: ProvenanceIndex, overrides: tuple[str
             provenance.set(key_path, _override_location(text), replaces_subtree=True)
 
 
-def _forbidden_resolvers(node: Any, prefix: KeyPath, provenance: ProvenanceIndex):
+def _forbidden_resolvers(node: Any, prefix: KeyPath,
+                         provenance: ProvenanceIndex) -> Iterator[Problem]:
     if isinstance(node, dict):
         for k, v in node.items():
             yield from _forbidden_resolvers(v, prefix + (str(k),), provenance)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import Location, LoadError, Problem
+from ..errors import Location, LoadError
 from .keypath import KeyPath, format_path
 
 MAX_BYTES = int(os.environ.get("LIFECYCLE_MAX_YAML_BYTES", 1_000_000))
@@ -39,9 +39,7 @@ class YamlFile:
 
 def _problem(path: Path, code: str, message: str, hint: str | None = None,
              line: int | None = None, column: int | None = None, key: str = "") -> LoadError:
-    loc = Location(file=display_path(path), line=line, column=column)
-    return LoadError(message, location=loc, hint=hint, problems=(
-        Problem(code=code, message=message, key_path=key, location=loc, hint=hint),))
+    return LoadError.one(code, message, Location(display_path(path), line, column), key, hint)
 
 
 def display_path(path: Path | str) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
-from ..errors import InputError, Location, Problem
+from ..errors import InputError, Location
 
 TIER_ORDER = {"low": 0, "medium": 1, "high": 2}
 
@@ -70,8 +70,7 @@ class Bundle:
 def _bundle_error(path: Path | None, code: str, message: str, hint: str | None = None,
                   key: str = "") -> InputError:
     loc = Location(file=str(path) if path else None, origin=None if path else "policy")
-    return InputError(message, location=loc, hint=hint,
-                      problems=(Problem(code, message, key, loc, hint),))
+    return InputError.one(code, message, loc, key, hint)
 
 
 def available_bundles(dirs: list[Path]) -> list[str]:

@@ -30,7 +30,7 @@ def _load() -> ModuleType:
                 return module
     import cel  # pragma: no cover - layout changed upstream; slower but correct
 
-    return cel  # type: ignore[return-value]
+    return cel
 
 
 cel = _load()

@@ -90,12 +90,12 @@ def _detail(stage: Any) -> list[str]:
         lines = [f"{stage.strategy}, on failure: {stage.on_failure}, gates every "
                  f"{_duration(stage.gate_interval_s)}"]
         for i, s in enumerate(stage.steps, 1):
-            gates = ", ".join(
+            step_gates = ", ".join(
                 f"{g['metric']}{'(' + g['monitor'] + ')' if 'monitor' in g else ''}"
                 + (f" ≤ {g['max']:g}" if 'max' in g else "")
                 + (f" ≥ {g['min']:g}" if 'min' in g else "") for g in s.gates)
             lines.append(f"step {i}: {s.weight:g}% for {_duration(s.hold_s)}"
-                         + (f" · {gates}" if gates else ""))
+                         + (f" · {step_gates}" if step_gates else ""))
         return lines
     if k == "retire":
         return [f"after {stage.after or 'manual'} · drain {_duration(stage.drain_s)}"
