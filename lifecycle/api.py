@@ -4,8 +4,11 @@
     compile_spec(path, ...)     -> Plan               raises InputError / PolicyError
     load_plan(path)             -> Plan               a compiled plan.json read back
     spec_schema()               -> dict               JSON Schema of the spec (for editors)
+    run_spec(path, overrides, options, on_event) -> RunResult | ExitCode
+    run_plan(plan, options, on_event)            -> RunResult
+    run_status(options)         -> list[dict]         runs and stages from the journals
 
-Nothing here imports ray, mlflow, torch or alibi_detect.
+Only run_spec / run_plan import ray and mlflow, lazily, through lifecycle.execute.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from .spec import checks as _checks  # noqa: F401  (registers the cross-field ch
 from .spec.problems import CHECKS as REGISTERED_CHECKS
 from .spec.problems import from_validation_error
 
-__all__ = ["Validation", "compile_spec", "load_plan", "policy_dirs", "spec_schema", "today",
-           "validate", "validate_one"]
+__all__ = ["Validation", "compile_spec", "load_plan", "plan_from_json", "policy_dirs",
+           "run_plan", "run_spec", "run_status", "spec_schema", "today", "validate",
+           "validate_one"]
 
 
 @dataclass
@@ -184,3 +188,36 @@ def spec_schema() -> dict[str, Any]:
         "items": {"anyOf": [{"type": "string"}, {"type": "object"}]},
     }
     return schema
+
+
+def plan_from_json(text: str) -> Plan:
+    return Plan.model_validate_json(text)
+
+
+def run_plan(plan: Plan, options: Any, on_event: Any = None) -> Any:
+    """Execute a compiled plan on the local (or current) Ray; journaled and resumable."""
+    from .execute.runner import run_plan as _run
+
+    return _run(plan, options, on_event)
+
+
+def run_spec(path: str | Path, overrides: list[str] | tuple[str, ...], options: Any,
+             on_event: Any = None) -> Any:
+    """Compile (refusing invalid or policy-failing specs) and run. With an address, the
+    plan is submitted as a Ray Job and its exit code is returned instead of a result."""
+    plan = compile_spec(path, overrides)
+    options.spec_path = str(path)
+    if options.address or os.environ.get("RAY_ADDRESS") and not os.environ.get(
+            "RAY_JOB_ID"):
+        from .execute.connection import submit_job
+
+        return submit_job(plan, options,
+                          lambda line: on_event("line", {"line": line}) if on_event else None)
+    return run_plan(plan, options, on_event)
+
+
+def run_status(options: Any) -> list[dict[str, Any]]:
+    from .execute.status import run_summaries
+    from .execute.storage import Store
+
+    return run_summaries(Store(options.resolved_store()))

@@ -46,9 +46,91 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--serve-config", help="also write the Ray Serve config (serve deploy "
                    "schema) to this file")
 
+    r = sub.add_parser("run", help="run the plan on Ray (local by default)", epilog=EPILOG)
+    r.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
+    _run_options(r)
+    r.add_argument("--address", help="existing cluster's dashboard (http://head:8265); the "
+                   "plan is submitted as a Ray Job. Default: RAY_ADDRESS, else local Ray")
+
+    rp = sub.add_parser("run-plan", help=argparse.SUPPRESS)  # what a Ray Job runs
+    rp.add_argument("plan", nargs="?", help="plan.json (default: $LIFECYCLE_PLAN_JSON)")
+    _run_options(rp)
+    rp.add_argument("--spec-path", default="")
+
+    st = sub.add_parser("status", help="runs and their stages")
+    st.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+
     s = sub.add_parser("schema", help="print the spec's JSON Schema (for editors)")
     s.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     return p
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", help="run store: a folder or pyarrow.fs URI (default: "
+                   ".lifecycle, or $LIFECYCLE_STORE)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in the "
+                   "store, or $MLFLOW_TRACKING_URI)")
+    p.add_argument("--force", action="store_true", help="redo stages even if unchanged")
+
+
+def _options(ns: argparse.Namespace) -> object:
+    from ..execute.options import RunOptions
+
+    return RunOptions(store=ns.store, tracking_uri=ns.tracking_uri, force=ns.force,
+                      address=getattr(ns, "address", None),
+                      spec_path=getattr(ns, "spec_path", ""))
+
+
+def _finish_run(result: object, no_color: bool) -> int:
+    from ..errors import ExitCode
+    from ..render import make_console
+    from ..render.run_text import render_run_summary
+
+    if isinstance(result, ExitCode):
+        return int(result)
+    render_run_summary(make_console(no_color=no_color, wrap=True), result)
+    return int(getattr(result, "exit_code"))
+
+
+def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console
+    from ..render.run_text import render_event
+
+    spec, overrides = _one_spec(parser, ns.args)
+    out = make_console(no_color=ns.no_color)
+    result = api.run_spec(spec, overrides, _options(ns),
+                          lambda event, fields: render_event(out, event, fields))
+    return _finish_run(result, ns.no_color)
+
+
+def cmd_run_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console
+    from ..render.run_text import render_event
+
+    if ns.plan:
+        plan = api.load_plan(ns.plan)
+    else:
+        text = os.environ.get("LIFECYCLE_PLAN_JSON")
+        if not text:
+            parser.error("give plan.json or set LIFECYCLE_PLAN_JSON")
+        plan = api.plan_from_json(text)
+    out = make_console(no_color=ns.no_color)
+    result = api.run_plan(plan, _options(ns),
+                          lambda event, fields: render_event(out, event, fields))
+    return _finish_run(result, ns.no_color)
+
+
+def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..execute.options import RunOptions
+    from ..render import make_console
+    from ..render.run_text import render_status
+
+    render_status(make_console(no_color=ns.no_color, wrap=True),
+                  api.run_status(RunOptions(store=ns.store)))
+    return 0
 
 
 def _one_spec(parser: argparse.ArgumentParser, args: list[str]) -> tuple[str, list[str]]:
@@ -122,6 +204,7 @@ def cmd_schema(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]] = {
     "validate": cmd_validate, "plan": cmd_plan, "compile": cmd_compile, "schema": cmd_schema,
+    "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status,
 }
 
 

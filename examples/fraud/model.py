@@ -1,0 +1,135 @@
+"""The fraud example's model: a small MLP trained with DDP on Ray Train.
+
+lifecycle calls `train_loop(config)` on every Ray Train worker. `config` holds the
+spec's `train.config` (with a tuning trial's values merged in) and, under `lifecycle`,
+what the data stage learned: feature names and types, category values and numeric
+statistics. The loop reads its shards with `ray.train.get_dataset_shard` and reports
+metrics and checkpoints with `ray.train.report`, like any Ray Train loop.
+
+`predict(checkpoint_dir, table)` scores a pyarrow Table with a saved checkpoint; the
+evaluate stage and the served model use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _encode(columns: dict[str, Any], info: dict[str, Any]) -> np.ndarray:
+    """Numeric features standardised, categories one-hot, in the contract's order."""
+    parts = []
+    for name, ftype in info["features"].items():
+        values = np.asarray(columns[name])
+        if ftype == "category":
+            cats = info["categories"][name]
+            parts.append(np.stack([(values == c).astype(np.float32) for c in cats], axis=1))
+        else:
+            stats = info["stats"][name]
+            std = stats["std"] or 1.0
+            parts.append(((values.astype(np.float64) - stats["mean"]) / std)
+                         .astype(np.float32)[:, None])
+    return np.concatenate(parts, axis=1)
+
+
+def _model(n_in: int, hidden: int) -> Any:
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.ReLU(),
+                               torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
+                               torch.nn.Linear(hidden, 1))
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    order = np.argsort(scores)
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    pos = labels == 1
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    if n_pos == 0 or n_neg == 0:
+        return 0.5
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def train_loop(config: dict[str, Any]) -> None:
+    import ray.train
+    import ray.train.torch
+    import torch
+
+    info = config["lifecycle"]
+    label = info["label"]
+    torch.manual_seed(int(config.get("seed", 0)))
+    n_in = sum(len(info["categories"][f]) if t == "category" else 1
+               for f, t in info["features"].items())
+    model = ray.train.torch.prepare_model(_model(n_in, int(config.get("hidden", 32))))
+    optimiser = torch.optim.Adam(model.parameters(), lr=float(config.get("lr", 1e-3)))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    train_shard = ray.train.get_dataset_shard("train")
+    eval_shard = ray.train.get_dataset_shard("eval")
+    batch_size = int(config.get("batch_size", 256))
+    context = ray.train.get_context()
+    start = 0
+    resumed = ray.train.get_checkpoint()
+    if resumed is not None:
+        with resumed.as_directory() as d:
+            state = torch.load(Path(d) / "model.pt", weights_only=True)
+            (model.module if hasattr(model, "module") else model).load_state_dict(state)
+            start = json.loads((Path(d) / "meta.json").read_text())["epoch"] + 1
+    for epoch in range(start, int(config.get("epochs", 3))):
+        model.train()
+        losses = []
+        for batch in train_shard.iter_batches(batch_size=batch_size, batch_format="numpy"):
+            x = torch.from_numpy(_encode(batch, info))
+            y = torch.from_numpy(batch[label].astype(np.float32))[:, None]
+            optimiser.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimiser.step()
+            losses.append(float(loss))
+        model.eval()
+        scores, labels = [], []
+        with torch.no_grad():
+            for batch in eval_shard.iter_batches(batch_size=4096, batch_format="numpy"):
+                scores.append(model(torch.from_numpy(_encode(batch, info))).numpy().ravel())
+                labels.append(batch[label])
+        metrics = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0,
+                   "val_auc": _auc(np.concatenate(labels), np.concatenate(scores))
+                   if scores else 0.5}
+        crash_at = os.environ.get("LIFECYCLE_EXAMPLE_CRASH_AT")  # fault-injection for tests
+        with tempfile.TemporaryDirectory() as d:
+            checkpoint = None
+            if context.get_world_rank() == 0:
+                inner = model.module if hasattr(model, "module") else model
+                torch.save(inner.state_dict(), Path(d) / "model.pt")
+                (Path(d) / "meta.json").write_text(json.dumps(
+                    {"epoch": epoch, "n_in": n_in, "hidden": int(config.get("hidden", 32)),
+                     "info": info}))
+                checkpoint = ray.train.Checkpoint.from_directory(d)
+            ray.train.report(metrics, checkpoint=checkpoint)
+        if crash_at is not None and epoch == int(crash_at) and context.get_world_rank() == 1:
+            marker = Path(os.environ["LIFECYCLE_EXAMPLE_CRASH_MARKER"])
+            if not marker.exists():  # crash once: the restarted attempt must succeed
+                marker.write_text("crashed")
+                os._exit(1)
+
+
+def predict(checkpoint_dir: str, table: Any) -> np.ndarray:
+    """Fraud probability for every row of a pyarrow Table (or a dict of columns)."""
+    import torch
+
+    meta = json.loads((Path(checkpoint_dir) / "meta.json").read_text())
+    info = meta["info"]
+    model = _model(meta["n_in"], meta["hidden"])
+    model.load_state_dict(torch.load(Path(checkpoint_dir) / "model.pt", weights_only=True))
+    model.eval()
+    columns = {name: (table.column(name).to_numpy(zero_copy_only=False)
+                      if hasattr(table, "column") else np.asarray(table[name]))
+               for name in info["features"]}
+    with torch.no_grad():
+        logits = model(torch.from_numpy(_encode(columns, info))).numpy().ravel()
+    return 1.0 / (1.0 + np.exp(-logits))

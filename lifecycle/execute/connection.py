@@ -1,0 +1,105 @@
+"""Which Ray: a local one started on demand (the default), or an existing cluster the
+plan is submitted to as a Ray Job (Ray Client breaks Ray Data in 2.60; Jobs work)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Callable
+
+from ..errors import ExitCode
+from ..plan import Plan
+from .context import StageFailed
+from .options import RunOptions
+
+
+def start_local(plan: Plan, options: RunOptions) -> bool:
+    """ray.init for this process, unless Ray is already up (a job, a test session).
+    Logical CPUs cover the plan's peak (Ray Data starves when training workers take
+    every CPU); the user's code travels to workers through PYTHONPATH."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    peak = max((s.resources.cpus for s in plan.stages if s.kind in ("train", "tune")),
+               default=1.0)
+    kwargs: dict[str, Any] = dict(
+        # logical CPUs: the peak of training plus room for Ray Data's read tasks
+        num_cpus=max(os.cpu_count() or 1, int(peak + 0.999)) + 2,
+        include_dashboard=False, log_to_driver=True,
+        runtime_env={"env_vars": {"PYTHONPATH": _pythonpath(str(options.project_root)),
+                                  "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
+    if os.environ.get("RAY_ADDRESS"):  # inside a Ray Job: attach to the cluster
+        kwargs = {"runtime_env": kwargs["runtime_env"]}
+    else:
+        kwargs["address"] = "local"
+    kwargs.update(options.ray_init)
+    os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    ray.init(**kwargs)
+    return True
+
+
+def _pythonpath(root: str) -> str:
+    existing = os.environ.get("PYTHONPATH")
+    return root + (os.pathsep + existing if existing else "")
+
+
+def submit_job(plan: Plan, options: RunOptions, on_line: Callable[[str], None]) -> ExitCode:
+    """Submit the self-contained plan as a Ray Job; stream its logs; map its status."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    address = options.address or os.environ["RAY_ADDRESS"]
+    if address.startswith("ray://"):
+        raise StageFailed("ray:// (Ray Client) is not supported: it breaks Ray Data",
+                          ExitCode.INVALID_INPUT,
+                          hint="give the dashboard address instead, e.g. http://head:8265")
+    if not address.startswith("http"):
+        address = f"http://{address}"
+    client = JobSubmissionClient(address)
+    env = {"LIFECYCLE_PLAN_JSON": plan.to_json()}
+    for key in ("MLFLOW_TRACKING_URI", "LIFECYCLE_STORE", "LIFECYCLE_TODAY"):
+        if os.environ.get(key):
+            env[key] = os.environ[key]
+    args = ["--store", options.resolved_store(), "--tracking-uri",
+            options.resolved_tracking_uri(), "--spec-path", options.spec_path]
+    if options.force:
+        args.append("--force")
+    entrypoint = " ".join([sys.executable, "-m", "lifecycle", "run-plan", *map(_quote, args)])
+    job_id = client.submit_job(
+        entrypoint=entrypoint,
+        runtime_env={"working_dir": str(options.project_root), "env_vars": env,
+                     "excludes": [".venv", ".git", ".lifecycle", "**/__pycache__",
+                                  "*.parquet", "**/data/**"]},
+    )
+    on_line(f"submitted Ray Job {job_id} to {address}")
+    import asyncio
+
+    async def tail() -> None:
+        async for chunk in client.tail_job_logs(job_id):
+            for line in chunk.splitlines():
+                on_line(line)
+
+    try:
+        asyncio.run(tail())
+    except Exception:  # log streaming is best effort; the status below is what counts
+        pass
+    while True:
+        status = client.get_job_status(job_id)
+        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+            break
+        time.sleep(1)
+    if status == JobStatus.SUCCEEDED:
+        return ExitCode.OK
+    info = client.get_job_info(job_id)
+    message = info.message or ""
+    for code in (ExitCode.POLICY, ExitCode.INVALID_INPUT, ExitCode.RUNTIME):
+        if f"exit code {int(code)}" in message or f"exited with code {int(code)}" in message:
+            return code
+    return ExitCode.RUNTIME
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)

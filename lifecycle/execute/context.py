@@ -1,0 +1,44 @@
+"""What every stage executor is handed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ExitCode, LifecycleError
+from ..plan import Plan
+from .options import RunOptions
+from .storage import Store
+
+
+class StageFailed(LifecycleError):
+    """A stage stopped the run; exit_code is chosen by the executor."""
+
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.RUNTIME,
+                 hint: str | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+        self.details = details or {}
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_stage_failed, (self.message, int(self.exit_code), self.hint,
+                                        self.details))
+
+
+def _rebuild_stage_failed(message: str, code: int, hint: str | None,
+                          details: dict[str, Any]) -> StageFailed:
+    return StageFailed(message, ExitCode(code), hint, details)
+
+
+@dataclass
+class StageContext:
+    plan: Plan
+    options: RunOptions
+    store: Store
+    run_id: str
+    root: str
+    upstream: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tracking: Any = None  # execute.tracking.Tracking
+
+    def artifacts_dir(self, stage: str) -> str:
+        return self.store.uri_of("runs", self.run_id, "artifacts", stage)

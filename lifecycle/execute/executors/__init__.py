@@ -1,0 +1,14 @@
+"""One small executor per stage kind; each talks to one library."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..context import StageContext
+
+
+def registry() -> dict[str, Callable[[Any, StageContext], dict[str, Any]]]:
+    from . import data, evaluate, register, train, tune
+
+    return {"data": data.run, "train": train.run, "tune": tune.run,
+            "evaluate": evaluate.run, "register": register.run}

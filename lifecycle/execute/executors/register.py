@@ -1,0 +1,30 @@
+"""register: the candidate logged to MLflow and registered under the spec's model name
+with its alias, lineage tags and model card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import ExitCode
+from ...plan import RegisterStage
+from ..card import model_card
+from ..context import StageContext, StageFailed
+
+
+def run(stage: RegisterStage, ctx: StageContext) -> dict[str, Any]:
+    if ctx.tracking is None:
+        raise StageFailed("registration needs MLflow tracking", ExitCode.RUNTIME)
+    producer = ctx.upstream.get("tune") or ctx.upstream.get("train")
+    if producer is None:
+        raise StageFailed("nothing produced a model to register", ExitCode.RUNTIME)
+    train_stage = next(s for s in ctx.plan.stages if s.kind in ("train", "tune"))
+    card = model_card(ctx.plan, ctx.upstream, ctx.tracking.lineage)
+    try:
+        return ctx.tracking.register(
+            producer["checkpoint"], train_stage.train.entrypoint, train_stage.train.framework,
+            stage.model, stage.alias, stage.tags, card)
+    except StageFailed:
+        raise
+    except Exception as exc:
+        raise StageFailed(f"registration failed: {type(exc).__name__}: {exc}",
+                          ExitCode.RUNTIME) from exc

@@ -1,0 +1,109 @@
+"""tune: Ray Tune trials, each a Ray Train run of the same entrypoint; the best trial's
+checkpoint becomes the candidate. Saves the results table and a metric-vs-trial chart."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ...errors import ExitCode
+from ...plan import TuneStage
+from ..context import StageContext, StageFailed
+from ..datasets import ray_datasets
+from .train import check_entrypoint, check_gpus, loop_config, make_trainer, run_config
+
+
+def _distribution(kind: str, args: list[Any]) -> Any:
+    from ray import tune
+
+    return {"uniform": lambda: tune.uniform(*args), "loguniform": lambda: tune.loguniform(*args),
+            "quniform": lambda: tune.quniform(*args), "randint": lambda: tune.randint(*args),
+            "choice": lambda: tune.choice(args), "grid": lambda: tune.grid_search(args),
+            "normal": lambda: tune.randn(*args)}[kind]()
+
+
+def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    params = stage.train
+    check_entrypoint(params.entrypoint)
+    check_gpus(params)
+    data_out = ctx.upstream["data"]
+    datasets = ray_datasets(data_out, ctx.root)
+    base = loop_config(params, data_out)
+    run_id = ctx.run_id
+
+    def trial(config: dict[str, Any]) -> None:
+        merged = {**base, **config}
+        name = f"{run_id}-trial-{tune.get_context().get_trial_id()}"
+        trainer = make_trainer(params, merged, datasets,
+                               run_config(params, ctx, name, [TuneReportCallback()]))
+        trainer.fit()
+
+    sched = stage.scheduler
+    scheduler = (ASHAScheduler(max_t=int(sched.get("max_t", 100)),
+                               grace_period=int(sched.get("grace_period", 1)),
+                               reduction_factor=float(sched.get("reduction_factor", 2)),
+                               time_attr="training_iteration")
+                 if sched.get("type") == "asha" else FIFOScheduler())
+    tuner = tune.Tuner(
+        tune.with_resources(trial, {"cpu": 0.1}),
+        param_space={p.name: _distribution(p.distribution, list(p.args))
+                     for p in stage.search_space},
+        tune_config=tune.TuneConfig(metric=stage.metric, mode=stage.mode,
+                                    num_samples=stage.num_samples,
+                                    max_concurrent_trials=stage.max_concurrent_trials,
+                                    scheduler=scheduler, time_budget_s=stage.time_budget_s),
+        run_config=tune.RunConfig(name=f"{run_id}-tune", storage_path=ctx.store.uri_of("ray")),
+    )
+    try:
+        results = tuner.fit()
+    except Exception as exc:
+        raise StageFailed(f"tuning failed: {type(exc).__name__}: {exc}", ExitCode.RUNTIME) from exc
+    try:
+        best = results.get_best_result(stage.metric, stage.mode, scope="all")
+    except Exception as exc:
+        raise StageFailed(f"no trial reported '{stage.metric}'", ExitCode.RUNTIME,
+                          hint="report the tune metric with ray.train.report") from exc
+    # Train-in-Tune passes the Train run's checkpoint path as a metric
+    checkpoint = (best.metrics or {}).get("checkpoint_path") or (
+        best.checkpoint.path if best.checkpoint is not None else None)
+    if checkpoint is None:
+        raise StageFailed("the best trial reported no checkpoint", ExitCode.RUNTIME,
+                          hint="call ray.train.report(metrics, checkpoint=...) from rank 0")
+    artifacts = _save_results(results, stage, ctx)
+    return {"checkpoint": checkpoint,
+            "metrics": {k: v for k, v in (best.metrics or {}).items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)},
+            "best_config": {k: v for k, v in (best.config or {}).items()},
+            "trials": len(results), "errors": len(results.errors), "artifacts": artifacts}
+
+
+def _save_results(results: Any, stage: TuneStage, ctx: StageContext) -> dict[str, str]:
+    folder = ctx.artifacts_dir("tune")
+    if "://" in folder:
+        return {}
+    os.makedirs(folder, exist_ok=True)
+    frame = results.get_dataframe()
+    table = os.path.join(folder, "tune_results.csv")
+    frame.to_csv(table, index=False)
+    out = {"results_table": table}
+    if stage.metric in frame.columns:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.bar(range(len(frame)), frame[stage.metric].fillna(0).to_numpy())
+        ax.set_xlabel("trial")
+        ax.set_ylabel(stage.metric)
+        ax.set_title(f"{stage.metric} per trial ({stage.mode})")
+        fig.tight_layout()
+        png = os.path.join(folder, "tune_metric.png")
+        fig.savefig(png)
+        plt.close(fig)
+        out["chart"] = png
+    return out

@@ -1,0 +1,67 @@
+"""The run journal: append-only, one JSON record per event, durable before the run goes
+on. Locally it is a JSON-lines file appended and fsynced per record; on object stores
+(which cannot append) each record is its own object, named by sequence number."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from typing import Any, Iterator
+
+from .storage import Store
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Journal:
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.seq = 0
+        self.rel = f"runs/{run_id}"
+
+    def append(self, event: str, **fields: Any) -> dict[str, Any]:
+        self.seq += 1
+        record = {"seq": self.seq, "time": _now(), "run_id": self.run_id, "event": event,
+                  **fields}
+        line = json.dumps(record, sort_keys=True, default=str)
+        if self.store.is_local:
+            path = self.store.path(self.rel, "journal.jsonl")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (line + "\n").encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        else:
+            self.store.write_json(f"{self.rel}/journal/{self.seq:08d}.json", record)
+        return record
+
+
+def read_journal(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
+    rel = f"runs/{run_id}"
+    if store.is_local:
+        path = store.path(rel, "journal.jsonl")
+        if not os.path.exists(path):
+            return
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError:
+                        return  # a torn last line from a hard kill: ignore it
+    else:
+        for name in store.list_dir(f"{rel}/journal"):
+            record = store.read_json(f"{rel}/journal/{name}")
+            if record is not None:
+                yield record
+
+
+def list_runs(store: Store) -> list[str]:
+    return store.list_dir("runs")

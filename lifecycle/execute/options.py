@@ -1,0 +1,36 @@
+"""What a run needs besides the plan: where to keep state, where to track, which Ray."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RunOptions:
+    project_root: Path = field(default_factory=Path.cwd)
+    store: str | None = None  # local folder or pyarrow.fs URI; default <root>/.lifecycle
+    tracking_uri: str | None = None  # default: sqlite in the store (local stores only)
+    address: str | None = None  # an existing cluster: the plan is submitted as a Ray Job
+    force: bool = False  # redo stages even when their content hash is unchanged
+    spec_path: str = ""
+    ray_init: dict[str, Any] = field(default_factory=dict)  # extra ray.init kwargs (tests)
+    show_progress: bool = True
+
+    def resolved_store(self) -> str:
+        store = self.store or os.environ.get("LIFECYCLE_STORE") or str(
+            self.project_root / ".lifecycle")
+        if "://" not in store:
+            store = str(Path(store).resolve())
+        return store
+
+    def resolved_tracking_uri(self) -> str:
+        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if uri:
+            return uri
+        store = self.resolved_store()
+        if "://" in store:
+            raise ValueError("a remote store needs --tracking-uri (an MLflow server)")
+        return f"sqlite:///{store}/mlflow.db"

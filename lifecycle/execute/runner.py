@@ -1,0 +1,170 @@
+"""Walking the plan's DAG: each stage is run by its executor, journaled before and after,
+and skipped when a stage with the same key already succeeded (like a build system).
+
+A stage's key is its content hash (from the plan) plus the fingerprints of what its
+upstream stages produced (the data digest, a checkpoint): change the data or the code's
+inputs and everything downstream runs again; change nothing and a rerun — or a run
+restarted after a kill — redoes nothing that finished. The data stage always re-reads
+and re-digests its sources (cheap), so changed data is never mistaken for old data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import time
+import traceback
+from typing import Any, Callable
+
+from ..errors import ExitCode, LifecycleError
+from ..plan import Plan, content_hash
+from .context import StageContext, StageFailed
+from .journal import Journal
+from .options import RunOptions
+from .result import RunResult, StageOutcome
+from .storage import Store
+
+LATER = {"monitor": "monitors", "deploy": "serving", "rollout": "serving", "retire": "serving"}
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def _fingerprint(outputs: dict[str, Any]) -> Any:
+    keys = ("digest", "checkpoint", "version", "metrics")
+    return {k: outputs.get(k) for k in keys if k in outputs}
+
+
+def stage_key(stage: Any, upstream: dict[str, dict[str, Any]]) -> str:
+    return content_hash({"stage": stage.content_hash,
+                         "inputs": {d: _fingerprint(upstream.get(d, {}))
+                                    for d in sorted(stage.depends_on)}})
+
+
+def run_plan(plan: Plan, options: RunOptions,
+             on_event: Callable[[str, dict[str, Any]], None] | None = None,
+             run_id: str | None = None) -> RunResult:
+    from .connection import start_local
+    from .executors import registry
+    from .tracking import Tracking
+
+    emit = on_event or (lambda _e, _f: None)
+    store = Store(options.resolved_store())
+    run_id = run_id or new_run_id()
+    journal = Journal(store, run_id)
+    result = RunResult(run_id=run_id, plan_hash=plan.plan_hash)
+    journal.append("run_started", plan_hash=plan.plan_hash, spec=plan.name,
+                   spec_path=options.spec_path, pid=os.getpid(),
+                   stages=[s.id for s in plan.stages])
+    store.write_json(f"runs/{run_id}/plan.json", plan.model_dump(mode="json"))
+    executors = registry()
+    started_ray = start_local(plan, options)
+    tracking = None
+    try:
+        tracking = Tracking(options.resolved_tracking_uri(), plan, run_id, options.spec_path,
+                            str(options.project_root))
+        result.mlflow_run_id = tracking.parent_id
+        result.tracking_uri = tracking.uri
+        journal.append("tracking", mlflow_run_id=tracking.parent_id, tracking_uri=tracking.uri)
+        ctx = StageContext(plan=plan, options=options, store=store, run_id=run_id,
+                           root=str(options.project_root), tracking=tracking)
+        for stage in plan.stages:
+            if stage.kind in LATER:
+                outcome = StageOutcome(stage.id, "unsupported",
+                                       message=f"{LATER[stage.kind]} are not run by this "
+                                       "version yet")
+                journal.append("stage_unsupported", stage=stage.id, message=outcome.message)
+                result.stages.append(outcome)
+                emit("stage_unsupported", {"stage": stage.id, "message": outcome.message})
+                continue
+            if result.exit_code != ExitCode.OK:
+                result.stages.append(StageOutcome(stage.id, "not_run"))
+                continue
+            outcome = _run_stage(stage, ctx, executors[stage.kind], journal, store, options,
+                                 emit)
+            result.stages.append(outcome)
+            if outcome.status == "failed":
+                result.exit_code = ExitCode(outcome.outputs.get("exit_code", ExitCode.RUNTIME))
+                result.message = outcome.message
+            else:
+                ctx.upstream[stage.id] = outcome.outputs
+                if stage.kind == "data":
+                    tracking.set_dataset_digest(outcome.outputs["digest"])
+        tracking.finish(result.exit_code == ExitCode.OK)
+    except KeyboardInterrupt:
+        journal.append("run_interrupted")
+        raise
+    finally:
+        journal.append("run_finished", exit_code=int(result.exit_code),
+                       status="succeeded" if result.exit_code == ExitCode.OK else "failed",
+                       message=result.message)
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    return result
+
+
+def _run_stage(stage: Any, ctx: StageContext, executor: Callable[..., dict[str, Any]],
+               journal: Journal, store: Store, options: RunOptions,
+               emit: Callable[[str, dict[str, Any]], None]) -> StageOutcome:
+    key = stage_key(stage, ctx.upstream)
+    cache_rel = f"stages/{ctx.plan.name}/{stage.id}/{key}.json"
+    if not options.force and stage.kind != "data":
+        cached = store.read_json(cache_rel)
+        if cached is not None:
+            journal.append("stage_skipped", stage=stage.id, key=key,
+                           reason="unchanged since run " + str(cached.get("run_id")),
+                           outputs=cached["outputs"])
+            emit("stage_skipped", {"stage": stage.id, "from_run": cached.get("run_id")})
+            return StageOutcome(stage.id, "skipped", cached["outputs"],
+                                message=f"unchanged since run {cached.get('run_id')}")
+    journal.append("stage_started", stage=stage.id, key=key, content_hash=stage.content_hash)
+    emit("stage_started", {"stage": stage.id})
+    t0 = time.perf_counter()
+    try:
+        outputs = executor(stage, ctx)
+    except StageFailed as exc:
+        seconds = time.perf_counter() - t0
+        journal.append("stage_failed", stage=stage.id, key=key, seconds=round(seconds, 3),
+                       exit_code=int(exc.exit_code), message=exc.message, hint=exc.hint,
+                       details=exc.details)
+        if ctx.tracking is not None:
+            ctx.tracking.end_stage(stage.id, "failed")
+        emit("stage_failed", {"stage": stage.id, "message": exc.message, "hint": exc.hint})
+        return StageOutcome(stage.id, "failed", {"exit_code": int(exc.exit_code),
+                                                 **exc.details},
+                            seconds, exc.message + (f" ({exc.hint})" if exc.hint else ""))
+    except Exception as exc:  # a bug or an engine failure: recorded, never half-done
+        seconds = time.perf_counter() - t0
+        message = f"{type(exc).__name__}: {exc}"
+        journal.append("stage_failed", stage=stage.id, key=key, seconds=round(seconds, 3),
+                       exit_code=int(ExitCode.RUNTIME), message=message,
+                       traceback=traceback.format_exc())
+        emit("stage_failed", {"stage": stage.id, "message": message, "hint": None})
+        if os.environ.get("LIFECYCLE_FULL_ERROR") == "1":
+            traceback.print_exc()
+        return StageOutcome(stage.id, "failed", {"exit_code": int(ExitCode.RUNTIME)}, seconds,
+                            message)
+    seconds = time.perf_counter() - t0
+    journal.append("stage_succeeded", stage=stage.id, key=key, seconds=round(seconds, 3),
+                   outputs=outputs)
+    if stage.kind != "data":
+        store.write_json(cache_rel, {"run_id": ctx.run_id, "outputs": outputs})
+    if ctx.tracking is not None:
+        params = {}
+        if stage.kind in ("train", "tune"):
+            params = {k: v for k, v in stage.train.config.items()}
+            params.update(outputs.get("best_config", {}))
+        ctx.tracking.log_stage_metrics(stage.id, outputs.get("metrics", {}) if stage.kind
+                                       != "evaluate" else {}, params)
+        for path in (outputs.get("artifacts") or {}).values():
+            ctx.tracking.log_artifact(stage.id, path)
+        ctx.tracking.end_stage(stage.id, "succeeded")
+    emit("stage_succeeded", {"stage": stage.id, "seconds": seconds, "outputs": outputs})
+    return StageOutcome(stage.id, "succeeded", outputs, seconds)
+
+
+_ = LifecycleError

@@ -1,0 +1,173 @@
+"""MLflow: one parent run per `lifecycle run`, a nested run per stage; lineage tags on
+runs and the model; the registry with aliases; the champion's scores for regression
+gates."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..plan import Plan
+
+
+def git_commit(root: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+class Tracking:
+    def __init__(self, uri: str, plan: Plan, run_id: str, spec_path: str, root: str) -> None:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        if uri.startswith("sqlite:///"):
+            os.makedirs(os.path.dirname(uri[len("sqlite:///"):]), exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        self.mlflow = mlflow
+        self.uri = uri
+        self.client = MlflowClient(uri)
+        self.plan = plan
+        self.root = root
+        self.lineage = {"plan_hash": plan.plan_hash, "spec_path": spec_path,
+                        "git_commit": git_commit(root) or "",
+                        "policy_bundle": f"{plan.policy.bundle}@{plan.policy.bundle_hash[:12]}",
+                        "approvals": json.dumps(plan.spec.get("approvals", [])),
+                        "lifecycle_run_id": run_id}
+        exp = self.client.get_experiment_by_name(plan.name)
+        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(
+            plan.name)
+        parent = self.client.create_run(self.experiment_id, run_name=f"lifecycle-{run_id}",
+                                        tags={f"lifecycle.{k}": v for k, v in
+                                              self.lineage.items()})
+        self.parent_id = parent.info.run_id
+        self.stage_runs: dict[str, str] = {}
+
+    def stage_run(self, stage: str) -> str:
+        if stage not in self.stage_runs:
+            run = self.client.create_run(self.experiment_id, run_name=stage, tags={
+                "mlflow.parentRunId": self.parent_id, "lifecycle.stage": stage,
+                **{f"lifecycle.{k}": v for k, v in self.lineage.items()}})
+            self.stage_runs[stage] = run.info.run_id
+        return self.stage_runs[stage]
+
+    def set_dataset_digest(self, digest: str) -> None:
+        self.lineage["dataset_digest"] = digest
+        self.client.set_tag(self.parent_id, "lifecycle.dataset_digest", digest)
+
+    def log_stage_metrics(self, stage: str, metrics: dict[str, Any],
+                          params: dict[str, Any] | None = None) -> None:
+        from mlflow.entities import Metric, Param
+
+        run_id = self.stage_run(stage)
+        ms = [Metric(k, float(v), 0, 0) for k, v in metrics.items()
+              if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        ps = [Param(k, str(v)[:500]) for k, v in (params or {}).items()]
+        self.client.log_batch(run_id, metrics=ms, params=ps)
+        parent = [Metric(f"{stage}.{m.key}", m.value, 0, 0) for m in ms]
+        if parent:
+            self.client.log_batch(self.parent_id, metrics=parent)
+
+    def log_artifact(self, stage: str, path: str) -> None:
+        if os.path.exists(path):
+            self.client.log_artifact(self.stage_run(stage), path)
+
+    def end_stage(self, stage: str, status: str) -> None:
+        if stage in self.stage_runs:
+            self.client.set_terminated(self.stage_runs[stage],
+                                       "FINISHED" if status == "succeeded" else "FAILED")
+
+    def finish(self, ok: bool) -> None:
+        for stage, run_id in self.stage_runs.items():
+            self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
+        self.client.set_terminated(self.parent_id, "FINISHED" if ok else "FAILED")
+
+    def model_name(self) -> str | None:
+        for s in self.plan.stages:
+            if s.kind == "register":
+                return str(s.model)
+        return None
+
+    def champion_scores(self, table: Any) -> tuple[str, Any] | None:
+        name = self.model_name()
+        if name is None:
+            return None
+        from mlflow.exceptions import MlflowException
+
+        try:
+            version = self.client.get_model_version_by_alias(name, "champion")
+        except MlflowException:
+            return None
+        model = self.mlflow.pyfunc.load_model(f"models:/{name}@champion")
+        return str(version.version), model.predict(table.to_pandas())
+
+    def register(self, checkpoint: str, entrypoint: str, framework: str, model: str,
+                 alias: str, tags: dict[str, str], card: str) -> dict[str, Any]:
+        """Log the pyfunc model, register a version, set alias and tags, attach the card.
+        If anything after creating the version fails, the version is deleted again: no
+        half-registered model is left behind."""
+        import numpy
+        import pyarrow
+
+        from ..runtime.pyfunc import LifecycleModel
+
+        run_id = self.stage_run("register")
+        requirements = [f"numpy=={numpy.__version__}", f"pyarrow=={pyarrow.__version__}"]
+        if framework == "torch":
+            import torch
+
+            requirements.append(f"torch=={torch.__version__.split('+')[0]}")
+        with tempfile.TemporaryDirectory() as tmp:
+            code = self._copy_code(entrypoint, tmp)
+            card_path = Path(tmp) / "model_card.md"
+            card_path.write_text(card)
+            with self.mlflow.start_run(run_id=run_id):
+                info = self.mlflow.pyfunc.log_model(
+                    name="model", python_model=LifecycleModel(),
+                    artifacts={"checkpoint": checkpoint, "model_card": str(card_path)},
+                    model_config={"entrypoint": entrypoint}, code_paths=[code],
+                    pip_requirements=requirements)
+            self.client.log_artifact(run_id, str(card_path))
+            self.client.log_artifact(self.parent_id, str(card_path))
+        try:
+            self.client.set_logged_model_tags(info.model_id, {
+                f"lifecycle.{k}": v for k, v in self.lineage.items()})
+        except Exception:  # older servers without LoggedModel tags: run tags still hold it
+            pass
+        if self.client.search_registered_models(filter_string=f"name='{model}'") == []:
+            self.client.create_registered_model(model)
+        version = self.client.create_model_version(model, info.model_uri, run_id=run_id,
+                                                   description=card)
+        try:
+            for k, v in {**{f"lifecycle.{k}": v for k, v in self.lineage.items()},
+                         **tags}.items():
+                self.client.set_model_version_tag(model, version.version, k, v)
+            self.client.set_registered_model_alias(model, alias, version.version)
+        except Exception:
+            self.client.delete_model_version(model, version.version)
+            raise
+        return {"model": model, "version": str(version.version), "alias": alias,
+                "model_uri": f"models:/{model}/{version.version}", "run_id": run_id}
+
+    def _copy_code(self, entrypoint: str, tmp: str) -> str:
+        """Only the entrypoint's top-level package's Python files travel with the model."""
+        top = entrypoint.split(":")[0].split(".")[0]
+        src = Path(self.root) / top
+        dest = Path(tmp) / "code" / top
+        if src.is_dir():
+            for f in src.rglob("*.py"):
+                target = dest / f.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(f, target)
+        elif (Path(self.root) / f"{top}.py").is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(self.root) / f"{top}.py", dest.parent / f"{top}.py")
+        return str(dest if src.is_dir() else dest.parent / f"{top}.py")
