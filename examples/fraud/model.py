@@ -100,7 +100,7 @@ def train_loop(config: dict[str, Any]) -> None:
         metrics = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0,
                    "val_auc": _auc(np.concatenate(labels), np.concatenate(scores))
                    if scores else 0.5}
-        crash_at = os.environ.get("LIFECYCLE_EXAMPLE_CRASH_AT")  # fault-injection for tests
+        fault = config.get("fault_injection") or {}  # tests: kill one worker once
         with tempfile.TemporaryDirectory() as d:
             checkpoint = None
             if context.get_world_rank() == 0:
@@ -111,8 +111,8 @@ def train_loop(config: dict[str, Any]) -> None:
                      "info": info}))
                 checkpoint = ray.train.Checkpoint.from_directory(d)
             ray.train.report(metrics, checkpoint=checkpoint)
-        if crash_at is not None and epoch == int(crash_at) and context.get_world_rank() == 1:
-            marker = Path(os.environ["LIFECYCLE_EXAMPLE_CRASH_MARKER"])
+        if fault and epoch == int(fault["epoch"]) and context.get_world_rank() == 1:
+            marker = Path(fault["marker"])
             if not marker.exists():  # crash once: the restarted attempt must succeed
                 marker.write_text("crashed")
                 os._exit(1)

@@ -30,8 +30,9 @@ def start_local(plan: Plan, options: RunOptions) -> bool:
         include_dashboard=False, log_to_driver=True,
         runtime_env={"env_vars": {"PYTHONPATH": _pythonpath(str(options.project_root)),
                                   "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
-    if os.environ.get("RAY_ADDRESS"):  # inside a Ray Job: attach to the cluster
-        kwargs = {"runtime_env": kwargs["runtime_env"]}
+    attach = os.environ.get("LIFECYCLE_RAY_ATTACH")
+    if attach or os.environ.get("RAY_JOB_ID"):  # inside a Ray Job, or told to attach
+        kwargs = {"runtime_env": kwargs["runtime_env"], "address": attach or "auto"}
     else:
         kwargs["address"] = "local"
     kwargs.update(options.ray_init)
@@ -70,7 +71,7 @@ def submit_job(plan: Plan, options: RunOptions, on_line: Callable[[str], None]) 
         entrypoint=entrypoint,
         runtime_env={"working_dir": str(options.project_root), "env_vars": env,
                      "excludes": [".venv", ".git", ".lifecycle", "**/__pycache__",
-                                  "*.parquet", "**/data/**"]},
+                                  ".mypy_cache", ".pytest_cache", ".hypothesis"]},
     )
     on_line(f"submitted Ray Job {job_id} to {address}")
     import asyncio

@@ -1,0 +1,50 @@
+"""One real local Ray for the whole session (NOTES: ray.init ~4 s), shared by every
+integration test; each test gets its own store and MLflow sqlite database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ..conftest import ROOT
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[str]:
+    import ray
+
+    os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    ray.init(address="local", num_cpus=6, include_dashboard=False,
+             object_store_memory=512 * 1024 * 1024, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT),
+                                       "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture
+def data_dir() -> Iterator[str]:
+    """A data folder inside the repository (specs may not read outside it), removed
+    afterwards; returned relative to the repository root."""
+    rel = f".test-data/{uuid.uuid4().hex[:8]}"
+    (ROOT / rel).mkdir(parents=True)
+    try:
+        yield rel
+    finally:
+        shutil.rmtree(ROOT / rel, ignore_errors=True)
+
+
+@pytest.fixture
+def run_options(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from lifecycle.execute import RunOptions
+
+    return RunOptions(project_root=ROOT, store=str(tmp_path / "store"),
+                      tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", spec_path="specs/fraud.yaml",
+                      show_progress=False)
