@@ -30,8 +30,9 @@ def start_local(plan: Plan, options: RunOptions) -> bool:
         include_dashboard=False, log_to_driver=True,
         runtime_env={"env_vars": {"PYTHONPATH": _pythonpath(str(options.project_root)),
                                   "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
-    attach = os.environ.get("LIFECYCLE_RAY_ATTACH")
-    if attach or os.environ.get("RAY_JOB_ID"):  # inside a Ray Job, or told to attach
+    # inside a Ray Job the supervisor sets RAY_ADDRESS; tests attach a second driver
+    attach = os.environ.get("LIFECYCLE_RAY_ATTACH") or os.environ.get("RAY_ADDRESS")
+    if attach:
         kwargs = {"runtime_env": kwargs["runtime_env"], "address": attach or "auto"}
     else:
         kwargs["address"] = "local"
@@ -59,7 +60,8 @@ def submit_job(plan: Plan, options: RunOptions, on_line: Callable[[str], None]) 
         address = f"http://{address}"
     client = JobSubmissionClient(address)
     env = {"LIFECYCLE_PLAN_JSON": plan.to_json()}
-    for key in ("MLFLOW_TRACKING_URI", "LIFECYCLE_STORE", "LIFECYCLE_TODAY"):
+    for key in ("MLFLOW_TRACKING_URI", "LIFECYCLE_STORE", "LIFECYCLE_TODAY",
+                "LIFECYCLE_TORCH_BACKEND"):
         if os.environ.get(key):
             env[key] = os.environ[key]
     args = ["--store", options.resolved_store(), "--tracking-uri",
@@ -67,12 +69,24 @@ def submit_job(plan: Plan, options: RunOptions, on_line: Callable[[str], None]) 
     if options.force:
         args.append("--force")
     entrypoint = " ".join([sys.executable, "-m", "lifecycle", "run-plan", *map(_quote, args)])
-    job_id = client.submit_job(
-        entrypoint=entrypoint,
-        runtime_env={"working_dir": str(options.project_root), "env_vars": env,
-                     "excludes": [".venv", ".git", ".lifecycle", "**/__pycache__",
-                                  ".mypy_cache", ".pytest_cache", ".hypothesis"]},
-    )
+    # The project travels as the job's working_dir, data under it included (Ray would
+    # drop what .gitignore lists, and data folders usually are): the excludes below
+    # keep environments and state out. Large data belongs on a pyarrow.fs URI.
+    previous = os.environ.get("RAY_RUNTIME_ENV_IGNORE_GITIGNORE")
+    os.environ["RAY_RUNTIME_ENV_IGNORE_GITIGNORE"] = "1"
+    try:
+        job_id = client.submit_job(
+            entrypoint=entrypoint,
+            runtime_env={"working_dir": str(options.project_root), "env_vars": env,
+                         "excludes": [".venv", "venv", ".git", ".lifecycle", "**/__pycache__",
+                                      ".mypy_cache", ".pytest_cache", ".hypothesis",
+                                      "*.egg-info", "build", "dist", "mlruns", "mlflow.db"]},
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("RAY_RUNTIME_ENV_IGNORE_GITIGNORE", None)
+        else:
+            os.environ["RAY_RUNTIME_ENV_IGNORE_GITIGNORE"] = previous
     on_line(f"submitted Ray Job {job_id} to {address}")
     import asyncio
 

@@ -122,8 +122,12 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) 
     # overrides of it (it would treat `policy=high` as composing the bundle file).
     policy_overrides = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] == "policy"]
     groups = _groups(search)
+    # `~key` of a spec value is applied by us: Hydra reads `~serve` as removing a preset
+    # whenever a folder of that name exists (conf/serve/rollout makes `serve` one).
+    deletions = [o for o in overrides if o.startswith("~") and "=" not in o
+                 and o[1:].split("@")[0].lstrip("/") not in groups and o not in policy_overrides]
     hydra_overrides = [_as_hydra_override(o, groups) for o in overrides
-                       if o not in policy_overrides]
+                       if o not in policy_overrides and o not in deletions]
     try:
         cfg, defaults = _hydra_compose(path.stem, search, hydra_overrides)
     except MissingConfigException as exc:
@@ -183,6 +187,8 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) 
                            replaces_subtree=pos.kind != "mapping")
     _apply_override_provenance(provenance, overrides, groups)
 
+    for text in deletions:
+        _delete(cfg, text)
     raw = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(raw, dict)
     problems = list(_forbidden_resolvers(raw, (), provenance))
@@ -206,6 +212,28 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) 
     return LoadedSpec(path=path, mapping={str(k): v for k, v in resolved.items()},
                       provenance=provenance, presets=tuple(presets), overrides=overrides,
                       sources=tuple(sources))
+
+
+def _delete(cfg: Any, override: str) -> None:
+    from omegaconf import DictConfig, ListConfig, open_dict
+
+    path = parse_path(override[1:])
+    node = cfg
+    for part in path[:-1]:
+        node = node.get(part) if isinstance(node, DictConfig) else (
+            node[part] if isinstance(node, ListConfig) and isinstance(part, int)
+            and part < len(node) else None)
+        if node is None:
+            break
+    last = path[-1] if path else None
+    if node is None or last is None or (isinstance(node, DictConfig) and last not in node) \
+            or (isinstance(node, ListConfig) and not (isinstance(last, int) and
+                                                      last < len(node))):
+        raise _error("load.override", f"cannot delete '{override[1:]}': the spec has no such "
+                     "key", _override_location(override), override[1:],
+                     hint="check the key path")
+    with open_dict(node):
+        del node[last]
 
 
 def _groups(search: list[Path]) -> set[str]:

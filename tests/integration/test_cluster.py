@@ -1,0 +1,115 @@
+"""The cluster path: a `ray start --head --block` child process on explicit ports, with
+two logical GPUs; `lifecycle run --address` submits the plan as a Ray Job, streams its
+logs and maps its exit status. The same cluster checks GPU placement without a GPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from lifecycle.execute.journal import read_journal
+from lifecycle.execute.storage import Store
+
+from ..conftest import ROOT
+from .test_run import FRAUD, TRAIN_ONLY, _data
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port, dash = _free_port(), _free_port()
+    temp = tmp_path_factory.mktemp("ray")
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+           f"--port={port}", f"--dashboard-port={dash}", "--dashboard-host=127.0.0.1",
+           "--num-cpus=6", "--num-gpus=2", "--include-dashboard=true",
+           f"--temp-dir={temp}", "--min-worker-port=22000", "--max-worker-port=22400"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_DATA_DISABLE_PROGRESS_BARS="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    address = f"http://127.0.0.1:{dash}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"{address}/api/version", timeout=2)
+                break
+            except urllib.error.HTTPError:  # it answers (token auth may refuse us): up
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail("ray start exited")
+                time.sleep(1)
+        else:
+            pytest.fail("the cluster's dashboard never came up")
+        yield address
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the whole session we started, nothing else
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def _run(address: str, overrides: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "lifecycle", "run", str(FRAUD), *overrides,
+           "--address", address, "--store", str(tmp / "store"),
+           "--tracking-uri", f"sqlite:///{tmp}/mlflow.db"]
+    env = dict(os.environ, NO_COLOR="1", RAY_AUTH_MODE="token",
+               LIFECYCLE_TORCH_BACKEND="gloo")
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_plan_runs_on_a_cluster_as_a_ray_job(cluster: str, data_dir: str,
+                                             tmp_path: Path) -> None:
+    r = _run(cluster, _data(data_dir) + TRAIN_ONLY, tmp_path)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert "submitted Ray Job" in r.stdout
+    store = Store(str(tmp_path / "store"))
+    [run_id] = store.list_dir("runs")
+    events = list(read_journal(store, run_id))
+    done = {e["stage"] for e in events if e["event"] == "stage_succeeded"}
+    assert done == {"data", "train", "evaluate", "register"}
+
+
+def test_failing_job_maps_to_the_documented_exit_code(cluster: str, data_dir: str,
+                                                      tmp_path: Path) -> None:
+    r = _run(cluster, _data(data_dir) + TRAIN_ONLY + [
+        "train.entrypoint=examples.fraud.nothere:train_loop"], tmp_path)
+    assert r.returncode == 2, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+def test_workers_get_their_gpu_share_and_see_cuda_visible_devices(
+        cluster: str, data_dir: str, tmp_path: Path) -> None:
+    probe = ROOT / data_dir / "probe"
+    r = _run(cluster, _data(data_dir) + TRAIN_ONLY + [
+        "risk_tier=low", "~serve", "~monitors", "~register", "~evaluate", "~retirement",
+        "approvals=[]", "train.entrypoint=examples.probe.gpu:train_loop",
+        "train.scaling.use_gpu=true", "train.scaling.num_workers=2",
+        "train.scaling.cpus_per_worker=1", f"+train.config.probe_dir={probe}"], tmp_path)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    records = [json.loads((probe / f"rank-{i}.json").read_text()) for i in (0, 1)]
+    gpus = sorted(rec["gpu_ids"][0] for rec in records)
+    assert gpus == ["0", "1"]  # one GPU each, different ones
+    for rec in records:
+        assert rec["cuda_visible_devices"] is not None
+        assert rec["gpu_ids"][0] in rec["cuda_visible_devices"].split(",")
