@@ -51,7 +51,8 @@ def _client(options: Any) -> Any:
 def test_example_trains_tunes_evaluates_and_registers(ray_session: str, data_dir: str,
                                                       run_options: Any) -> None:
     plan = compile_spec(FRAUD, _data(data_dir, 4000) + SMALL + [
-        "tune.num_samples=2", "tune.max_concurrent_trials=2"])
+        "tune.num_samples=2", "tune.max_concurrent_trials=2",
+        "tune.search_space.lr.loguniform=[0.015,0.03]"])
     result = run_plan(plan, run_options)
     assert result.exit_code == ExitCode.OK, result.message
     assert [(s.stage, s.status) for s in result.stages][:4] == [
