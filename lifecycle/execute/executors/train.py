@@ -79,13 +79,13 @@ def make_trainer(params: TrainParams, config: Any, datasets: dict[str, Any],
     return DataParallelTrainer(**common)
 
 
-def run_config(params: TrainParams, ctx: StageContext, name: str,
+def run_config(params: TrainParams, storage_path: str, name: str,
                callbacks: list[Any] | None = None) -> Any:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
 
     ck = params.checkpointing
     return RunConfig(
-        name=name, storage_path=ctx.store.uri_of("ray"),
+        name=name, storage_path=storage_path,
         failure_config=FailureConfig(max_failures=params.max_failures),
         checkpoint_config=CheckpointConfig(
             num_to_keep=int(ck.get("num_to_keep") or 2),
@@ -101,7 +101,7 @@ def run(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
     data_out = ctx.upstream["data"]
     trainer = make_trainer(params, loop_config(params, data_out),
                            ray_datasets(data_out, ctx.root),
-                           run_config(params, ctx, f"{ctx.run_id}-train"))
+                           run_config(params, ctx.store.uri_of("ray"), f"{ctx.run_id}-train"))
     try:
         result = trainer.fit()
     except Exception as exc:

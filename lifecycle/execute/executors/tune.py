@@ -34,12 +34,13 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
     datasets = ray_datasets(data_out, ctx.root)
     base = loop_config(params, data_out)
     run_id = ctx.run_id
+    storage = ctx.store.uri_of("ray")
 
-    def trial(config: dict[str, Any]) -> None:
+    def trial(config: dict[str, Any]) -> None:  # shipped to Ray: captures plain values only
         merged = {**base, **config}
         name = f"{run_id}-trial-{tune.get_context().get_trial_id()}"
         trainer = make_trainer(params, merged, datasets,
-                               run_config(params, ctx, name, [TuneReportCallback()]))
+                               run_config(params, storage, name, [TuneReportCallback()]))
         trainer.fit()
 
     sched = stage.scheduler

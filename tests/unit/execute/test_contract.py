@@ -1,0 +1,113 @@
+"""The data contract, gates, journal and stage keys: pure logic, no Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lifecycle.execute.contract import check_contract, digest_files, feature_info, read_table
+from lifecycle.execute.journal import Journal, read_journal
+from lifecycle.execute.metrics import check_gate
+from lifecycle.execute.runner import stage_key
+from lifecycle.execute.storage import Store
+
+CONTRACT = {"label": "y", "label_type": "int", "min_rows": 1, "features": {
+    "amount": {"type": "float", "min": 0.0, "max": None, "categories": None,
+               "max_null_fraction": 0.0},
+    "channel": {"type": "category", "min": None, "max": None,
+                "categories": ["web", "pos"], "max_null_fraction": 0.25}}}
+
+
+def _table(**cols: list) -> pa.Table:  # type: ignore[type-arg]
+    base = {"amount": [1.0, 2.0, 3.0, 4.0], "channel": ["web", "pos", "web", None],
+            "y": [0, 1, 0, 1]}
+    base.update(cols)
+    return pa.table(base)
+
+
+def test_clean_table_meets_the_contract() -> None:
+    assert check_contract(_table(), CONTRACT, "data.train") == []
+
+
+@pytest.mark.parametrize("cols, rule, offending", [
+    ({"amount": [-1.0, -2.0, 3.0, 4.0]}, "min 0", 2),
+    ({"channel": ["web", "app", "app", "pos"]}, "categories", 2),
+    ({"channel": [None, None, "web", "pos"]}, "max_null_fraction 0.25", 2),
+    ({"amount": ["a", "b", "c", "d"]}, "type float", 4),
+])
+def test_each_violation_names_column_rule_and_count(cols: dict, rule: str,  # type: ignore[type-arg]
+                                                    offending: int) -> None:
+    [v] = check_contract(_table(**cols), CONTRACT, "data.train")
+    assert (v.rule, v.offending) == (rule, offending)
+    assert v.format().startswith(f"data.train: column '{list(cols)[0]}' breaks {rule}")
+
+
+def test_missing_column() -> None:
+    table = _table().drop_columns(["channel"])
+    [v] = check_contract(table, CONTRACT, "data.eval")
+    assert (v.column, v.rule) == ("channel", "presence")
+
+
+def test_feature_info_carries_stats_and_categories() -> None:
+    info = feature_info(_table(), CONTRACT)
+    assert info["categories"] == {"channel": ["web", "pos"]}
+    assert info["stats"]["amount"]["mean"] == pytest.approx(2.5)
+
+
+def test_digest_covers_every_byte(tmp_path: Path) -> None:
+    pq.write_table(_table(), tmp_path / "a.parquet")
+    source = {"path": "a.parquet", "format": "auto"}
+    first = digest_files(source, str(tmp_path))
+    pq.write_table(_table(amount=[1.0, 2.0, 3.0, 4.5]), tmp_path / "a.parquet")
+    assert digest_files(source, str(tmp_path)) != first
+
+
+def test_csv_and_folder_sources(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    pq.write_table(_table(), tmp_path / "d" / "part-0.parquet")
+    pq.write_table(_table(), tmp_path / "d" / "part-1.parquet")
+    assert read_table({"path": "d", "format": "auto"}, str(tmp_path)).num_rows == 8
+    (tmp_path / "t.csv").write_text("amount;y\n1.5;0\n2.5;1\n")
+    t = read_table({"path": "t.csv", "format": "auto", "csv_delimiter": ";"}, str(tmp_path))
+    assert t.column("amount").to_pylist() == [1.5, 2.5]
+
+
+@pytest.mark.parametrize("gate, value, champion, passed", [
+    ({"metric": "auc", "min": 0.8}, 0.79, None, False),
+    ({"metric": "auc", "min": 0.8}, 0.81, None, True),
+    ({"metric": "rmse", "max": 2.0}, 2.5, None, False),
+    ({"metric": "auc", "vs": "champion", "max_regression": 0.01,
+      "higher_is_better": True}, 0.885, 0.9, False),
+    ({"metric": "auc", "vs": "champion", "max_regression": 0.01,
+      "higher_is_better": True}, 0.895, 0.9, True),
+    ({"metric": "logloss", "vs": "champion", "max_regression": 0.0,
+      "higher_is_better": False}, 0.31, 0.30, False),
+    ({"metric": "auc", "vs": "champion", "max_regression": 0.0,
+      "higher_is_better": True}, 0.5, None, True),
+])
+def test_gates(gate: dict, value: float, champion: float | None,  # type: ignore[type-arg]
+               passed: bool) -> None:
+    assert check_gate(gate, value, champion)["passed"] is passed
+
+
+def test_journal_appends_and_ignores_a_torn_last_line(tmp_path: Path) -> None:
+    store = Store(str(tmp_path))
+    j = Journal(store, "r1")
+    j.append("run_started")
+    j.append("stage_started", stage="data")
+    with open(tmp_path / "runs" / "r1" / "journal.jsonl", "a") as f:
+        f.write('{"seq": 3, "event": "stage_succ')  # a hard kill mid-write
+    assert [e["event"] for e in read_journal(store, "r1")] == ["run_started", "stage_started"]
+
+
+def test_stage_key_changes_with_upstream_outputs() -> None:
+    class S:
+        content_hash = "abc"
+        depends_on = ["data"]
+
+    a = stage_key(S(), {"data": {"digest": "1"}})
+    assert a == stage_key(S(), {"data": {"digest": "1", "rows": {"train": 5}}})
+    assert a != stage_key(S(), {"data": {"digest": "2"}})
