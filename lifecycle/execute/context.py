@@ -40,5 +40,13 @@ class StageContext:
     upstream: dict[str, dict[str, Any]] = field(default_factory=dict)
     tracking: Any = None  # execute.tracking.Tracking
 
+    def producer(self) -> tuple[Any, dict[str, Any]]:
+        """The stage that produced the candidate model (tune, else train) and its outputs."""
+        for kind in ("tune", "train"):
+            stage = next((s for s in self.plan.stages if s.kind == kind), None)
+            if stage is not None and kind in self.upstream:
+                return stage, self.upstream[kind]
+        raise StageFailed("nothing produced a candidate model", ExitCode.RUNTIME)
+
     def artifacts_dir(self, stage: str) -> str:
         return self.store.uri_of("runs", self.run_id, "artifacts", stage)

@@ -43,8 +43,14 @@ class Tracking:
                         "approvals": json.dumps(plan.spec.get("approvals", [])),
                         "lifecycle_run_id": run_id}
         exp = self.client.get_experiment_by_name(plan.name)
+        # With a sqlite store MLflow would put artifacts in ./mlruns of whatever folder the
+        # run started in: keep them beside the database instead.
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = "file://" + os.path.join(
+                os.path.dirname(uri[len("sqlite:///"):]), "mlartifacts", plan.name)
         self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(
-            plan.name)
+            plan.name, artifact_location=location)
         parent = self.client.create_run(self.experiment_id, run_name=f"lifecycle-{run_id}",
                                         tags={f"lifecycle.{k}": v for k, v in
                                               self.lineage.items()})

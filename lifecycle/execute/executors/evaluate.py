@@ -14,20 +14,6 @@ from ..contract import read_table
 from ..metrics import check_gate, compute
 
 
-def _candidate(ctx: StageContext) -> dict[str, Any]:
-    for producer in ("tune", "train"):
-        if producer in ctx.upstream:
-            return ctx.upstream[producer]
-    raise StageFailed("nothing produced a candidate model", ExitCode.RUNTIME)
-
-
-def _entrypoint(ctx: StageContext) -> str:
-    for s in ctx.plan.stages:
-        if s.kind in ("train", "tune"):
-            return str(s.train.entrypoint)
-    raise StageFailed("the plan has no train stage", ExitCode.RUNTIME)
-
-
 def run(stage: EvaluateStage, ctx: StageContext) -> dict[str, Any]:
     from ...runtime.entrypoint import EntrypointError, resolve
 
@@ -36,13 +22,13 @@ def run(stage: EvaluateStage, ctx: StageContext) -> dict[str, Any]:
     table = read_table(sources.get("eval") or sources["train"], ctx.root)
     label = data_out["info"]["label"]
     labels = table.column(label).to_numpy(zero_copy_only=False)
+    producer, candidate = ctx.producer()
     try:
-        predict = resolve(_entrypoint(ctx), "predict")
+        predict = resolve(producer.train.entrypoint, "predict")
     except EntrypointError as exc:
         raise StageFailed(f"cannot evaluate: {exc}", ExitCode.INVALID_INPUT,
                           hint="the entrypoint's module must define "
                           "predict(checkpoint_dir, table)") from None
-    candidate = _candidate(ctx)
     scores = np.asarray(predict(candidate["checkpoint"], table), dtype=float)
     values = {m: compute(m, labels, scores) for m in stage.metrics}
     champion_values: dict[str, float] = {}

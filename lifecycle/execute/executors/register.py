@@ -14,10 +14,7 @@ from ..context import StageContext, StageFailed
 def run(stage: RegisterStage, ctx: StageContext) -> dict[str, Any]:
     if ctx.tracking is None:
         raise StageFailed("registration needs MLflow tracking", ExitCode.RUNTIME)
-    producer = ctx.upstream.get("tune") or ctx.upstream.get("train")
-    if producer is None:
-        raise StageFailed("nothing produced a model to register", ExitCode.RUNTIME)
-    train_stage = next(s for s in ctx.plan.stages if s.kind in ("train", "tune"))
+    train_stage, producer = ctx.producer()
     card = model_card(ctx.plan, ctx.upstream, ctx.tracking.lineage)
     try:
         return ctx.tracking.register(
