@@ -66,7 +66,7 @@ def main() -> None:
 
     tuner = tune.Tuner(
         tune.with_resources(trial, {"cpu": 0.1}),
-        param_space={"lr": tune.loguniform(0.0005, 0.01), "hidden": tune.choice([16, 32, 64])},
+        param_space={"lr": tune.loguniform(0.002, 0.02), "hidden": tune.choice([32, 64])},
         tune_config=tune.TuneConfig(metric="val_auc", mode="max", num_samples=args.num_samples,
                                     max_concurrent_trials=2, time_budget_s=1200,
                                     scheduler=ASHAScheduler(max_t=args.epochs, grace_period=1)),
