@@ -24,9 +24,14 @@ def start_local(plan: Plan, options: RunOptions) -> bool:
         return False
     peak = max((s.resources.cpus for s in plan.stages if s.kind in ("train", "tune")),
                default=1.0)
+    # Ray 2.60 does not release a Train V2 worker group's resources when Tune stops its
+    # trial early (ray-project/ray#54305): on the local cluster every trial gets logical
+    # CPUs of its own, so an early-stopped trial cannot starve the next one.
+    leaked = sum(s.train.num_workers * s.train.cpus_per_worker * s.num_samples
+                 for s in plan.stages if s.kind == "tune")
     kwargs: dict[str, Any] = dict(
         # logical CPUs: the peak of training plus room for Ray Data's read tasks
-        num_cpus=max(os.cpu_count() or 1, int(peak + 0.999)) + 2,
+        num_cpus=max(os.cpu_count() or 1, int(max(peak, leaked) + 0.999)) + 2,
         include_dashboard=False, log_to_driver=True,
         runtime_env={"env_vars": {"PYTHONPATH": _pythonpath(str(options.project_root)),
                                   "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
