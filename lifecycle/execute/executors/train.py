@@ -66,14 +66,17 @@ def make_trainer(params: TrainParams, config: Any, datasets: dict[str, Any],
         backend = os.environ.get("LIFECYCLE_TORCH_BACKEND") or (
             "nccl" if params.use_gpu else "gloo")
         return TorchTrainer(torch_config=TorchConfig(backend=backend), **common)
-    if params.framework == "xgboost":
-        from ray.train.xgboost import XGBoostTrainer
-
-        return XGBoostTrainer(**common)
-    if params.framework == "lightgbm":
-        from ray.train.lightgbm import LightGBMTrainer
-
-        return LightGBMTrainer(**common)
+    if params.framework in ("xgboost", "lightgbm"):
+        try:
+            if params.framework == "xgboost":
+                from ray.train.xgboost import XGBoostTrainer as Trainer
+            else:
+                from ray.train.lightgbm import LightGBMTrainer as Trainer  # type: ignore[assignment]
+        except ImportError:
+            raise StageFailed(f"framework '{params.framework}' needs the {params.framework} "
+                              "package", ExitCode.INVALID_INPUT,
+                              hint=f"pip install {params.framework}") from None
+        return Trainer(**common)
     from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
     return DataParallelTrainer(**common)
