@@ -8,7 +8,6 @@ from ..plan import (DataStage, DeployStage, EvaluateStage, GateParams, MonitorPa
                     MonitorStage, RegisterStage, Resources, RetireStage, RolloutStage,
                     RolloutStepParams, SearchParam, TrainParams, TrainStage, TuneStage)
 from ..spec import Spec
-from ..spec.evaluate import LOWER_IS_BETTER
 from ..spec.monitor import BACKENDS, DRIFT_DETECTORS
 
 ROUTER_CPUS = 0.1  # the router is I/O bound; see NOTES on fitting Serve on 2 CPUs
@@ -147,5 +146,3 @@ def retire_stage(spec: Spec, upstream: list[str]) -> RetireStage:
                        archive=r.archive, replaced_by=r.replaced_by,
                        resources=Resources(cpus=0, workers=0))
 
-
-__all__ = ["LOWER_IS_BETTER"]

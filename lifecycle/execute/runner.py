@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from ..errors import ExitCode, LifecycleError
+from ..errors import ExitCode
 from ..plan import Plan, content_hash
 from .context import StageContext, StageFailed
 from .journal import Journal
@@ -166,5 +166,3 @@ def _run_stage(stage: Any, ctx: StageContext, executor: Callable[..., dict[str, 
     emit("stage_succeeded", {"stage": stage.id, "seconds": seconds, "outputs": outputs})
     return StageOutcome(stage.id, "succeeded", outputs, seconds)
 
-
-_ = LifecycleError

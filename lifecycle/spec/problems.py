@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import difflib
 import re
-import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal, get_args, get_origin
+from typing import Any, Callable, Iterator, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -161,5 +160,3 @@ def check(fn: Check) -> Check:
     CHECKS.append(fn)
     return fn
 
-
-_ = (types, Literal)
