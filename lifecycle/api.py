@@ -165,16 +165,7 @@ def load_plan(path: str | Path) -> Plan:
         loc = Location(file=str(p))
         raise InputError(f"cannot read plan {p}: {exc.strerror}", location=loc, problems=(
             Problem("load.missing-file", f"cannot read plan: {exc.strerror}", "", loc),))
-    try:
-        return Plan.model_validate_json(text)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = Location(file=str(p))
-        msg = f"not a valid plan: {format_path(tuple(err['loc']))}: {err['msg']}"
-        raise InputError(msg, location=loc, problems=(
-            Problem("plan.invalid", msg, "", loc,
-                    "recompile it with `lifecycle compile`; plans from another schema "
-                    "version are not read"),))
+    return plan_from_json(text, Location(file=str(p)))
 
 
 def spec_schema() -> dict[str, Any]:
@@ -190,8 +181,18 @@ def spec_schema() -> dict[str, Any]:
     return schema
 
 
-def plan_from_json(text: str) -> Plan:
-    return Plan.model_validate_json(text)
+def plan_from_json(text: str, where: Location | None = None) -> Plan:
+    """A plan from its JSON (a file's text, or LIFECYCLE_PLAN_JSON inside a Ray Job)."""
+    loc = where or Location(origin="LIFECYCLE_PLAN_JSON")
+    try:
+        return Plan.model_validate_json(text)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = f"not a valid plan: {format_path(tuple(err['loc']))}: {err['msg']}"
+        raise InputError(msg, location=loc, problems=(
+            Problem("plan.invalid", msg, "", loc,
+                    "recompile it with `lifecycle compile`; plans from another schema "
+                    "version are not read"),))
 
 
 def run_plan(plan: Plan, options: Any, on_event: Any = None) -> Any:

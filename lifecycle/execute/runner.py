@@ -132,6 +132,8 @@ def _run_stage(stage: Any, ctx: StageContext, executor: Callable[..., dict[str, 
                        exit_code=int(exc.exit_code), message=exc.message, hint=exc.hint,
                        details=exc.details)
         if ctx.tracking is not None:
+            if exc.details.get("metrics"):  # e.g. the values behind a failed gate
+                ctx.tracking.log_stage_metrics(stage.id, exc.details["metrics"])
             ctx.tracking.end_stage(stage.id, "failed")
         emit("stage_failed", {"stage": stage.id, "message": exc.message, "hint": exc.hint})
         return StageOutcome(stage.id, "failed", {"exit_code": int(exc.exit_code),
@@ -158,8 +160,7 @@ def _run_stage(stage: Any, ctx: StageContext, executor: Callable[..., dict[str, 
         if stage.kind in ("train", "tune"):
             params = {k: v for k, v in stage.train.config.items()}
             params.update(outputs.get("best_config", {}))
-        ctx.tracking.log_stage_metrics(stage.id, outputs.get("metrics", {}) if stage.kind
-                                       != "evaluate" else {}, params)
+        ctx.tracking.log_stage_metrics(stage.id, outputs.get("metrics", {}), params)
         for path in (outputs.get("artifacts") or {}).values():
             ctx.tracking.log_artifact(stage.id, path)
         ctx.tracking.end_stage(stage.id, "succeeded")

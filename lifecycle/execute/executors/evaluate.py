@@ -43,8 +43,6 @@ def run(stage: EvaluateStage, ctx: StageContext) -> dict[str, Any]:
                for g in stage.gates]
     out = {"metrics": values, "gates": results, "champion_version": champion_version,
            "champion_metrics": champion_values}
-    if ctx.tracking is not None:
-        ctx.tracking.log_stage_metrics("evaluate", {f"eval_{k}": v for k, v in values.items()})
     failed = [r for r in results if not r["passed"]]
     if failed:
         lines = [f"{r['gate']}: value {r['value']:.4f}, bound {r['bound']:.4f}" for r in failed]
