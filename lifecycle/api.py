@@ -29,7 +29,7 @@ from .policy import check_bundle, check_bundle_tier, evaluate, load_bundle, sele
 from .spec import Spec
 from .spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
 from .spec.problems import CHECKS as REGISTERED_CHECKS
-from .spec.problems import from_validation_error
+from .spec.problems import SpecFinding, from_validation_error, non_finite_numbers
 
 __all__ = ["Validation", "compile_spec", "load_plan", "plan_from_json", "policy_dirs",
            "run_plan", "run_spec", "run_status", "spec_schema", "today", "validate",
@@ -81,6 +81,11 @@ def _locate(loaded: LoadedSpec, key_path: tuple[str | int, ...]) -> Location:
     return loaded.locate(key_path)
 
 
+def _finding(loaded: LoadedSpec, f: SpecFinding) -> Problem:
+    return Problem(f.code, f.message, format_path(f.key_path), _locate(loaded, f.key_path),
+                   f.hint)
+
+
 def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                  on: dt.date | None = None) -> Validation:
     result = Validation(path=str(path))
@@ -90,18 +95,18 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         result.problems.extend(exc.all_problems())
         return result
     result.loaded = loaded
+    result.problems.extend(_finding(loaded, f) for f in non_finite_numbers(loaded.mapping))
+    if result.problems:
+        return result
     try:
         spec = Spec.model_validate(loaded.mapping)
     except ValidationError as exc:
-        for f in from_validation_error(Spec, exc, loaded.mapping):
-            result.problems.append(Problem(f.code, f.message, format_path(f.key_path),
-                                           _locate(loaded, f.key_path), f.hint))
+        result.problems.extend(_finding(loaded, f)
+                               for f in from_validation_error(Spec, exc, loaded.mapping))
         return result
     result.spec = spec
     for check in REGISTERED_CHECKS:
-        for f in check(spec):
-            result.problems.append(Problem(f.code, f.message, format_path(f.key_path),
-                                           _locate(loaded, f.key_path), f.hint))
+        result.problems.extend(_finding(loaded, f) for f in check(spec))
     if result.errors:
         return result
     resolved = spec_json(spec)

@@ -4,6 +4,7 @@ the key path, what was expected and how to fix it (with "did you mean")."""
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import typing
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ def from_validation_error(root: type[BaseModel], exc: ValidationError,
     findings: list[SpecFinding] = []
     seen: set[tuple[KeyPath, str]] = set()
     for err in exc.errors(include_url=False):
-        loc: KeyPath = tuple(p for p in err["loc"] if not _is_union_tag(p))
+        loc = _data_loc(err["loc"], data)
         kind = err["type"]
         msg = err["msg"]
         value = err.get("input")
@@ -134,6 +135,24 @@ def _is_union_tag(part: Any) -> bool:
                                                              "function-after", "function-plain"))
 
 
+def _data_loc(raw: tuple[Any, ...], data: Any) -> KeyPath:
+    """pydantic's loc with union branch names dropped; a part that is a key of the data at
+    that point is always kept, so a user key that merely looks like a tag ('a[b') stays."""
+    out: list[str | int] = []
+    node = data
+    for part in raw:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif _is_union_tag(part):
+            continue
+        else:
+            node = None
+        out.append(part)
+    return tuple(out)
+
+
 def _collapse_union_noise(findings: list[SpecFinding]) -> list[SpecFinding]:
     by_path: dict[KeyPath, list[SpecFinding]] = {}
     for f in findings:
@@ -160,3 +179,18 @@ def check(fn: Check) -> Check:
     CHECKS.append(fn)
     return fn
 
+
+
+def non_finite_numbers(data: Any, path: KeyPath = ()) -> Iterator[SpecFinding]:
+    """inf and nan anywhere in a spec (YAML `.inf`, or `1e400` which overflows): a plan
+    is canonical JSON, which has neither, and no threshold or hyperparameter needs them."""
+    if isinstance(data, float) and not math.isfinite(data):
+        yield SpecFinding(path, "schema.non-finite", f"{data!r} is not a finite number",
+                          "write a finite number (YAML `.inf`/`.nan` and numbers beyond "
+                          "±1.8e308 are not allowed)")
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            yield from non_finite_numbers(v, (*path, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from non_finite_numbers(v, (*path, i))

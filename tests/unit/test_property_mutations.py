@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lifecycle.api import validate_one
@@ -67,6 +67,8 @@ def _check(result: Any) -> None:
 @given(steps=st.lists(st.tuples(st.sampled_from(PATHS),
                                 st.sampled_from(["delete", "replace", "add", "wrap"]), values),
                       min_size=1, max_size=3))
+@example(steps=[(("train", "config", "lr"), "replace", "1e400")])  # overflows to inf
+@example(steps=[(("evaluate", "gates", 0, "min"), "replace", float("nan"))])
 def test_structural_mutations_never_raise(steps: list[tuple[tuple[Any, ...], str, Any]]) -> None:
     doc = copy.deepcopy(BASE)
     for path, op, value in steps:
@@ -84,6 +86,7 @@ def test_structural_mutations_never_raise(steps: list[tuple[tuple[Any, ...], str
 @given(pos=st.integers(0, len(RAW)), junk=st.lists(st.sampled_from(
     list(":-[]{}&*!|>'\"%@`#,? \n\t") + ["\x00", "${", "<<: *a", "\ufeff", "&a ", "*a"]),
     max_size=6).map("".join), cut=st.integers(0, 5))
+@example(pos=0, junk=":[", cut=0)  # a top-level key that looks like a pydantic union tag
 def test_text_mutations_never_raise(pos: int, junk: str, cut: int) -> None:
     text = RAW[:pos] + junk + RAW[pos + cut:]
     with tempfile.TemporaryDirectory() as d:

@@ -157,3 +157,22 @@ def test_equivalent_durations_compile_to_the_same_plan() -> None:
     b = validate_one(FRAUD, ["serve.rollout.steps.0.hold=600"]).plan
     assert a is not None and b is not None
     assert a.stages == b.stages and a.spec == b.spec
+
+
+def test_non_finite_number_is_located(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    text = FRAUD.read_text().replace("lr: 0.003,", "lr: 1e400,")
+    assert text != FRAUD.read_text()
+    spec = tmp_path / "fraud.yaml"
+    spec.write_text(text)
+    errs, r = _errors(spec)
+    assert errs[0][:2] == ("schema.non-finite", "train.config.lr")
+    assert r.errors[0].location.line == text.splitlines().index(
+        next(line for line in text.splitlines() if "1e400" in line)) + 1
+    assert int(r.exit_code) == 2
+
+
+def test_user_key_that_looks_like_a_union_tag_is_kept(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "fraud.yaml"
+    spec.write_text("'list[x]': 1\n" + FRAUD.read_text())
+    errs, _ = _errors(spec)
+    assert errs[0][:2] == ("schema.unknown-key", "list[x]")
