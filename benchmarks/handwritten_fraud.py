@@ -30,6 +30,7 @@ def main() -> None:
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
     from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     ray.init(address="local", num_cpus=max(os.cpu_count() or 1, 4) + 2, include_dashboard=False,
@@ -49,7 +50,7 @@ def main() -> None:
     from examples.fraud.model import train_loop
 
     base = {"lr": 0.003, "epochs": args.epochs, "hidden": 32, "batch_size": 256,
-            "lifecycle": info}
+            "seed": 7, "lifecycle": info}
 
     def trial(config: dict) -> None:
         trainer = TorchTrainer(
@@ -69,12 +70,13 @@ def main() -> None:
         param_space={"lr": tune.loguniform(0.002, 0.02), "hidden": tune.choice([32, 64])},
         tune_config=tune.TuneConfig(metric="val_auc", mode="max", num_samples=args.num_samples,
                                     max_concurrent_trials=2, time_budget_s=1200,
+                                    search_alg=BasicVariantGenerator(random_state=7),
                                     scheduler=ASHAScheduler(max_t=args.epochs, grace_period=1)),
         run_config=tune.RunConfig(name="hw-tune", storage_path=args.storage))
     best = tuner.fit().get_best_result("val_auc", "max", scope="all")
     ray.shutdown()
     print(json.dumps({"seconds": time.perf_counter() - t0,
-                      "val_auc": best.metrics.get("val_auc")}))
+                      "val_auc": best.metrics.get("val_auc"), "best_config": best.config}))
 
 
 if __name__ == "__main__":

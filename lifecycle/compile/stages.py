@@ -61,6 +61,7 @@ def tune_stage(spec: Spec) -> TuneStage:
         id="tune", depends_on=["data"], train=p, metric=t.metric, mode=t.mode,
         num_samples=t.num_samples, max_concurrent_trials=t.max_concurrent_trials,
         time_budget_s=t.time_budget, scheduler=_dump(t.scheduler), search_space=space,
+        seed=t.seed,
         resources=_train_resources(p, min(t.max_concurrent_trials, t.num_samples)))
 
 

@@ -77,6 +77,7 @@ class TuneStage(StageBase):
     time_budget_s: float | None
     scheduler: dict[str, JsonValue]
     search_space: list[SearchParam]
+    seed: int | None = None
 
 
 class GateParams(PlanModel):

@@ -108,3 +108,6 @@ class TuneSpec(SpecModel):
     scheduler: Scheduler = Field(default_factory=Scheduler, description="Trial scheduler.")
     search_space: dict[Identifier, Distribution] = Field(
         min_length=1, description="Hyperparameters to search, merged over train.config.")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description=(
+        "Seed for sampling the search space: the same seed draws the same trials. "
+        "Also passed to the entrypoint as config['seed'] unless train.config sets one."))

@@ -26,6 +26,7 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     params = stage.train
     check_entrypoint(params.entrypoint)
@@ -33,6 +34,8 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
     data_out = ctx.upstream["data"]
     datasets = ray_datasets(data_out, ctx.root)
     base = loop_config(params, data_out)
+    if stage.seed is not None:
+        base.setdefault("seed", stage.seed)
     run_id = ctx.run_id
     storage = ctx.store.uri_of("ray")
 
@@ -56,7 +59,8 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
         tune_config=tune.TuneConfig(metric=stage.metric, mode=stage.mode,
                                     num_samples=stage.num_samples,
                                     max_concurrent_trials=stage.max_concurrent_trials,
-                                    scheduler=scheduler, time_budget_s=stage.time_budget_s),
+                                    scheduler=scheduler, time_budget_s=stage.time_budget_s,
+                                    search_alg=BasicVariantGenerator(random_state=stage.seed)),
         run_config=tune.RunConfig(name=f"{run_id}-tune", storage_path=ctx.store.uri_of("ray")),
     )
     try:
