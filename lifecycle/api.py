@@ -7,6 +7,8 @@
     run_spec(path, overrides, options, on_event) -> RunResult | ExitCode
     run_plan(plan, options, on_event)            -> RunResult
     run_status(options)         -> list[dict]         runs and stages from the journals
+    diff_files(old, new)        -> DiffReport         two specs or two compiled plans
+    diff_git(rev, paths)        -> DiffReport         the working tree against a revision
 
 Only run_spec / run_plan import ray and mlflow, lazily, through lifecycle.execute.
 """
@@ -22,18 +24,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from .compile import compile_plan, spec_json
+from .diff import DiffReport, Where, compare, report
 from .errors import ExitCode, InputError, LifecycleError, Location, PolicyError, Problem
 from .load import LoadedSpec, compose, format_path, parse_path, platform_conf_dir
 from .plan import Plan, PolicyReport
 from .policy import check_bundle, check_bundle_tier, evaluate, load_bundle, select_bundle_name
+from .policy.references import bundle_reads
 from .spec import Spec
 from .spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
 from .spec.problems import CHECKS as REGISTERED_CHECKS
 from .spec.problems import SpecFinding, from_validation_error, non_finite_numbers
 
-__all__ = ["Validation", "compile_spec", "load_plan", "plan_from_json", "policy_dirs",
-           "run_plan", "run_spec", "run_status", "spec_schema", "today", "validate",
-           "validate_one"]
+__all__ = ["Platform", "Validation", "compile_spec", "diff_files", "diff_git", "diff_schema",
+           "load_plan",
+           "plan_from_json", "policy_dirs", "run_plan", "run_spec", "run_status", "spec_schema",
+           "today", "validate", "validate_one"]
 
 
 @dataclass
@@ -70,11 +75,29 @@ def today() -> dt.date:
     return dt.date.fromisoformat(pinned) if pinned else dt.date.today()
 
 
+@dataclass(frozen=True)
+class Platform:
+    """Where the platform's presets and policy bundles come from. `lifecycle diff --git`
+    builds one for the old revision when they are files of the same repository."""
+
+    conf: Path
+    policy_path: tuple[Path, ...]
+
+    @classmethod
+    def current(cls) -> "Platform":
+        extra = tuple(Path(p) for p in os.environ.get("LIFECYCLE_POLICY_PATH", "")
+                      .split(os.pathsep) if p)
+        return cls(platform_conf_dir(), extra)
+
+    @property
+    def policy_dirs(self) -> list[Path]:
+        return [*self.policy_path, self.conf / "policy"]
+
+
 def policy_dirs() -> list[Path]:
     """Platform policy folders: LIFECYCLE_POLICY_PATH entries first, then conf/policy.
     Never the user's conf/: a spec cannot bring its own rules."""
-    extra = [Path(p) for p in os.environ.get("LIFECYCLE_POLICY_PATH", "").split(os.pathsep) if p]
-    return extra + [platform_conf_dir() / "policy"]
+    return Platform.current().policy_dirs
 
 
 def _locate(loaded: LoadedSpec, key_path: tuple[str | int, ...]) -> Location:
@@ -87,10 +110,11 @@ def _finding(loaded: LoadedSpec, f: SpecFinding) -> Problem:
 
 
 def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                 on: dt.date | None = None) -> Validation:
+                 on: dt.date | None = None, platform: Platform | None = None) -> Validation:
+    platform = platform or Platform.current()
     result = Validation(path=str(path))
     try:
-        loaded = compose(path, overrides)
+        loaded = compose(path, overrides, conf=platform.conf)
     except InputError as exc:
         result.problems.extend(exc.all_problems())
         return result
@@ -111,7 +135,7 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         return result
     resolved = spec_json(spec)
     try:
-        bundle = load_bundle(select_bundle_name(resolved), policy_dirs())
+        bundle = load_bundle(select_bundle_name(resolved), platform.policy_dirs)
     except InputError as exc:
         loc = _locate(loaded, ("policy",)) if spec.policy else _locate(loaded, ("risk_tier",))
         result.problems.extend(replace(p, location=loc) if p.location.file is None else p
@@ -186,6 +210,11 @@ def spec_schema() -> dict[str, Any]:
     return schema
 
 
+def diff_schema() -> dict[str, Any]:
+    """JSON Schema of `lifecycle diff --format json` (versioned by schema_version)."""
+    return DiffReport.model_json_schema()
+
+
 def plan_from_json(text: str, where: Location | None = None) -> Plan:
     """A plan from its JSON (a file's text, or LIFECYCLE_PLAN_JSON inside a Ray Job)."""
     loc = where or Location(origin="LIFECYCLE_PLAN_JSON")
@@ -226,3 +255,152 @@ def run_status(options: Any) -> list[dict[str, Any]]:
     from .execute.storage import Store
 
     return run_summaries(Store(options.resolved_store()))
+
+
+# --- diff --------------------------------------------------------------------------
+
+_Side = tuple[Plan, Any]  # the plan, and a locate(key_path) -> Where | None for its spec
+
+
+def _side(path: Path, on: dt.date | None, platform: Platform | None = None,
+          base: Path | None = None) -> _Side:
+    """A compiled plan from a spec (.yaml) or a plan file (.json). Specs that fail policy
+    still compile (diff shows the rules); specs that break the schema raise InputError."""
+    if path.suffix == ".json":
+        return load_plan(path), None
+    result = validate_one(path, (), on, platform)
+    if result.plan is None or result.loaded is None:
+        errors = tuple(p for p in result.problems if p.severity == "error")
+        raise InputError(f"{display(path)}: {len(errors)} problem(s)", problems=errors)
+    loaded = result.loaded
+
+    def locate(key_path: tuple[str | int, ...]) -> Where | None:
+        loc = loaded.locate(key_path)
+        file = loc.file
+        if file is not None and base is not None:
+            try:
+                file = Path(file).resolve().relative_to(base).as_posix()
+            except ValueError:
+                pass
+        return Where(file=file, line=loc.line, column=loc.column, origin=loc.origin)
+
+    return result.plan, locate
+
+
+def display(path: Path) -> str:
+    return os.path.relpath(path) if path.is_absolute() else str(path)
+
+
+def _rule_reads(plan: Plan, platform: Platform | None = None) -> dict[str, tuple[str, ...]]:
+    try:
+        return bundle_reads(load_bundle(plan.policy.bundle,
+                                        (platform or Platform.current()).policy_dirs))
+    except LifecycleError:
+        return {}  # a plan compiled under a bundle this machine does not have
+
+
+def diff_files(old: str | Path, new: str | Path, on: dt.date | None = None) -> DiffReport:
+    """Two specs (composed and compiled) or two compiled plans of the same model."""
+    a, _ = _side(Path(old), on)
+    b, locate = _side(Path(new), on)
+    return report(str(old), str(new), [compare(a, b, path=str(new), old_path=str(old),
+                                               rule_reads=_rule_reads(b),
+                                               locate_new=locate)])
+
+
+def diff_git(rev: str, paths: list[str] | tuple[str, ...] = (), on: dt.date | None = None,
+             cwd: str | Path | None = None) -> DiffReport:
+    """Each spec in the working tree against the same path at `rev`: the specs whose file
+    changed, and (when a preset or policy bundle changed) every spec composed from it."""
+    import tempfile
+
+    from .load import git
+
+    here = Path(cwd or os.getcwd()).resolve()
+    root = git.repo_root(here)
+    commit = git.resolve(root, rev)
+    changed = git.changed_since(root, commit)
+    now_files = git.working_files(root)
+    old_files = git.files_at(root, commit)
+    platform = Platform.current()
+
+    def rel(p: Path) -> str | None:
+        try:
+            return p.resolve().relative_to(root).as_posix()
+        except ValueError:
+            return None  # outside the repository: the same on both sides
+
+    if paths:
+        wanted = [rel(here / p) for p in paths]
+        missing = [p for p, r in zip(paths, wanted) if r is None]
+        if missing:
+            raise InputError(f"{missing[0]} is outside the repository", problems=(Problem(
+                "diff.git", f"{missing[0]} is outside the repository {root}", "",
+                Location(file=str(missing[0])), "name specs inside the repository"),))
+        candidates = [w for w in wanted if w is not None]
+    else:
+        yaml_now = [f for f in now_files if f.endswith(".yaml") and (root / f).is_file()]
+        candidates = [f for f in yaml_now
+                      if git.looks_like_spec(f, (root / f).read_bytes())]
+        gone = [f for f in old_files if f.endswith(".yaml") and not (root / f).is_file()]
+        old_blobs = git.read_at(root, commit, gone)
+        candidates += [f for f, data in old_blobs.items() if git.looks_like_spec(f, data)]
+    old_set = set(old_files)
+    platform_dirs = [d for d in (platform.conf, *platform.policy_path) if rel(d) is not None]
+    shared = [rel(d) for d in platform_dirs]
+
+    def in_conf(f: str) -> bool:
+        return "conf" in f.split("/")[:-1] or any(
+            s is not None and (f == s or f.startswith(s + "/")) for s in shared)
+
+    conf_changed = sorted(f for f in changed if in_conf(f))
+    specs = sorted(set(candidates))
+    affected = [f for f in specs if f in changed or (conf_changed and _composed_from(
+        root / f, conf_changed, root, platform, on))]
+    with tempfile.TemporaryDirectory(prefix="lifecycle-diff-") as tmp:
+        old_root = Path(tmp)
+        needed = [f for f in old_set if f in set(affected) or in_conf(f)]
+        git.write_tree(git.read_at(root, commit, needed), old_root)
+        old_platform = Platform(
+            conf=_mapped(platform.conf, root, old_root),
+            policy_path=tuple(_mapped(p, root, old_root) for p in platform.policy_path))
+        results = []
+        for f in affected:
+            new_path, old_path = root / f, old_root / f
+            b = _side(new_path, on, platform, root) if new_path.exists() else None
+            try:
+                a = _side(old_path, on, old_platform) if f in old_set else None
+            except InputError:
+                a = None  # it did not compile at `rev`: shown as added
+            if a is None and b is None:
+                continue
+            reads = _rule_reads((b or a)[0], platform)  # type: ignore[index]
+            results.append(compare(a[0] if a else None, b[0] if b else None, path=f,
+                                   old_path=f if a else None, rule_reads=reads,
+                                   locate_new=b[1] if b else None))
+    return report(f"{rev} ({commit[:10]})", "working tree", results)
+
+
+def _mapped(path: Path, root: Path, old_root: Path) -> Path:
+    try:
+        return old_root / path.resolve().relative_to(root)
+    except ValueError:
+        return path
+
+
+def _composed_from(spec: Path, changed: list[str], root: Path, platform: Platform,
+                   on: dt.date | None) -> bool:
+    """Whether a spec whose file did not change is touched by a changed preset or bundle."""
+    if not spec.exists():
+        return False
+    result = validate_one(spec, (), on, platform)
+    if result.loaded is None:
+        return True
+    used = {str(p.resolve()) for p in result.loaded.sources}
+    if result.policy is not None:
+        try:
+            used |= {str(p.resolve()) for p in
+                     load_bundle(result.policy.bundle, platform.policy_dirs).files}
+        except LifecycleError:
+            pass
+    return any(str((root / f).resolve()) in used for f in changed)

@@ -60,8 +60,24 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="runs and their stages")
     st.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
 
+    d = sub.add_parser(
+        "diff", help="what a change does to risk: two specs, two plans, or --git REV",
+        epilog="exit codes: 0 nothing loosened · 1 something loosened (see --fail-on) · "
+        "2 invalid input. Cosmetic changes (order, comments, equal values) are not shown.")
+    d.add_argument("files", nargs="*", metavar="OLD NEW | SPEC",
+                   help="two specs or two compiled plans; with --git, specs to limit to")
+    d.add_argument("--git", metavar="REV", help="compare every spec in the working tree with "
+                   "the same path at REV (presets and policy bundles of REV included)")
+    d.add_argument("--format", choices=["text", "markdown", "json", "sarif"], default="text")
+    d.add_argument("--fail-on", choices=["loosens", "review", "never"], default="loosens",
+                   help="exit 1 when something loosens (default), or also on changes to "
+                   "review (entrypoint, data source, strategy)")
+    d.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+
     s = sub.add_parser("schema", help="print the spec's JSON Schema (for editors)")
     s.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
+    s.add_argument("--diff", action="store_true",
+                   help="the schema of `lifecycle diff --format json` instead")
     return p
 
 
@@ -195,16 +211,42 @@ def cmd_compile(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def cmd_diff(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import __version__, api
+    from ..render import (diff_json, diff_markdown, diff_sarif, diff_text, make_console,
+                          render_diff)
+
+    if ns.git:
+        diff = api.diff_git(ns.git, ns.files)
+    elif len(ns.files) == 2:
+        diff = api.diff_files(ns.files[0], ns.files[1])
+    else:
+        parser.error("give two files (OLD NEW), or --git REV")
+    if ns.format == "text" and ns.output == "-":
+        render_diff(make_console(no_color=ns.no_color), diff)
+    else:
+        text = {"markdown": diff_markdown, "json": diff_json,
+                "sarif": lambda d: diff_sarif(d, __version__),
+                "text": diff_text}[ns.format](diff)
+        _write(ns.output, text)
+    counts = diff.counts
+    failing = {"loosens": counts.get("loosens", 0),
+               "review": counts.get("loosens", 0) + counts.get("review", 0),
+               "never": 0}[ns.fail_on]
+    return int(ExitCode.POLICY) if failing else 0
+
+
 def cmd_schema(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
 
-    _write(ns.output, json.dumps(api.spec_schema(), indent=2, sort_keys=True) + "\n")
+    schema = api.diff_schema() if ns.diff else api.spec_schema()
+    _write(ns.output, json.dumps(schema, indent=2, sort_keys=True) + "\n")
     return 0
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]] = {
     "validate": cmd_validate, "plan": cmd_plan, "compile": cmd_compile, "schema": cmd_schema,
-    "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status,
+    "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status, "diff": cmd_diff,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..plan import canonical_json
 from ..plan import (DataStage, DeployStage, EvaluateStage, GateParams, MonitorParams,
                     MonitorStage, RegisterStage, Resources, RetireStage, RolloutStage,
                     RolloutStepParams, SearchParam, TrainParams, TrainStage, TuneStage)
@@ -71,10 +72,9 @@ def evaluate_stage(spec: Spec, upstream: str) -> EvaluateStage:
         GateParams(metric=g.metric, min=g.min, max=g.max, vs=g.vs,
                    max_regression=g.max_regression, higher_is_better=g.higher_is_better)
         for g in ev.gates]
-    metrics: list[str] = [] if ev is None else list(ev.metrics)
-    for g in gates:
-        if g.metric not in metrics:
-            metrics.append(g.metric)
+    metrics = sorted({*([] if ev is None else ev.metrics), *(g.metric for g in gates)})
+    # order of metrics and gates means nothing: it must not change the stage's hash
+    gates.sort(key=lambda g: canonical_json(g.model_dump(mode="json")))
     return EvaluateStage(id="evaluate", depends_on=[upstream, "data"], metrics=metrics,
                          gates=gates, resources=Resources(cpus=1, workers=1))
 
@@ -94,13 +94,13 @@ def monitor_stage(spec: Spec, upstream: list[str]) -> MonitorStage:
                                        else ("sklearn",))[0]
         monitors.append(MonitorParams(
             name=m.name, detector=m.detector,
-            features=all_features if m.features == "all" else list(m.features),
+            features=sorted(all_features if m.features == "all" else m.features),
             window=m.window, window_duration_s=m.window_duration, p_val=m.p_val,
             correction=m.correction, online=m.online, ert=m.ert,
             backend=m.backend or default_backend, reference_size=m.reference_size,
             threshold=m.threshold, max_outlier_rate=m.max_outlier_rate,
-            preprocess=_dump(m.preprocess), on_drift=list(m.on_drift),
-            on_outlier=list(m.on_outlier), alert=_dump(m.alert), retrain=_dump(m.retrain)))
+            preprocess=_dump(m.preprocess), on_drift=sorted(m.on_drift),
+            on_outlier=sorted(m.on_outlier), alert=_dump(m.alert), retrain=_dump(m.retrain)))
     return MonitorStage(id="monitor", depends_on=upstream, monitors=monitors,
                         resources=Resources(cpus=0.5, workers=1))
 
@@ -132,8 +132,9 @@ def rollout_stage(spec: Spec) -> RolloutStage:
     assert spec.serve is not None and spec.serve.rollout is not None
     r = spec.serve.rollout
     steps = [RolloutStepParams(weight=s.weight, hold_s=s.hold,
-                               gates=[g.model_dump(mode="json", exclude_none=True)
-                                      for g in s.gates]) for s in r.steps]
+                               gates=sorted((g.model_dump(mode="json", exclude_none=True)
+                                             for g in s.gates), key=canonical_json))
+             for s in r.steps]
     return RolloutStage(id="rollout", depends_on=["deploy"], strategy=r.strategy, steps=steps,
                         gate_interval_s=r.gate_interval, on_failure=r.on_failure,
                         sticky_key=r.sticky_key, resources=Resources(cpus=0, workers=1))

@@ -88,8 +88,10 @@ def _override_location(text: str) -> Location:
     return Location(origin=f"command-line override '{text}'")
 
 
-def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedSpec:
-    """Compose `spec_path` with Hydra and the given `key=value` overrides."""
+def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+            conf: Path | None = None) -> LoadedSpec:
+    """Compose `spec_path` with Hydra and the given `key=value` overrides; `conf` is the
+    platform's conf/ (default: platform_conf_dir())."""
     path = Path(spec_path)
     if path.suffix == ".yml":
         loc = Location(file=str(path))
@@ -100,7 +102,7 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) 
     path = path.resolve()
     spec_dir = path.parent
     user_conf = spec_dir / "conf"
-    platform_conf = platform_conf_dir()
+    platform_conf = conf if conf is not None else platform_conf_dir()
     search = [spec_dir, user_conf, platform_conf]
 
     overrides = tuple(overrides)

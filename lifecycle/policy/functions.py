@@ -144,3 +144,14 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "gpu_count": gpu_count,
     "distinct": distinct,
 }
+
+# The spec keys each helper reads when a rule passes it `spec` ("" = every key), so
+# `lifecycle diff` can name the rules a change touches.
+READS: dict[str, tuple[str, ...]] = {
+    "secret_paths": ("",),
+    "disallowed_targets": ("",),
+    "escaping_paths": ("data",),
+    "uncovered_features": ("data.contract.features", "monitors"),
+    "gpu_count": ("train.scaling", "tune.max_concurrent_trials", "serve.replicas",
+                  "serve.autoscaling.max_replicas", "serve.resources.num_gpus"),
+}

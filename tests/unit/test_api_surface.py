@@ -5,8 +5,9 @@ import lifecycle.api
 
 def test_public_surface_is_exactly_all() -> None:
     assert sorted(lifecycle.api.__all__) == [
-        "Validation", "compile_spec", "load_plan", "plan_from_json", "policy_dirs", "run_plan",
-        "run_spec", "run_status", "spec_schema", "today", "validate", "validate_one"]
+        "Platform", "Validation", "compile_spec", "diff_files", "diff_git", "diff_schema",
+        "load_plan", "plan_from_json", "policy_dirs", "run_plan", "run_spec", "run_status",
+        "spec_schema", "today", "validate", "validate_one"]
     for name in lifecycle.api.__all__:
         assert hasattr(lifecycle.api, name)
 

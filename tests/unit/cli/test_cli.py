@@ -137,7 +137,8 @@ def test_compiler_commands_never_import_the_runtime() -> None:
         "import sys\n"
         "from lifecycle.cli.main import main\n"
         "for argv in (['validate', 'specs/fraud.yaml'], ['plan', 'specs/fraud.yaml'],"
-        " ['compile', 'specs/fraud.yaml', '-o', '/dev/null'], ['schema', '-o', '/dev/null']):\n"
+        " ['compile', 'specs/fraud.yaml', '-o', '/dev/null'], ['schema', '-o', '/dev/null'],"
+        " ['diff', 'specs/fraud.yaml', 'specs/fraud.yaml'], ['diff', '--git', 'HEAD']):\n"
         "    main(argv)\n"
         "heavy = sorted(m for m in ('ray', 'mlflow', 'torch', 'alibi_detect') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n")

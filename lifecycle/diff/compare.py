@@ -1,0 +1,276 @@
+"""Compare two compiled plans of one spec: changed keys of the resolved specs (aligned by
+meaning, not text: list items by identity, sets as sets, 1 == 1.0), policy results before
+and after, and stage content hashes. Pure: no files, no git."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterator
+
+from ..plan import Plan
+from .classify import SHAPE, Kind, classify
+from .model import Change, Direction, RuleChange, SpecDiff, StageChange, Where
+
+RealPath = tuple[str | int, ...]
+Locate = Callable[[RealPath], Where | None]
+
+POSITIONAL = frozenset({"serve.rollout.steps"})
+# sets whose order still means something (category codes follow it)
+ORDERED_SETS = frozenset({"data.contract.features.*.categories"})
+
+STAGE_EFFECT = {
+    "data": "re-reads and re-checks the data",
+    "train": "retrains",
+    "tune": "re-tunes (retrains every trial)",
+    "evaluate": "re-evaluates the gates",
+    "register": "registers a new model version",
+    "monitor": "refits the monitors",
+    "deploy": "redeploys",
+    "rollout": "restarts the rollout",
+    "retire": "re-plans retirement",
+}
+
+STATUS_RANK = {None: 0, "not_applicable": 0, "pass": 1, "waived": 2, "fail": 3}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return bool(a == b)
+
+
+class _Walk:
+    def __init__(self) -> None:
+        self.out: list[tuple[str, str, Kind, Any, Any, RealPath, RealPath]] = []
+
+    def emit(self, display: str, pattern: str, kind: Kind, old: Any, new: Any,
+             old_path: RealPath, new_path: RealPath) -> None:
+        self.out.append((display, pattern, kind, old, new, old_path, new_path))
+
+    def node(self, old: Any, new: Any, display: str, pattern: str, op: RealPath,
+             np: RealPath) -> None:
+        if old is None and new is None:
+            return
+        if old is None:
+            self.emit(display, pattern, "added", None, new, op, np)
+        elif new is None:
+            self.emit(display, pattern, "removed", old, None, op, np)
+        elif isinstance(old, dict) and isinstance(new, dict):
+            self.mapping(old, new, display, pattern, op, np)
+        elif isinstance(old, list) and isinstance(new, list) and pattern in SHAPE.sets:
+            self.as_set(old, new, display, pattern, op, np)
+        elif (isinstance(old, list) and isinstance(new, list)
+              and (pattern in SHAPE.identity or pattern in POSITIONAL)):
+            self.items(old, new, display, pattern, op, np)
+        elif not _same(old, new):
+            self.emit(display, pattern, "changed", old, new, op, np)
+
+    def mapping(self, old: dict[str, Any], new: dict[str, Any], display: str, pattern: str,
+                op: RealPath, np: RealPath) -> None:
+        named = pattern in SHAPE.named_maps
+        for key in [*new, *(k for k in old if k not in new)]:
+            d = f"{display}.{key}" if display else str(key)
+            p = f"{pattern}.*" if named else (f"{pattern}.{key}" if pattern else str(key))
+            self.node(old.get(key), new.get(key), d, p, (*op, key), (*np, key))
+
+    def items(self, old: list[Any], new: list[Any], display: str, pattern: str,
+              op: RealPath, np: RealPath) -> None:
+        ident = SHAPE.identity.get(pattern)
+
+        def keyed(items: list[Any]) -> dict[str, int]:
+            if ident is None:
+                return {str(i): i for i in range(len(items))}
+            out: dict[str, int] = {}
+            for i, item in enumerate(items):
+                k = ident(item) if isinstance(item, dict) else str(i)
+                out[k if k not in out else f"{k}#{i}"] = i
+            return out
+
+        ko, kn = keyed(old), keyed(new)
+        for k in [*kn, *(k for k in ko if k not in kn)]:
+            io, in_ = ko.get(k), kn.get(k)
+            self.node(None if io is None else old[io], None if in_ is None else new[in_],
+                      f"{display}[{k}]", f"{pattern}[*]",
+                      op if io is None else (*op, io), np if in_ is None else (*np, in_))
+
+    def as_set(self, old: list[Any], new: list[Any], display: str, pattern: str,
+               op: RealPath, np: RealPath) -> None:
+        if pattern in ORDERED_SETS and not _same(old, new) and len(old) == len(new) \
+                and all(any(_same(x, y) for y in new) for x in old):
+            self.emit(display, f"{pattern}#order", "changed", old, new, op, np)
+            return
+        for i, item in enumerate(new):
+            if not any(_same(item, o) for o in old):
+                self.emit(f"{display}[{item}]", f"{pattern}[*]", "added", None, item, op,
+                          (*np, i))
+        for item in old:
+            if not any(_same(item, n) for n in new):
+                self.emit(f"{display}[{item}]", f"{pattern}[*]", "removed", item, None, op, np)
+
+
+def _stage_of(pattern: str, stages: set[str]) -> str | None:
+    head = pattern.split(".", 1)[0].split("[", 1)[0]
+    if head == "train":
+        return "tune" if "tune" in stages else ("train" if "train" in stages else None)
+    if head == "serve":
+        return "rollout" if pattern.startswith("serve.rollout") and "rollout" in stages \
+            else ("deploy" if "deploy" in stages else None)
+    stage = {"data": "data", "tune": "tune", "evaluate": "evaluate", "register": "register",
+             "monitors": "monitor", "retirement": "retire"}.get(head)
+    return stage if stage in stages else None
+
+
+_INDEX = re.compile(r"\[[^\]]*\]")
+
+
+def _plain(path: str) -> str:
+    return _INDEX.sub("", path)
+
+
+def _real(path: RealPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _touches(reads: tuple[str, ...], key: str) -> bool:
+    key = _plain(key)
+    for r in reads:
+        r = _plain(r)
+        if r and (key == r or key.startswith(r + ".") or r.startswith(key + ".")):
+            return True
+    return False
+
+
+def _rule_status(plan: Plan | None) -> dict[str, tuple[str, str, str]]:
+    """Per rule: (worst status, message, key path)."""
+    out: dict[str, tuple[str, str, str]] = {}
+    if plan is None:
+        return out
+    for r in plan.policy.results:
+        prev = out.get(r.rule)
+        if prev is None or STATUS_RANK[r.status] > STATUS_RANK[prev[0]]:
+            out[r.rule] = (r.status, r.message, r.key_path)
+    return out
+
+
+def _rule_direction(old: str | None, new: str | None) -> Direction:
+    if old is None and new is not None:
+        return "tightens"  # a rule the bundle did not have
+    if new is None:
+        return "loosens"  # a rule no longer checked
+    a, b = STATUS_RANK[old], STATUS_RANK[new]
+    if old == "not_applicable" or new == "not_applicable":
+        return "review"
+    return "loosens" if b > a else "tightens"
+
+
+def compare(old: Plan | None, new: Plan | None, *, path: str, old_path: str | None = None,
+            rule_reads: dict[str, tuple[str, ...]] | None = None,
+            locate_new: Locate | None = None, locate_old: Locate | None = None) -> SpecDiff:
+    """The diff of one spec. `old`/`new` None: the spec was added/removed.
+    `rule_reads`: per rule id, the key paths its expression reads (for 'rules touched')."""
+    reads = rule_reads or {}
+    plan = new or old
+    assert plan is not None
+    name, tier = plan.name, plan.risk_tier
+    if old is None or new is None:
+        status = "added" if old is None else "removed"
+        direction: Direction = "review" if old is None else "neutral"
+        what = "spec added" if old is None else "spec removed"
+        where = (locate_new or (lambda p: None))(()) if old is None else None
+        change = Change(path="", stage=None, kind="added" if old is None else "removed",
+                        direction=direction, reason=what, where=where)
+        return SpecDiff(name=name, path=path, old_path=old_path, status=status,
+                        risk_tier=tier, changes=[change],
+                        rules=_rule_changes(old, new), stages=_stage_changes(old, new))
+    walk = _Walk()
+    walk.node(old.spec, new.spec, "", "", (), ())
+    stages = {s.id for s in new.stages} | {s.id for s in old.stages}
+    rule_status = {rid: v for rid, v in {**_rule_status(old), **_rule_status(new)}.items()
+                   if v[0] != "not_applicable" or _rule_status(old).get(rid, v)[0] != v[0]}
+    changes: list[Change] = []
+    for display, pattern, kind, a, b, op, np in walk.out:
+        verdict = classify(pattern, kind, a, b)
+        touched = sorted(rid for rid in rule_status
+                         if _touches(reads.get(rid, ()), _real(np if kind != "removed" else op)))
+        direction, reason = verdict if verdict is not None else (
+            ("review", "read by a policy rule") if touched else ("neutral", "value changed"))
+        where = (locate_new(np) if locate_new is not None else None) if kind != "removed" \
+            else _nearest(locate_new, np)
+        changes.append(Change(path=display, stage=_stage_of(pattern, stages), kind=kind,
+                              old=a, new=b, direction=direction, reason=reason,
+                              rules=touched, where=where))
+    changes.extend(_resource_changes(old, new, locate_new, lambda key: sorted(
+        rid for rid in rule_status if _touches(reads.get(rid, ()), _real(key)))))
+    rules = _rule_changes(old, new)
+    stage_changes = _stage_changes(old, new)
+    status = "changed" if changes or rules or stage_changes else "unchanged"
+    return SpecDiff(name=name, path=path, old_path=old_path, status=status, risk_tier=tier,
+                    changes=changes, rules=rules, stages=stage_changes)
+
+
+def _nearest(locate: Locate | None, path: RealPath) -> Where | None:
+    """A removed key has no line on the new side: point at its nearest surviving parent."""
+    if locate is None:
+        return None
+    for n in range(len(path), -1, -1):
+        where = locate(path[:n])
+        if where is not None and where.line is not None:
+            return where
+    return None
+
+
+def _rule_changes(old: Plan | None, new: Plan | None) -> list[RuleChange]:
+    a, b = _rule_status(old), _rule_status(new)
+    out: list[RuleChange] = []
+    for rid in sorted(set(a) | set(b)):
+        sa, sb = a.get(rid, (None, "", ""))[0], b.get(rid, (None, "", ""))[0]
+        if sa == sb:
+            continue
+        message = (b.get(rid) or a.get(rid) or (None, "", ""))[1]
+        out.append(RuleChange(rule=rid, old=sa, new=sb, direction=_rule_direction(sa, sb),
+                              message=message))
+    return out
+
+
+def _stage_changes(old: Plan | None, new: Plan | None) -> list[StageChange]:
+    a = {s.id: s.content_hash for s in (old.stages if old else [])}
+    b = {s.id: s.content_hash for s in (new.stages if new else [])}
+    out: list[StageChange] = []
+    for sid in [*b, *(s for s in a if s not in b)]:
+        ha, hb = a.get(sid), b.get(sid)
+        if ha == hb:
+            continue
+        kind = "added" if ha is None else ("removed" if hb is None else "changed")
+        effect = STAGE_EFFECT.get(sid, "reruns") if hb is not None else "no longer runs"
+        out.append(StageChange(stage=sid, kind=kind, old_hash=ha, new_hash=hb, effect=effect))
+    return out
+
+
+_RESOURCE_KEYS: dict[str, RealPath] = {"train": ("train", "scaling"),
+                                       "tune": ("train", "scaling"),
+                                       "deploy": ("serve", "resources")}
+
+
+def _resource_changes(old: Plan, new: Plan, locate: Locate | None,
+                      rules_of: Callable[[RealPath], list[str]]) -> Iterator[Change]:
+    """GPUs asked for, per stage, from the plans (workers × GPUs × parallel trials)."""
+    a = {s.id: s.resources.gpus for s in old.stages}
+    for s in new.stages:
+        before, after = a.get(s.id, 0.0), s.resources.gpus
+        if before == after:
+            continue
+        key = _RESOURCE_KEYS.get(s.id, ())
+        yield Change(path=f"{s.id}: GPUs", stage=s.id, kind="changed", old=before, new=after,
+                     direction="loosens" if after > before else "tightens",
+                     reason=f"GPUs {'raised' if after > before else 'lowered'}",
+                     rules=rules_of(key) if key else [],
+                     where=locate(key) if locate is not None and key else None)
