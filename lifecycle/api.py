@@ -36,7 +36,7 @@ from .spec.problems import CHECKS as REGISTERED_CHECKS
 from .spec.problems import SpecFinding, from_validation_error, non_finite_numbers
 
 __all__ = ["Platform", "Validation", "compile_spec", "diff_files", "diff_git", "diff_schema",
-           "load_plan",
+           "load_plan", "retire", "rollout_command", "serve_status",
            "plan_from_json", "policy_dirs", "run_plan", "run_spec", "run_status", "spec_schema",
            "today", "validate", "validate_one"]
 
@@ -255,6 +255,56 @@ def run_status(options: Any) -> list[dict[str, Any]]:
     from .execute.storage import Store
 
     return run_summaries(Store(options.resolved_store()))
+
+
+# --- operating a deployed application ---------------------------------------------
+
+def application_of(target: str | Path) -> tuple[str, str | None, bool]:
+    """(application, registered model, archive on retire) of a spec file, or the name
+    itself when `target` is not a file (an application deployed earlier)."""
+    path = Path(target)
+    if not path.is_file():
+        return str(target), None, True
+    result = validate_one(path)
+    if result.plan is None:
+        errors = tuple(p for p in result.problems if p.severity == "error")
+        raise InputError(f"{path}: {len(errors)} problem(s)", problems=errors)
+    plan = result.plan
+    deploy = next((s for s in plan.stages if s.kind == "deploy"), None)
+    if deploy is None:
+        loc = Location(file=str(path))
+        raise InputError(f"{path} has no serve section", location=loc, problems=(Problem(
+            "plan.not-served", "the spec deploys nothing", "serve", loc,
+            "add a serve section, or name the application instead of the spec"),))
+    retirement = plan.spec.get("retirement") or {}
+    archive = bool(retirement.get("archive", True)) if isinstance(retirement, dict) else True
+    return deploy.application, deploy.model, archive
+
+
+def serve_status(target: str | Path, address: str | None = None) -> dict[str, Any]:
+    from .execute import serving
+
+    application, _, _ = application_of(target)
+    serving.attach(address)
+    return serving.status(application)
+
+
+def rollout_command(target: str | Path, command: str, address: str | None = None) -> str:
+    from .execute import serving
+
+    application, _, _ = application_of(target)
+    serving.attach(address)
+    return serving.command(application, command)
+
+
+def retire(target: str | Path, address: str | None = None,
+           tracking_uri: str | None = None) -> dict[str, Any]:
+    from .execute import serving
+
+    application, model, archive = application_of(target)
+    serving.attach(address)
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    return serving.retire(application, model or application, uri, archive)
 
 
 # --- diff --------------------------------------------------------------------------

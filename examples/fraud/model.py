@@ -108,7 +108,7 @@ def train_loop(config: dict[str, Any]) -> None:
                 torch.save(inner.state_dict(), Path(d) / "model.pt")
                 (Path(d) / "meta.json").write_text(json.dumps(
                     {"epoch": epoch, "n_in": n_in, "hidden": int(config.get("hidden", 32)),
-                     "info": info}))
+                     "info": info, "serve_fault": config.get("serve_fault")}))
                 checkpoint = ray.train.Checkpoint.from_directory(d)
             ray.train.report(metrics, checkpoint=checkpoint)
         if fault and epoch == int(fault["epoch"]) and context.get_world_rank() == 1:
@@ -118,18 +118,39 @@ def train_loop(config: dict[str, Any]) -> None:
                 os._exit(1)
 
 
-def predict(checkpoint_dir: str, table: Any) -> np.ndarray:
-    """Fraud probability for every row of a pyarrow Table (or a dict of columns)."""
+def load(checkpoint_dir: str, serving: bool = True) -> Any:
+    """The scorer for a checkpoint, loaded once (a served model calls it per request).
+
+    `serve_fault` in train.config makes a deliberately bad *served* model for rollout
+    tests: {"error_rate": 0.5} fails that share of calls, {"latency_ms": 300} slows each
+    one. Evaluation (`predict`) scores it faithfully."""
+    import random
+    import time
+
     import torch
 
     meta = json.loads((Path(checkpoint_dir) / "meta.json").read_text())
     info = meta["info"]
+    fault = (meta.get("serve_fault") or {}) if serving else {}
     model = _model(meta["n_in"], meta["hidden"])
     model.load_state_dict(torch.load(Path(checkpoint_dir) / "model.pt", weights_only=True))
     model.eval()
-    columns = {name: (table.column(name).to_numpy(zero_copy_only=False)
-                      if hasattr(table, "column") else np.asarray(table[name]))
-               for name in info["features"]}
-    with torch.no_grad():
-        logits = model(torch.from_numpy(_encode(columns, info))).numpy().ravel()
-    return 1.0 / (1.0 + np.exp(-logits))
+
+    def score(table: Any) -> np.ndarray:
+        if fault.get("latency_ms"):
+            time.sleep(float(fault["latency_ms"]) / 1000)
+        if fault.get("error_rate") and random.random() < float(fault["error_rate"]):
+            raise RuntimeError("serve_fault: injected model error")
+        columns = {name: (table.column(name).to_numpy(zero_copy_only=False)
+                          if hasattr(table, "column") else np.asarray(table[name]))
+                   for name in info["features"]}
+        with torch.no_grad():
+            logits = model(torch.from_numpy(_encode(columns, info))).numpy().ravel()
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    return score
+
+
+def predict(checkpoint_dir: str, table: Any) -> np.ndarray:
+    """Fraud probability for every row of a pyarrow Table (or a dict of columns)."""
+    return load(checkpoint_dir, serving=False)(table)  # type: ignore[no-any-return]

@@ -57,8 +57,24 @@ def _parser() -> argparse.ArgumentParser:
     _run_options(rp)
     rp.add_argument("--spec-path", default="")
 
-    st = sub.add_parser("status", help="runs and their stages")
+    st = sub.add_parser("status", help="runs and their stages; with SPEC, its deployment: "
+                        "versions, weights, rollout step and gate values")
+    st.add_argument("target", nargs="?", metavar="SPEC|APP")
     st.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    st.add_argument("--format", choices=["text", "json"], default="text")
+    _address(st)
+    for name, text in (("promote", "make the candidate champion now and send it all traffic"),
+                       ("rollback", "send all traffic back to the stable version now"),
+                       ("pause", "hold the rollout at its current step"),
+                       ("resume", "continue a paused rollout")):
+        op = sub.add_parser(name, help=text, epilog=EPILOG)
+        op.add_argument("target", metavar="SPEC|APP")
+        _address(op)
+    rt = sub.add_parser("retire", help="stop the rollout, delete the Serve application and "
+                        "tag its versions retired (retirement.archive)", epilog=EPILOG)
+    rt.add_argument("target", metavar="SPEC|APP")
+    rt.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
+    _address(rt)
 
     d = sub.add_parser(
         "diff", help="what a change does to risk: two specs, two plans, or --git REV",
@@ -81,19 +97,27 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _address(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", help="the cluster: HOST:6379, or `auto` on a cluster node "
+                   "(default: $RAY_ADDRESS)")
+
+
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="run store: a folder or pyarrow.fs URI (default: "
                    ".lifecycle, or $LIFECYCLE_STORE)")
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in the "
                    "store, or $MLFLOW_TRACKING_URI)")
     p.add_argument("--force", action="store_true", help="redo stages even if unchanged")
+    p.add_argument("--wait", action="store_true", help="follow a rollout to its end (without "
+                   "it, run returns once the first step is live; on a local Ray that ends "
+                   "with this process it always waits)")
 
 
 def _options(ns: argparse.Namespace) -> object:
     from ..execute.options import RunOptions
 
     return RunOptions(store=ns.store, tracking_uri=ns.tracking_uri, force=ns.force,
-                      address=getattr(ns, "address", None),
+                      wait=ns.wait, address=getattr(ns, "address", None),
                       spec_path=getattr(ns, "spec_path", ""))
 
 
@@ -144,8 +168,41 @@ def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..render import make_console
     from ..render.run_text import render_status
 
-    render_status(make_console(no_color=ns.no_color, wrap=True),
-                  api.run_status(RunOptions(store=ns.store)))
+    if ns.target is not None:
+        from ..render.serve_text import render_serving
+
+        state = api.serve_status(ns.target, ns.address)
+        if ns.format == "json":
+            print(json.dumps(state, indent=2, sort_keys=True, default=str))
+        else:
+            render_serving(make_console(no_color=ns.no_color, wrap=True), state)
+        return 0
+    runs = api.run_status(RunOptions(store=ns.store))
+    if ns.format == "json":
+        print(json.dumps(runs, indent=2, default=str))
+    else:
+        render_status(make_console(no_color=ns.no_color, wrap=True), runs)
+    return 0
+
+
+def cmd_rollout(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console
+
+    said = api.rollout_command(ns.target, ns.command, ns.address)
+    make_console(no_color=ns.no_color).print(f"{ns.command}: {said}")
+    return 0
+
+
+def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console
+
+    done = api.retire(ns.target, ns.address, ns.tracking_uri)
+    archived = ", ".join(done["archived_versions"]) or "none"
+    make_console(no_color=ns.no_color).print(
+        f"retired {done['application']}: application "
+        f"{'deleted' if done['deleted'] else 'was not deployed'}; versions archived: {archived}")
     return 0
 
 
@@ -247,6 +304,8 @@ def cmd_schema(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]] = {
     "validate": cmd_validate, "plan": cmd_plan, "compile": cmd_compile, "schema": cmd_schema,
     "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status, "diff": cmd_diff,
+    "promote": cmd_rollout, "rollback": cmd_rollout, "pause": cmd_rollout,
+    "resume": cmd_rollout, "retire": cmd_retire,
 }
 
 

@@ -39,6 +39,7 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
         "shadow": None if s.shadow is None else {
             "target": s.shadow.target if "stable" in slots else "candidate",
             "fraction": s.shadow.fraction,
+            "max_queued": s.shadow.max_queued,
         },
     }
     deployments: list[dict[str, Any]] = [{
@@ -71,7 +72,9 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
         else:
             dep["num_replicas"] = s.replicas or 1
         deployments.append(dep)
-    features = {name: f.type for name, f in spec.data.contract.features.items()}
+    # what the router checks each request against (a 400 names the feature and the fix)
+    features = {name: {"type": f.type, "categories": f.categories}
+                for name, f in spec.data.contract.features.items()}
     app = {
         "name": spec.name,
         "route_prefix": s.route_prefix,

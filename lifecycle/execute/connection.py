@@ -14,14 +14,14 @@ from .context import StageFailed
 from .options import RunOptions
 
 
-def start_local(plan: Plan, options: RunOptions) -> bool:
+def start_local(plan: Plan, options: RunOptions) -> str:
     """ray.init for this process, unless Ray is already up (a job, a test session).
     Logical CPUs cover the plan's peak (Ray Data starves when training workers take
     every CPU); the user's code travels to workers through PYTHONPATH."""
     import ray
 
     if ray.is_initialized():
-        return False
+        return ""
     peak = max((s.resources.cpus for s in plan.stages if s.kind in ("train", "tune")),
                default=1.0)
     # Ray 2.60 does not release a Train V2 worker group's resources when Tune stops its
@@ -44,7 +44,8 @@ def start_local(plan: Plan, options: RunOptions) -> bool:
     kwargs.update(options.ray_init)
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     ray.init(**kwargs)
-    return True
+    # "local": this process owns the cluster, which (with its Serve apps) ends with it
+    return "local" if kwargs["address"] == "local" else "attached"
 
 
 def _pythonpath(root: str) -> str:
@@ -73,6 +74,8 @@ def submit_job(plan: Plan, options: RunOptions, on_line: Callable[[str], None]) 
             options.resolved_tracking_uri(), "--spec-path", options.spec_path]
     if options.force:
         args.append("--force")
+    if options.wait:
+        args.append("--wait")
     entrypoint = " ".join([sys.executable, "-m", "lifecycle", "run-plan", *map(_quote, args)])
     # The project travels as the job's working_dir, data under it included (Ray would
     # drop what .gitignore lists, and data folders usually are): the excludes below

@@ -39,6 +39,7 @@ class StageContext:
     root: str
     upstream: dict[str, dict[str, Any]] = field(default_factory=dict)
     tracking: Any = None  # execute.tracking.Tracking
+    ephemeral_ray: bool = False  # Ray started by this run ends with it (so must a rollout)
 
     def producer(self) -> tuple[Any, dict[str, Any]]:
         """The stage that produced the candidate model (tune, else train) and its outputs."""

@@ -18,6 +18,18 @@ class RunOptions:
     spec_path: str = ""
     ray_init: dict[str, Any] = field(default_factory=dict)  # extra ray.init kwargs (tests)
     show_progress: bool = True
+    wait: bool = False  # follow a rollout to its end instead of returning once it is live
+    serve_host: str | None = None  # default: the plan's http_options (or LIFECYCLE_SERVE_HOST)
+    serve_port: int | None = None  # default: the plan's http_options (or LIFECYCLE_SERVE_PORT)
+    serve_timeout_s: float = 300.0  # how long a deploy may take to be RUNNING
+
+    def serve_http(self, serve_config: dict[str, Any]) -> tuple[str, int]:
+        plan = serve_config.get("http_options") or {}
+        host = self.serve_host or os.environ.get("LIFECYCLE_SERVE_HOST") or plan.get(
+            "host", "127.0.0.1")
+        port = self.serve_port or int(os.environ.get("LIFECYCLE_SERVE_PORT") or plan.get(
+            "port", 8000))
+        return str(host), int(port)
 
     def resolved_store(self) -> str:
         store = self.store or os.environ.get("LIFECYCLE_STORE") or str(

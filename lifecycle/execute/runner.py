@@ -25,7 +25,13 @@ from .options import RunOptions
 from .result import RunResult, StageOutcome
 from .storage import Store
 
-LATER = {"monitor": "monitors", "deploy": "serving", "rollout": "serving", "retire": "serving"}
+LATER = {"monitor": "monitors", "retire": "retirement stages"}
+# stages about live state: always redone (a cached "deployed" says nothing about now)
+LIVE = {"data", "deploy", "rollout"}
+SERVING = {"deploy", "rollout"}
+EPHEMERAL_SERVING = ("serving needs a Ray that outlives this command: start one (`ray start "
+                     "--head`) and run with RAY_ADDRESS=auto, or pass --wait to serve here "
+                     "until the rollout ends")
 
 
 def new_run_id() -> str:
@@ -69,7 +75,8 @@ def run_plan(plan: Plan, options: RunOptions,
         result.tracking_uri = tracking.uri
         journal.append("tracking", mlflow_run_id=tracking.parent_id, tracking_uri=tracking.uri)
         ctx = StageContext(plan=plan, options=options, store=store, run_id=run_id,
-                           root=str(options.project_root), tracking=tracking)
+                           root=str(options.project_root), tracking=tracking,
+                           ephemeral_ray=started_ray == "local")
         for stage in plan.stages:
             if stage.kind in LATER:
                 outcome = StageOutcome(stage.id, "unsupported",
@@ -81,6 +88,12 @@ def run_plan(plan: Plan, options: RunOptions,
                 continue
             if result.exit_code != ExitCode.OK:
                 result.stages.append(StageOutcome(stage.id, "not_run"))
+                continue
+            if stage.kind in SERVING and ctx.ephemeral_ray and not options.wait:
+                outcome = StageOutcome(stage.id, "not_run", message=EPHEMERAL_SERVING)
+                journal.append("stage_not_run", stage=stage.id, message=outcome.message)
+                result.stages.append(outcome)
+                emit("stage_not_run", {"stage": stage.id, "message": outcome.message})
                 continue
             outcome = _run_stage(stage, ctx, executors[stage.kind], journal, store, options,
                                  emit)
@@ -112,7 +125,7 @@ def _run_stage(stage: Any, ctx: StageContext, executor: Callable[..., dict[str, 
                emit: Callable[[str, dict[str, Any]], None]) -> StageOutcome:
     key = stage_key(stage, ctx.upstream)
     cache_rel = f"stages/{ctx.plan.name}/{stage.id}/{key}.json"
-    if not options.force and stage.kind != "data":
+    if not options.force and stage.kind not in LIVE:
         cached = store.read_json(cache_rel)
         if cached is not None:
             journal.append("stage_skipped", stage=stage.id, key=key,

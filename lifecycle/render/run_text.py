@@ -27,7 +27,7 @@ def render_event(console: Console, event: str, fields: dict[str, Any]) -> None:
         console.print(f"[error]✗ {stage} failed:[/] {escape(str(fields.get('message')))}")
         if fields.get("hint"):
             console.print(f"  [dim]{escape(str(fields['hint']))}[/]")
-    elif event == "stage_unsupported":
+    elif event in ("stage_unsupported", "stage_not_run"):
         console.print(f"[warning]… {stage}:[/] {escape(str(fields.get('message')))}")
     else:
         console.print(escape(str(fields.get("line", ""))))
@@ -43,6 +43,14 @@ def _short(outputs: dict[str, Any]) -> str:
         bits.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
     if "version" in outputs:
         bits.append(f"{outputs['model']} v{outputs['version']} @{outputs['alias']}")
+    if "url" in outputs:
+        versions = outputs.get("versions") or {}
+        bits.append(outputs["url"] + " · " + ", ".join(
+            f"{slot} v{v}" for slot, v in versions.items() if v is not None))
+    if "status" in outputs and "weights" in outputs:
+        weights = outputs.get("weights") or {}
+        bits.append(f"{outputs['status']} at step {int(outputs.get('step', 0)) + 1} · " + ", ".join(
+            f"{slot} {w:g}%" for slot, w in weights.items()))
     return ("  [dim]" + escape(" · ".join(bits)) + "[/]") if bits else ""
 
 

@@ -10,14 +10,23 @@ import mlflow.pyfunc
 
 class LifecycleModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
     def load_context(self, context: Any) -> None:
-        from .entrypoint import resolve
+        from .entrypoint import EntrypointError, resolve
 
         self.checkpoint = context.artifacts["checkpoint"]
-        self.predict_fn = resolve(context.model_config["entrypoint"], "predict")
+        entrypoint = context.model_config["entrypoint"]
+        try:  # optional `load(checkpoint_dir) -> scorer`: load once, score per call
+            load: Any = resolve(entrypoint, "load")
+        except EntrypointError:
+            load = None
+        if load is not None:
+            self.score = load(self.checkpoint)
+        else:
+            predict = resolve(entrypoint, "predict")
+            self.score = lambda table: predict(self.checkpoint, table)
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         import pyarrow as pa
 
         table = model_input if isinstance(model_input, pa.Table) else \
             pa.Table.from_pandas(model_input, preserve_index=False)
-        return self.predict_fn(self.checkpoint, table)
+        return self.score(table)

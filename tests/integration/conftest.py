@@ -48,3 +48,27 @@ def run_options(tmp_path: Path):  # type: ignore[no-untyped-def]
     return RunOptions(project_root=ROOT, store=str(tmp_path / "store"),
                       tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", spec_path="specs/fraud.yaml",
                       show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def serve_port(ray_session: str) -> Iterator[int]:
+    """Ray Serve on the session's Ray, HTTP on 127.0.0.1 and a free port; every
+    application and rollout controller left behind is removed at the end."""
+    import socket
+
+    import ray
+    from ray import serve
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    try:
+        yield port
+    finally:
+        from lifecycle.runtime.serve import rollout
+
+        for name in ray.util.list_named_actors(all_namespaces=True):
+            if name.get("namespace") == rollout.NAMESPACE:
+                ray.kill(ray.get_actor(name["name"], namespace=rollout.NAMESPACE))
+        serve.shutdown()

@@ -168,6 +168,31 @@ def test_failing_gate_stops_before_registration(ray_session: str, data_dir: str,
     assert events[-1]["event"] == "run_finished" and events[-1]["exit_code"] == 1
 
 
+def test_champion_gate_refuses_a_regression(ray_session: str, data_dir: str,
+                                            run_options: Any) -> None:
+    """A real champion (alias set in MLflow) scored on the same eval data: a worse
+    candidate is refused with the champion's value and the bound, and not registered."""
+    first = run_plan(compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY), run_options)
+    assert first.exit_code == ExitCode.OK, first.message
+    client = _client(run_options)
+    v1 = client.get_model_version_by_alias("fraud-detector", "challenger")
+    client.set_registered_model_alias("fraud-detector", "champion", v1.version)
+    worse = compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY + [
+        "train.config.epochs=1", "train.config.lr=0.00001",
+        "evaluate.gates=[{metric: auc, vs: champion, max_regression: 0.005}]"])
+    second = run_plan(worse, run_options)
+    assert second.exit_code == ExitCode.POLICY, second.message
+    evaluate = second.outcome("evaluate")
+    assert evaluate is not None and evaluate.status == "failed"
+    assert "auc >= champion - 0.005: value" in second.message
+    events = [e for e in _events(run_options, second.run_id) if e["event"] == "stage_failed"]
+    details = events[0]["details"]
+    assert str(details["champion_version"]) == str(v1.version)
+    assert details["champion_metrics"]["auc"] > details["metrics"]["auc"] + 0.005
+    versions = client.search_model_versions("name='fraud-detector'")
+    assert [str(v.version) for v in versions] == [str(v1.version)]  # nothing half-registered
+
+
 def test_missing_entrypoint_stops_with_exit_2(ray_session: str, data_dir: str,
                                               run_options: Any) -> None:
     plan = compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY + [

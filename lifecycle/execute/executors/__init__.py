@@ -8,7 +8,8 @@ from ..context import StageContext
 
 
 def registry() -> dict[str, Callable[[Any, StageContext], dict[str, Any]]]:
-    from . import data, evaluate, register, train, tune
+    from . import data, deploy, evaluate, register, rollout, train, tune
 
     return {"data": data.run, "train": train.run, "tune": tune.run,
-            "evaluate": evaluate.run, "register": register.run}
+            "evaluate": evaluate.run, "register": register.run, "deploy": deploy.run,
+            "rollout": rollout.run}

@@ -150,3 +150,19 @@ def test_compiler_commands_never_import_the_runtime() -> None:
 def test_main_returns_exit_codes_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(ROOT / FRAUD)]) == 0
     assert main(["validate", str(ROOT / FRAUD), "serve.rollout.steps.0.weight=50"]) == 1
+
+
+def test_operating_commands_without_a_cluster_say_how_to_attach() -> None:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RAY_ADDRESS", "LIFECYCLE_RAY_ATTACH")}
+    r = subprocess.run([sys.executable, "-m", "lifecycle", "--no-color", "status", FRAUD],
+                       cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 3 and "serving.no-cluster" in r.stderr and "RAY_ADDRESS" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "lifecycle", "--no-color", "promote",
+                        "specs/demand-batch.yaml"], cwd=ROOT, capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 2 and "plan.not-served" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "lifecycle", "--no-color", "rollback", FRAUD,
+                        "--address", "http://head:8265"], cwd=ROOT, capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode == 3 and "dashboard" in r.stderr

@@ -84,7 +84,8 @@ def test_serve_config_lowers_the_split_to_a_router() -> None:
     assert names == ["Router", "Model_stable", "Model_candidate"]
     router = app["deployments"][0]
     assert router["user_config"]["weights"] == {"stable": 95.0, "candidate": 5.0}
-    assert router["user_config"]["shadow"] == {"target": "candidate", "fraction": 1.0}
+    assert router["user_config"]["shadow"] == {"target": "candidate", "fraction": 1.0,
+                                                 "max_queued": 100}
     cand = app["deployments"][2]
     assert cand["user_config"]["model_uri"] == "models:/fraud-detector@challenger"
     assert cand["max_queued_requests"] == 100

@@ -1,0 +1,127 @@
+"""Operating a deployed application from the driver side: status, promote, rollback,
+pause, resume, retire. They attach to the running cluster (a GCS address, `auto` on
+a cluster node, or RAY_ADDRESS / LIFECYCLE_RAY_ATTACH) and talk to the application's
+Router and rollout controller."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import Location, Problem, RuntimeFailure
+
+COMMANDS = ("promote", "rollback", "pause", "resume")
+
+
+def _fail(message: str, hint: str, code: str = "serving.not-found") -> RuntimeFailure:
+    loc = Location(origin="--address")
+    return RuntimeFailure(message, location=loc, hint=hint,
+                          problems=(Problem(code, message, "", loc, hint),))
+
+
+def attach(address: str | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    target = address or os.environ.get("LIFECYCLE_RAY_ATTACH") or os.environ.get("RAY_ADDRESS")
+    if not target:
+        raise _fail("no running Ray cluster named", "pass --address HOST:6379 (or `auto` on a "
+                    "cluster node), or set RAY_ADDRESS; a local Ray started by `lifecycle "
+                    "run` ends with that run", code="serving.no-cluster")
+    if target.startswith(("http://", "https://")):
+        raise _fail(f"{target} is a dashboard (Jobs) address", "operating commands attach "
+                    "to the cluster itself: pass its GCS address (HOST:6379) or `auto`",
+                    code="serving.no-cluster")
+    try:
+        ray.init(address=target, log_to_driver=False)
+    except Exception as exc:
+        raise _fail(f"cannot attach to Ray at {target}: {exc}", "is the cluster up? "
+                    "(`ray status`)", code="serving.no-cluster") from None
+
+
+def _serve_client() -> Any:
+    from ray.serve.context import _get_global_client
+
+    try:
+        return _get_global_client()
+    except Exception:
+        raise _fail("Ray Serve is not running on this cluster",
+                    "deploy first: lifecycle run SPEC") from None
+
+
+def status(application: str) -> dict[str, Any]:
+    from ray import serve
+
+    from ..runtime.serve import control, rollout
+
+    _serve_client()
+    apps = serve.status().applications
+    if application not in apps:
+        raise _fail(f"no Serve application '{application}'",
+                    f"deployed applications: {', '.join(apps) or 'none'}")
+    app = apps[application]
+    out: dict[str, Any] = {
+        "application": application, "status": str(app.status),
+        "deployments": {name: {"status": str(d.status),
+                               "replicas": {str(k): v for k, v in d.replica_states.items()}}
+                        for name, d in app.deployments.items()},
+        "versions": {}, "router": None, "rollout": None}
+    config = control.app_configs().get(application)
+    if config is not None:
+        for d in config.get("deployments", []):
+            if d["name"].startswith("Model_"):
+                out["versions"][d["name"][len("Model_"):]] = (d.get("user_config") or {}).get(
+                    "version")
+    try:
+        out["router"] = control.router(application).stats.remote().result(timeout_s=10)
+        out["router"]["shadow"].pop("recent", None)
+    except Exception as exc:
+        out["router"] = {"error": f"{type(exc).__name__}: {exc}"}
+    controller = rollout.find(application)
+    if controller is not None:
+        import ray
+
+        state = ray.get(controller.status.remote(), timeout=10)
+        state["events"] = state["events"][-10:]
+        out["rollout"] = state
+    return out
+
+
+def command(application: str, name: str) -> str:
+    import ray
+
+    from ..runtime.serve import rollout
+
+    controller = rollout.find(application)
+    if controller is None:
+        raise _fail(f"no rollout controller for '{application}'",
+                    "a rollout starts with `lifecycle run SPEC` when the spec has "
+                    "serve.rollout")
+    return str(ray.get(controller.send.remote(name), timeout=30))
+
+
+def retire(application: str, model: str, tracking_uri: str | None, archive: bool) -> dict[str, Any]:
+    """Stop the controller, delete the application, and (archive) tag its versions."""
+    import ray
+
+    from ..runtime.serve import control, rollout
+
+    _serve_client()
+    config = control.app_configs().get(application) or {}
+    versions = [str((d.get("user_config") or {}).get("version"))
+                for d in config.get("deployments", []) if d["name"].startswith("Model_")]
+    controller = rollout.find(application)
+    if controller is not None:
+        ray.kill(controller)
+    deleted = control.delete(application)
+    archived: list[str] = []
+    if archive and tracking_uri and versions:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri)
+        for v in versions:
+            client.set_model_version_tag(model, v, "lifecycle.retired", "true")
+            archived.append(v)
+    return {"application": application, "deleted": deleted, "archived_versions": archived}
+

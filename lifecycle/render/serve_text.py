@@ -1,0 +1,52 @@
+"""`lifecycle status SPEC`: a deployed application's versions, weights, per-version
+traffic, the rollout's step and gate values, and its last events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+
+def _ms(v: Any) -> str:
+    return "—" if v is None else f"{v:.1f} ms"
+
+
+def _rate(v: Any) -> str:
+    return "—" if v is None else f"{v:.2%}"
+
+
+def render_serving(out: Console, state: dict[str, Any]) -> None:
+    out.print(f"[bold]{escape(state['application'])}[/]  {state['status']}")
+    router = state.get("router") or {}
+    weights = router.get("weights") or {}
+    slots = router.get("slots") or {}
+    for slot, version in sorted(state.get("versions", {}).items()):
+        live = slots.get(slot) or {}
+        dep = state.get("deployments", {}).get(f"Model_{slot}", {})
+        out.print(f"  [stage]{slot:<9}[/] v{version}  weight {weights.get(slot, 0):g}%  "
+                  f"{live.get('total_requests', 0)} requests, errors "
+                  f"{_rate(live.get('error_rate'))}, p50 {_ms(live.get('latency_p50_ms'))}, "
+                  f"p99 {_ms(live.get('latency_p99_ms'))}  [dim]{dep.get('status', '')} "
+                  f"{dep.get('replicas', '')}[/]")
+    shadow = router.get("shadow") or {}
+    if shadow.get("target"):
+        out.print(f"  shadow → {shadow['target']}: {shadow.get('compared', 0)} compared, "
+                  f"{shadow.get('dropped', 0)} dropped, {shadow.get('failed', 0)} failed, "
+                  f"mean |Δ| {shadow.get('mean_abs_diff') or 0:.4f}")
+    if router.get("error"):
+        out.print(f"  [warning]router: {escape(router['error'])}[/]")
+    rollout = state.get("rollout")
+    if rollout:
+        out.print(f"  rollout ({rollout['strategy']}): [bold]{rollout['status']}[/] at step "
+                  f"{rollout['step'] + 1}" + (f" — {escape(str(rollout['reason']))}"
+                                             if rollout.get("reason") else ""))
+        for g in rollout.get("gates") or []:
+            bound = f"≤ {g['max']}" if g.get("max") is not None else f"≥ {g.get('min')}"
+            value = "—" if g.get("value") is None else f"{g['value']:.4g}"
+            style = {"failed": "error", "passed": "ok"}.get(g["verdict"], "dim")
+            out.print(f"    [{style}]{g['verdict']:<8}[/] {g['metric']} {value} {bound}")
+        for e in rollout.get("events") or []:
+            detail = {k: v for k, v in e.items() if k not in ("event", "time")}
+            out.print(f"    [dim]{e['event']} {escape(str(detail))}[/]")

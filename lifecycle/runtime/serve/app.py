@@ -1,0 +1,251 @@
+"""The Serve application of one spec: an ingress Router and one ModelServer per version slot
+(`stable`, `candidate`). Ray Serve has no weighted split or mirror, so the Router does
+them: weights, shadow and the sticky key live in its `user_config` and change live
+through `reconfigure` (a config deploy that changes only `user_config` restarts nothing).
+
+Every response names the version that produced it (body and `X-Model-Version` header).
+A malformed request is a 400 that names the row, the feature and the fix; the models
+never see it. Per-slot counts and latencies are kept for the rollout controller
+(`stats`) and exported as Ray metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import random
+import time
+from typing import Any
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .requests import BadRequest, bucket, choose, rows_of, sticky_value
+
+LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+WINDOW = 20_000  # request records kept per slot for the controller's gates
+
+
+class SlotStats:
+    """Recent requests of one slot: (time, latency ms, ok, version)."""
+
+    def __init__(self) -> None:
+        self.records: collections.deque[tuple[float, float, bool, str]] = \
+            collections.deque(maxlen=WINDOW)
+        self.total = 0
+        self.errors = 0
+
+    def add(self, latency_ms: float, ok: bool, version: str) -> None:
+        self.records.append((time.time(), latency_ms, ok, version))
+        self.total += 1
+        self.errors += 0 if ok else 1
+
+    def summary(self, since: float) -> dict[str, Any]:
+        recent = [r for r in self.records if r[0] >= since]
+        lat = sorted(r[1] for r in recent)
+        errors = sum(1 for r in recent if not r[2])
+
+        def pct(q: float) -> float | None:
+            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
+
+        return {"requests": len(recent), "errors": errors,
+                "error_rate": errors / len(recent) if recent else None,
+                "latency_p50_ms": pct(0.50), "latency_p95_ms": pct(0.95),
+                "latency_p99_ms": pct(0.99),
+                "versions": sorted({r[3] for r in recent}),
+                "total_requests": self.total, "total_errors": self.errors}
+
+
+@serve.deployment(name="Router")
+class Router:
+    def __init__(self, application: str, model: str, models: dict[str, DeploymentHandle],
+                 features: dict[str, dict[str, Any]]) -> None:
+        from ray.serve import metrics
+
+        self.application = application
+        self.model = model
+        self.models = models
+        self.features = features
+        self.weights: dict[str, float] = {s: (100.0 if s == "candidate" else 0.0)
+                                          for s in models}
+        self.shadow: dict[str, Any] | None = None
+        self.sticky_key: str | None = None
+        self.step = 0
+        self.stats_by_slot = {s: SlotStats() for s in models}
+        self.shadow_pending = 0
+        self.shadow_max = 100
+        self.shadow_counts = {"sent": 0, "dropped": 0, "failed": 0, "compared": 0}
+        self.shadow_records: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
+        self.shadow_abs_diff = 0.0
+        self.shadow_stats = SlotStats()  # the shadow target's own errors and latency
+        self.bad_requests = 0
+        self.replica_retries = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Serve adds its own tags (application, deployment, replica) to these
+        self.m_requests = metrics.Counter(
+            "lifecycle_requests", description="Requests per model version and outcome.",
+            tag_keys=("slot", "version", "outcome"))
+        self.m_latency = metrics.Histogram(
+            "lifecycle_request_latency_ms", description="Latency per model version (ms).",
+            boundaries=LATENCY_BUCKETS_MS, tag_keys=("slot", "version"))
+        self.m_shadow = metrics.Counter(
+            "lifecycle_shadow_requests", description="Shadow copies by outcome.",
+            tag_keys=("outcome",))
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        weights = {k: float(v) for k, v in (config.get("weights") or {}).items()
+                   if k in self.models}
+        if weights and sum(weights.values()) > 0:
+            self.weights = {s: weights.get(s, 0.0) for s in self.models}
+        shadow = config.get("shadow")
+        self.shadow = shadow if shadow and shadow.get("target") in self.models else None
+        self.shadow_max = int((shadow or {}).get("max_queued", 100))
+        self.sticky_key = config.get("sticky_key")
+        self.step = int(config.get("step", 0))
+
+    async def __call__(self, request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except Exception:
+            self.bad_requests += 1
+            return _error(400, "the body is not valid JSON", 'send {"rows": [{...}]}')
+        try:
+            rows = rows_of(body, self.features)
+        except BadRequest as exc:
+            self.bad_requests += 1
+            return _error(400, exc.message, exc.hint)
+        key = sticky_value(body, request.headers.get("x-lifecycle-key"), self.sticky_key)
+        point = bucket(key) if key is not None else random.random() * 100.0
+        slot = choose(self.weights, point)
+        t0 = time.perf_counter()
+        try:
+            out = await self._predict(slot, rows)
+        except Exception as exc:  # the model failed: count it against this version
+            ms = (time.perf_counter() - t0) * 1000
+            self._record(slot, "?", ms, ok=False)
+            return _error(500, f"model version in slot '{slot}' failed: "
+                          f"{type(exc).__name__}", "retry; the rollout gates see this error")
+        ms = (time.perf_counter() - t0) * 1000
+        self._record(slot, out["version"], ms, ok=True)
+        self._maybe_shadow(slot, rows, out)
+        return JSONResponse(
+            {"predictions": out["predictions"], "model": self.model,
+             "model_version": out["version"], "slot": slot},
+            headers={"X-Model-Version": out["version"], "X-Model-Slot": slot})
+
+    async def _predict(self, slot: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """A replica that dies with the request in flight (killed, node lost) is not the
+        model's fault: the request goes to another replica, up to twice. Errors raised
+        by the model itself are not retried."""
+        from ray.exceptions import RayActorError  # ActorDiedError, ActorUnavailableError
+
+        for attempt in range(3):
+            try:
+                return await self.models[slot].predict.remote(rows)  # type: ignore[no-any-return]
+            except RayActorError:
+                if attempt == 2:
+                    raise
+                self.replica_retries += 1
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _record(self, slot: str, version: str, ms: float, ok: bool) -> None:
+        self.stats_by_slot[slot].add(ms, ok, version)
+        tags = {"slot": slot, "version": version}
+        self.m_requests.inc(tags={**tags, "outcome": "ok" if ok else "error"})
+        self.m_latency.observe(ms, tags=tags)
+
+    def _maybe_shadow(self, slot: str, rows: list[dict[str, Any]], out: dict[str, Any]) -> None:
+        shadow = self.shadow
+        if shadow is None or shadow["target"] == slot \
+                or random.random() >= float(shadow.get("fraction", 0)):
+            return
+        if self.shadow_pending >= self.shadow_max:  # never queue behind a slow shadow
+            self.shadow_counts["dropped"] += 1
+            self.m_shadow.inc(tags={"outcome": "dropped"})
+            return
+        self.shadow_pending += 1
+        self.shadow_counts["sent"] += 1
+        task = asyncio.get_running_loop().create_task(
+            self._shadow(shadow["target"], rows, out))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _shadow(self, target: str, rows: list[dict[str, Any]],
+                      primary: dict[str, Any]) -> None:
+        """Off the response path: the caller already has its answer."""
+        t0 = time.perf_counter()
+        try:
+            out = await self.models[target].predict.remote(rows)
+            ms = (time.perf_counter() - t0) * 1000
+            diffs = [abs(float(a) - float(b)) for a, b in
+                     zip(primary["predictions"], out["predictions"])]
+            self.shadow_abs_diff += sum(diffs) / max(len(diffs), 1)
+            self.shadow_counts["compared"] += 1
+            self.shadow_stats.add(ms, True, out["version"])
+            self.shadow_records.append({
+                "time": time.time(), "primary_version": primary["version"],
+                "shadow_version": out["version"], "latency_ms": round(ms, 3),
+                "primary": primary["predictions"][:5], "shadow": out["predictions"][:5]})
+            self.m_shadow.inc(tags={"outcome": "ok"})
+        except Exception:
+            self.shadow_counts["failed"] += 1
+            self.shadow_stats.add((time.perf_counter() - t0) * 1000, False, "?")
+            self.m_shadow.inc(tags={"outcome": "error"})
+        finally:
+            self.shadow_pending -= 1
+
+    def stats(self, since: float = 0.0) -> dict[str, Any]:
+        """What the rollout controller and `lifecycle status` read."""
+        compared = self.shadow_counts["compared"]
+        return {"weights": self.weights, "step": self.step, "sticky_key": self.sticky_key,
+                "slots": {**{s: st.summary(since) for s, st in self.stats_by_slot.items()},
+                          "shadow_slot": self.shadow_stats.summary(since)},
+                "bad_requests": self.bad_requests, "replica_retries": self.replica_retries,
+                "shadow": {**self.shadow_counts, "pending": self.shadow_pending,
+                           "target": (self.shadow or {}).get("target"),
+                           "mean_abs_diff": self.shadow_abs_diff / compared if compared
+                           else None, "recent": list(self.shadow_records)[-20:]}}
+
+
+def _error(status: int, message: str, hint: str) -> JSONResponse:
+    return JSONResponse({"error": message, "hint": hint}, status_code=status)
+
+
+@serve.deployment(name="Model")
+class ModelServer:
+    """One model version, loaded from the MLflow registry by the version the deploy
+    stage resolved (an alias can move; the version this replica serves cannot)."""
+
+    def __init__(self, slot: str) -> None:
+        self.slot = slot
+        self.uri: str | None = None
+        self.version = "?"
+        self.model: Any = None
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        import mlflow
+
+        uri = config["model_uri"]
+        if config.get("tracking_uri"):
+            mlflow.set_tracking_uri(config["tracking_uri"])
+        if uri != self.uri:
+            self.model = mlflow.pyfunc.load_model(uri)
+            self.uri = uri
+        self.version = str(config.get("version", "?"))
+
+    def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        import numpy as np
+        import pandas as pd
+
+        scores = np.asarray(self.model.predict(pd.DataFrame(rows)), dtype=float).ravel()
+        return {"predictions": scores.tolist(), "version": self.version}
+
+
+def build_app(args: dict[str, Any]) -> Any:
+    """Serve's application builder for the `import_path` in the plan's Serve config."""
+    models = {slot: ModelServer.options(name=f"Model_{slot}").bind(slot)
+              for slot in args["slots"]}
+    return Router.options(name="Router").bind(args["application"], args["model"], models,
+                                              args["features"])

@@ -1,0 +1,111 @@
+"""Deploying and changing Serve applications the declarative way (the `serve deploy`
+path), without a dashboard: through the Serve controller, as the dashboard's REST API
+does. A config deploy that changes only a deployment's `user_config` reconfigures its
+replicas live; one that changes `args` restarts them.
+
+The controller applies the whole set of config-deployed applications at once, so every
+change here reads the current set and replaces only its own application."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import ray
+
+
+def _controller() -> Any:
+    from ray.serve.context import _get_global_client
+
+    return _get_global_client()._controller
+
+
+def app_configs() -> dict[str, dict[str, Any]]:
+    configs = ray.get(_controller().get_app_configs.remote())
+    return {name: c.model_dump(mode="json", exclude_unset=True) for name, c in configs.items()}
+
+
+def _apply(configs: dict[str, dict[str, Any]]) -> None:
+    from ray.serve.schema import ServeDeploySchema
+
+    schema = ServeDeploySchema.model_validate({"applications": list(configs.values())})
+    ray.get(_controller().apply_config.remote(schema))
+
+
+def deploy(app: dict[str, Any]) -> None:
+    configs = app_configs()
+    configs[app["name"]] = app
+    _apply(configs)
+
+
+def delete(name: str) -> bool:
+    configs = app_configs()
+    if name not in configs:
+        return False
+    del configs[name]
+    _apply(configs)
+    return True
+
+
+def deployment_config(app: dict[str, Any], name: str) -> dict[str, Any]:
+    for d in app.get("deployments", []):
+        if d["name"] == name:
+            return d  # type: ignore[no-any-return]
+    raise KeyError(name)
+
+
+def update_user_config(name: str, deployment: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Merge `changes` into one deployment's user_config and deploy (live, no restart)."""
+    configs = app_configs()
+    if name not in configs:
+        raise KeyError(name)
+    app = copy.deepcopy(configs[name])
+    dep = deployment_config(app, deployment)
+    dep["user_config"] = {**(dep.get("user_config") or {}), **changes}
+    configs[name] = app
+    _apply(configs)
+    return app
+
+
+def status(name: str) -> str | None:
+    from ray import serve
+
+    apps = serve.status().applications
+    return None if name not in apps else str(apps[name].status)
+
+
+def wait_running(name: str, timeout_s: float = 180.0) -> str:
+    """Block until the application is RUNNING; returns the last status seen."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = status(name)
+        if last is not None and last.endswith("RUNNING"):
+            return last
+        if last is not None and last.endswith("DEPLOY_FAILED"):
+            break
+        time.sleep(0.5)
+    return last or "NOT_STARTED"
+
+
+def wait_router_weights(name: str, weights: dict[str, float], timeout_s: float = 60.0) -> bool:
+    """A config deploy returns when the controller has it; the Router's replicas
+    reconfigure a moment later. Wait until the Router routes by `weights`."""
+    deadline = time.monotonic() + timeout_s
+    handle = router(name)
+    while time.monotonic() < deadline:
+        try:
+            live = handle.stats.remote().result(timeout_s=10)["weights"]
+            if all(abs(live.get(k, 0.0) - float(v)) < 1e-9 for k, v in weights.items()):
+                return True
+        except Exception:
+            pass  # a router replica restarting: ask again
+        time.sleep(0.1)
+    return False
+
+
+def router(name: str) -> Any:
+    from ray import serve
+
+    return serve.get_deployment_handle("Router", app_name=name)

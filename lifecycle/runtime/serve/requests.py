@@ -1,0 +1,107 @@
+"""Request bodies checked against the data contract, and sticky assignment by key. Pure
+Python (no Ray), so it is unit-tested directly; the router calls it on every request."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+MAX_ROWS = 10_000
+
+
+class BadRequest(ValueError):
+    """A request the caller must fix: answered 400 with this message and hint."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def rows_of(body: Any, features: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of a request: `{"rows": [{...}, ...]}`, `[{...}, ...]` or one `{...}`.
+    Every contract feature must be present with a value of its type."""
+    if isinstance(body, dict) and "rows" in body:
+        rows = body["rows"]
+    elif isinstance(body, list):
+        rows = body
+    elif isinstance(body, dict):
+        rows = [body]
+    else:
+        raise BadRequest("the body must be a JSON object or a list of objects",
+                         'send {"rows": [{"feature": value, ...}]}')
+    if not isinstance(rows, list) or not rows:
+        raise BadRequest("'rows' must be a non-empty list of objects",
+                         'send {"rows": [{"feature": value, ...}]}')
+    if len(rows) > MAX_ROWS:
+        raise BadRequest(f"{len(rows)} rows in one request; at most {MAX_ROWS}",
+                         "split the request")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise BadRequest(f"row {i} is not an object", "each row maps feature names to values")
+        for name, spec in features.items():
+            if name not in row or row[name] is None:
+                raise BadRequest(f"row {i}: missing feature '{name}'",
+                                 f"every row needs: {', '.join(features)}")
+            _check_value(i, name, row[name], spec)
+    return rows
+
+
+def _check_value(i: int, name: str, value: Any, spec: dict[str, Any]) -> None:
+    kind = spec.get("type")
+    if kind in ("float", "int"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise BadRequest(f"row {i}: '{name}' must be a finite number, got {value!r}",
+                             f"send '{name}' as a JSON number")
+        if kind == "int" and float(value) != int(value):
+            raise BadRequest(f"row {i}: '{name}' must be a whole number, got {value!r}",
+                             f"send '{name}' as an integer")
+    elif kind == "category":
+        allowed = spec.get("categories")
+        if allowed is not None and value not in allowed:
+            raise BadRequest(f"row {i}: '{name}' is {value!r}, not one of {allowed}",
+                             f"send one of {', '.join(map(str, allowed))}")
+    elif kind == "bool" and not isinstance(value, bool):
+        raise BadRequest(f"row {i}: '{name}' must be true or false, got {value!r}",
+                         f"send '{name}' as a JSON boolean")
+    elif kind == "string" and not isinstance(value, str):
+        raise BadRequest(f"row {i}: '{name}' must be a string, got {value!r}",
+                         f"send '{name}' as a JSON string")
+
+
+def bucket(key: str) -> float:
+    """A key's fixed place in [0, 100): the same key always lands in the same place, on
+    every router replica and after restarts."""
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0 ** 64 * 100.0
+
+
+def choose(weights: dict[str, float], point: float) -> str:
+    """The slot whose share of [0, 100) holds `point`. The candidate's share comes first,
+    so widening a canary only moves keys from stable to candidate, never back."""
+    order = sorted(weights, key=lambda s: (s != "candidate", s))
+    total = sum(max(w, 0.0) for w in weights.values()) or 1.0
+    edge = 0.0
+    for slot in order:
+        edge += max(weights[slot], 0.0) / total * 100.0
+        if point < edge:
+            return slot
+    return next(s for s in reversed(order) if weights[s] > 0) if any(
+        w > 0 for w in weights.values()) else order[-1]
+
+
+def sticky_value(body: Any, header: str | None, field: str | None) -> str | None:
+    if header:
+        return header
+    if field is None:
+        return None
+    if isinstance(body, dict):
+        if field in body and body[field] is not None:
+            return str(body[field])
+        rows = body.get("rows")
+        if isinstance(rows, list) and rows and isinstance(rows[0], dict) \
+                and rows[0].get(field) is not None:
+            return str(rows[0][field])
+    return None

@@ -1,0 +1,267 @@
+"""Serving on real Ray Serve over HTTP, with versions trained and registered in a real
+MLflow store by `lifecycle run`: the weighted split, live weight changes with no failed
+request, shadow copies that are recorded and never returned, sticky A/B keys, 400s for
+malformed requests, a healthy canary promoted to champion, and a failing canary rolled
+back by the controller."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from examples.fraud.make_data import make, write
+from lifecycle.api import compile_spec
+from lifecycle.errors import ExitCode
+from lifecycle.execute import RunOptions
+from lifecycle.execute.journal import read_journal
+from lifecycle.execute.runner import run_plan
+from lifecycle.execute.storage import Store
+
+from ..conftest import ROOT
+
+pytestmark = pytest.mark.integration
+FRAUD = ROOT / "specs" / "fraud.yaml"
+TRAIN = ["train.config.epochs=2", "train.config.hidden=16", "train.config.lr=0.02",
+         "train.config.batch_size=64", "~tune",
+         "evaluate.gates=[{metric: auc, min: 0.5}]"]  # these tests are about serving
+SERVE = ["serve.autoscaling=null", "serve.replicas=1", "serve.resources.num_cpus=0.2"]
+ROWS = make(200, seed=5).drop_columns(["is_fraud"]).to_pylist()
+
+
+def _rollout(strategy: str, steps: str, on_failure: str = "rollback") -> list[str]:
+    return [f"serve.rollout.strategy={strategy}", f"serve.rollout.steps={steps}",
+            "serve.rollout.gate_interval=1s", f"serve.rollout.on_failure={on_failure}"]
+
+
+@pytest.fixture(scope="module")
+def world(ray_session: str, serve_port: int, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[dict[str, Any]]:
+    """v1 trained, registered and made champion; the data the runs share."""
+    tmp = tmp_path_factory.mktemp("serve")
+    rel = ".test-data/serve"
+    write(ROOT / rel, rows=3000)
+    data = [f"data.train.path={rel}/train.parquet", f"data.eval.path={rel}/eval.parquet"]
+    options = RunOptions(project_root=ROOT, store=str(tmp / "store"),
+                         tracking_uri=f"sqlite:///{tmp}/mlflow.db", spec_path=str(FRAUD),
+                         show_progress=False, serve_host="127.0.0.1", serve_port=serve_port,
+                         serve_timeout_s=240)
+    first = run_plan(compile_spec(FRAUD, data + TRAIN + ["~serve"]), options)
+    assert first.exit_code == ExitCode.OK, first.message
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(options.tracking_uri)
+    v1 = client.get_model_version_by_alias("fraud-detector", "challenger").version
+    client.set_registered_model_alias("fraud-detector", "champion", v1)
+    try:
+        yield {"data": data, "options": options, "client": client, "v1": str(v1),
+               "url": f"http://127.0.0.1:{serve_port}/fraud"}
+    finally:
+        from lifecycle.runtime.serve import control
+
+        control.delete("fraud-detector")
+        import shutil
+
+        shutil.rmtree(ROOT / rel, ignore_errors=True)
+
+
+def _post(url: str, rows: Any, key: str | None = None) -> requests.Response:
+    headers = {"X-Lifecycle-Key": key} if key else {}
+    return requests.post(url, json={"rows": rows}, headers=headers, timeout=30)
+
+
+def _load(url: str, n: int, workers: int = 8) -> list[tuple[int, str, str]]:
+    """n requests of one row each: (status, slot, version)."""
+    def one(i: int) -> tuple[int, str, str]:
+        r = _post(url, [ROWS[i % len(ROWS)]])
+        body = r.json()
+        if r.status_code != 200:
+            return r.status_code, str(body)[:200], "?"
+        return r.status_code, body.get("slot", "?"), r.headers.get("X-Model-Version", "?")
+
+    with cf.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, range(n)))
+
+
+class Background:
+    """Steady traffic while a rollout runs; every response kept."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.stop, self.results = url, threading.Event(), []
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(4)]
+
+    def _run(self, i: int) -> None:
+        while not self.stop.is_set():
+            r = _post(self.url, [ROWS[i]])
+            self.results.append((time.time(), r.status_code, r.json().get("slot"),
+                                 r.json().get("error")))
+
+    def __enter__(self) -> "Background":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
+    from lifecycle.runtime.serve import control
+
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
+        "train.config.hidden=24", "serve.shadow.fraction=1.0",
+        *_rollout("ab", "[{weight: 10, gates: [{metric: error_rate, max: 0.05}]}]"),
+        "+serve.rollout.sticky_key=customer"])
+    result = run_plan(plan, world["options"])
+    assert result.exit_code == ExitCode.OK, result.message
+    deployed = result.outcome("deploy").outputs  # type: ignore[union-attr]
+    v2 = deployed["versions"]["candidate"]
+    assert deployed["versions"]["stable"] == world["v1"] and v2 != world["v1"]
+    url = world["url"]
+
+    observed = _load(url, 1000)
+    assert [o for o in observed if o[0] != 200] == []
+    share = sum(slot == "candidate" for _, slot, _ in observed) / len(observed)
+    assert 0.065 <= share <= 0.135, share  # 10% ± 3.5 points (≈ 3.7 sd at n=1000)
+    assert {v for _, slot, v in observed if slot == "stable"} == {world["v1"]}
+    assert {v for _, slot, v in observed if slot == "candidate"} == {v2}
+
+    stats = control.router("fraud-detector").stats.remote().result()
+    shadow = stats["shadow"]
+    assert shadow["target"] == "candidate" and shadow["compared"] > 500
+    assert {r["shadow_version"] for r in shadow["recent"]} == {v2}
+    assert {r["primary_version"] for r in shadow["recent"]} == {world["v1"]}  # never returned
+
+    for k in range(40):  # sticky: a key keeps its version
+        key = f"customer-{k}"
+        versions = {_post(url, [ROWS[k]], key).headers["X-Model-Version"] for _ in range(3)}
+        assert len(versions) == 1, key
+
+    with cf.ThreadPoolExecutor(1) as pool:  # weights changed live under load
+        during = pool.submit(_load, url, 600, 6)
+        time.sleep(1.0)
+        control.update_user_config("fraud-detector", "Router",
+                                   {"weights": {"stable": 50.0, "candidate": 50.0}})
+        assert control.wait_router_weights("fraud-detector",
+                                           {"stable": 50.0, "candidate": 50.0})
+        results = during.result()
+    assert [s for s, _, _ in results if s != 200] == []
+    after = _load(url, 400)
+    share = sum(slot == "candidate" for _, slot, _ in after) / len(after)
+    assert 0.42 <= share <= 0.58, share
+
+    bad = requests.post(url, json={"rows": [{"amount": 1.0}]}, timeout=10)
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "row 0: missing feature 'merchant_risk'"
+    wrong = requests.post(url, json={"rows": [{**ROWS[0], "amount": "lots"}]}, timeout=10)
+    assert wrong.status_code == 400 and "'amount' must be a finite number" in wrong.json()["error"]
+    junk = requests.post(url, data=b"{nope", timeout=10)
+    assert junk.status_code == 400 and "not valid JSON" in junk.json()["error"]
+    assert _post(url, [ROWS[1]]).status_code == 200  # the replicas survived
+
+    from lifecycle.api import rollout_command, serve_status
+
+    state = serve_status(FRAUD)  # a spec names its application
+    assert state["status"].endswith("RUNNING")
+    assert state["versions"] == {"stable": world["v1"], "candidate": v2}
+    assert state["router"]["weights"] == {"stable": 50.0, "candidate": 50.0}
+    assert state["rollout"]["status"] == "running (a/b)"
+    assert rollout_command("fraud-detector", "rollback") == "rollback requested"
+    deadline = time.time() + 20
+    while serve_status("fraud-detector")["rollout"]["status"] != "rolled_back":
+        assert time.time() < deadline
+        time.sleep(0.5)
+    assert {v for _, _, v in _load(url, 100)} == {world["v1"]}
+
+
+def test_healthy_canary_walks_every_step_and_becomes_champion(world: dict[str, Any]) -> None:
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
+        "train.config.hidden=24", *_rollout("canary", "[{weight: 10, hold: 3s, gates: "
+                                            "[{metric: error_rate, max: 0.05}]}, {weight: 50, "
+                                            "hold: 2s, gates: [{metric: error_rate, max: 0.05}]},"
+                                            " {weight: 100}]")])
+    world["options"].wait = True
+    try:
+        with Background(world["url"]) as traffic:
+            result = run_plan(plan, world["options"])
+    finally:
+        world["options"].wait = False
+    assert result.exit_code == ExitCode.OK, result.message
+    out = result.outcome("rollout").outputs  # type: ignore[union-attr]
+    assert out["status"] == "promoted"
+    candidate = result.outcome("deploy").outputs["versions"]["candidate"]  # type: ignore[union-attr]
+    client = world["client"]
+    assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) \
+        == candidate
+    assert [s for _, s, _, _ in traffic.results if s != 200] == []
+    events = [e for e in read_journal(Store(world["options"].resolved_store()), result.run_id)
+              if e["event"].startswith("rollout_")]
+    started = [e["weight"] for e in events if e["event"] == "rollout_step_started"]
+    assert started == [10.0, 50.0, 100.0]
+    assert events[-1]["event"] == "rollout_promoted"
+    world["v1"] = str(candidate)  # the champion for the next test
+
+
+def test_failing_canary_is_rolled_back_with_the_reason(world: dict[str, Any]) -> None:
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
+        "train.config.hidden=8", "train.config.serve_fault={error_rate: 0.5}",
+        *_rollout("canary", "[{weight: 10, hold: 60s, gates: [{metric: error_rate, "
+                            "max: 0.05}]}, {weight: 100}]")])
+    world["options"].wait = True
+    try:
+        with Background(world["url"]) as traffic:
+            result = run_plan(plan, world["options"])
+            rolled_back_at = time.time()
+            time.sleep(2.0)
+    finally:
+        world["options"].wait = False
+    assert result.exit_code == ExitCode.POLICY, result.message
+    assert "rolled back" in result.message and "error_rate" in result.message
+    failed = [(t, slot, err) for t, s, slot, err in traffic.results if s != 200]
+    assert failed and all("slot 'candidate' failed" in (err or "") for _, _, err in failed)
+    assert not [f for f in failed if f[0] > rolled_back_at + 1.5]  # within one gate interval
+    share = len(failed) / len(traffic.results)
+    assert share < 0.10 * 0.5 + 0.05  # no more than the candidate's own share of errors
+    client = world["client"]
+    assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) \
+        == world["v1"]
+    events = [e for e in read_journal(Store(world["options"].resolved_store()), result.run_id)
+              if e["event"] == "rollout_rolled_back"]
+    assert events and "error_rate" in events[0]["reason"]
+    after = _load(world["url"], 100)
+    assert {v for _, _, v in after} == {world["v1"]}
+
+
+def test_a_replica_killed_under_load_costs_almost_nothing(world: dict[str, Any]) -> None:
+    import ray
+
+    from lifecycle.runtime.serve import control
+
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + [
+        "serve.autoscaling=null", "serve.replicas=2", "serve.resources.num_cpus=0.2",
+        "train.config.hidden=24",
+        *_rollout("ab", "[{weight: 50, gates: [{metric: error_rate, max: 0.05}]}]"),
+        "+serve.rollout.sticky_key=customer"])
+    result = run_plan(plan, world["options"])
+    assert result.exit_code == ExitCode.OK, result.message
+    # the candidate is the champion already (same training as before): one slot, 2 replicas
+    assert result.outcome("deploy").outputs["versions"]["stable"] is None  # type: ignore[union-attr]
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                if a["namespace"] == "serve" and "fraud-detector#Model_candidate" in a["name"]]
+    assert len(replicas) == 2, replicas
+    with cf.ThreadPoolExecutor(1) as pool:
+        during = pool.submit(_load, world["url"], 2000, 8)
+        time.sleep(2.0)
+        ray.kill(ray.get_actor(replicas[0]["name"], namespace="serve"), no_restart=True)
+        results = during.result()
+    failed = [r for r in results if r[0] != 200]
+    assert len(failed) / len(results) < 0.001, failed[:5]
+    stats = control.router("fraud-detector").stats.remote().result()
+    assert stats["slots"]["candidate"]["total_requests"] >= 2000

@@ -1,0 +1,60 @@
+"""The router's pure logic: request bodies against the contract, sticky buckets and the
+weighted choice (no Ray)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lifecycle.runtime.serve.requests import BadRequest, bucket, choose, rows_of, sticky_value
+
+FEATURES = {"amount": {"type": "float"}, "hour": {"type": "int"},
+            "channel": {"type": "category", "categories": ["web", "pos"]}}
+ROW = {"amount": 12.5, "hour": 3, "channel": "web"}
+
+
+@pytest.mark.parametrize("body", [{"rows": [ROW]}, [ROW], ROW])
+def test_accepted_shapes(body: object) -> None:
+    assert rows_of(body, FEATURES) == [ROW]
+
+
+@pytest.mark.parametrize("body,message", [
+    ("text", "must be a JSON object"),
+    ({"rows": []}, "non-empty list"),
+    ({"rows": [1]}, "row 0 is not an object"),
+    ({"rows": [{"amount": 1.0, "hour": 3}]}, "row 0: missing feature 'channel'"),
+    ({"rows": [{**ROW, "amount": "x"}]}, "'amount' must be a finite number"),
+    ({"rows": [{**ROW, "amount": True}]}, "'amount' must be a finite number"),
+    ({"rows": [{**ROW, "hour": 2.5}]}, "'hour' must be a whole number"),
+    ({"rows": [ROW, {**ROW, "channel": "atm"}]}, "row 1: 'channel' is 'atm', not one of"),
+])
+def test_malformed_requests_name_the_row_and_feature(body: object, message: str) -> None:
+    with pytest.raises(BadRequest) as exc:
+        rows_of(body, FEATURES)
+    assert message in exc.value.message and exc.value.hint
+
+
+def test_shares_follow_the_weights() -> None:
+    points = [i / 100 for i in range(10_000)]
+    picked = [choose({"stable": 90.0, "candidate": 10.0}, p) for p in points]
+    assert picked.count("candidate") == 1000
+    assert choose({"candidate": 100.0}, 99.99) == "candidate"
+    assert choose({"stable": 100.0, "candidate": 0.0}, 0.0) == "stable"
+
+
+def test_sticky_keys_only_move_towards_a_widening_candidate() -> None:
+    keys = [f"user-{i}" for i in range(2000)]
+    at = {w: {k: choose({"stable": 100 - w, "candidate": w}, bucket(k)) for k in keys}
+          for w in (5.0, 25.0, 50.0)}
+    for k in keys:
+        assert bucket(k) == bucket(k)
+        if at[5.0][k] == "candidate":
+            assert at[25.0][k] == at[50.0][k] == "candidate"
+    share = sum(v == "candidate" for v in at[25.0].values()) / len(keys)
+    assert 0.21 <= share <= 0.29
+
+
+def test_sticky_value_precedence() -> None:
+    assert sticky_value({"customer": "c1"}, "h1", "customer") == "h1"
+    assert sticky_value({"customer": "c1", "rows": [{}]}, None, "customer") == "c1"
+    assert sticky_value({"rows": [{"customer": 7}]}, None, "customer") == "7"
+    assert sticky_value({"rows": [{"customer": 7}]}, None, None) is None
