@@ -28,8 +28,9 @@ from ..conftest import ROOT
 
 pytestmark = pytest.mark.integration
 FRAUD = ROOT / "specs" / "fraud.yaml"
+# these tests are about training and registration: serving is tested in test_serve.py
 SMALL = ["train.config.epochs=3", "train.config.hidden=16", "train.config.lr=0.02",
-         "train.config.batch_size=64"]
+         "train.config.batch_size=64", "~serve"]
 TRAIN_ONLY = SMALL + ["~tune"]
 
 
