@@ -102,7 +102,7 @@ def test_workers_get_their_gpu_share_and_see_cuda_visible_devices(
         cluster: str, data_dir: str, tmp_path: Path) -> None:
     probe = ROOT / data_dir / "probe"
     r = _run(cluster, _data(data_dir) + TRAIN_ONLY + [
-        "risk_tier=low", "~serve", "~monitors", "~register", "~evaluate", "~retirement",
+        "risk_tier=low", "~monitors", "~register", "~evaluate", "~retirement",
         "approvals=[]", "train.entrypoint=examples.probe.gpu:train_loop",
         "train.scaling.use_gpu=true", "train.scaling.num_workers=2",
         "train.scaling.cpus_per_worker=1", f"+train.config.probe_dir={probe}"], tmp_path)

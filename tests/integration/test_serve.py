@@ -210,8 +210,12 @@ def test_healthy_canary_walks_every_step_and_becomes_champion(world: dict[str, A
 
 
 def test_failing_canary_is_rolled_back_with_the_reason(world: dict[str, Any]) -> None:
-    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
-        "train.config.hidden=8", "train.config.serve_fault={error_rate: 0.5}",
+    faulty = ["train.config.hidden=8", "train.config.serve_fault={error_rate: 0.5}"]
+    # train and register first, without traffic; the full plan below reuses those stages
+    trained = run_plan(compile_spec(FRAUD, world["data"] + TRAIN + faulty + ["~serve"]),
+                       world["options"])
+    assert trained.exit_code == ExitCode.OK, trained.message
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + faulty + [
         *_rollout("canary", "[{weight: 10, hold: 60s, gates: [{metric: error_rate, "
                             "max: 0.05}]}, {weight: 100}]")])
     world["options"].wait = True
