@@ -194,8 +194,10 @@ def compare(old: Plan | None, new: Plan | None, *, path: str, old_path: str | No
     walk = _Walk()
     walk.node(old.spec, new.spec, "", "", (), ())
     stages = {s.id for s in new.stages} | {s.id for s in old.stages}
-    rule_status = {rid: v for rid, v in {**_rule_status(old), **_rule_status(new)}.items()
-                   if v[0] != "not_applicable" or _rule_status(old).get(rid, v)[0] != v[0]}
+    before, after = _rule_status(old), _rule_status(new)
+    # rules that apply on at least one side
+    rule_status = {rid: v for rid, v in {**before, **after}.items()
+                   if v[0] != "not_applicable" or before.get(rid, v)[0] != v[0]}
     changes: list[Change] = []
     for display, pattern, kind, a, b, op, np in walk.out:
         verdict = classify(pattern, kind, a, b)

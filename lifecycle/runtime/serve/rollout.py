@@ -105,8 +105,9 @@ class RolloutController:
                     f"rollout_{event}", application=self.c["application"], **fields)
             except Exception:  # the journal must not stop a rollback
                 traceback.print_exc()
-        self._mlflow(lambda client, run: client.log_dict(
-            run, {"events": self.state["events"]}, "rollout/events.json"))
+        if event != "gate_check":  # decisions only: gate values go to metrics and journal
+            self._mlflow(lambda client, run: client.log_dict(
+                run, {"events": self.state["events"]}, "rollout/events.json"))
 
     def _mlflow(self, action: Any) -> None:
         run = self.c.get("mlflow_run_id")
