@@ -70,7 +70,8 @@ def main() -> None:
         param_space={"lr": tune.loguniform(0.002, 0.02), "hidden": tune.choice([32, 64])},
         tune_config=tune.TuneConfig(metric="val_auc", mode="max", num_samples=args.num_samples,
                                     max_concurrent_trials=2, time_budget_s=1200,
-                                    search_alg=BasicVariantGenerator(random_state=7),
+                                    search_alg=BasicVariantGenerator(random_state=7,
+                                                                     max_concurrent=2),
                                     scheduler=ASHAScheduler(max_t=args.epochs, grace_period=1)),
         run_config=tune.RunConfig(name="hw-tune", storage_path=args.storage))
     best = tuner.fit().get_best_result("val_auc", "max", scope="all")

@@ -60,7 +60,10 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
                                     num_samples=stage.num_samples,
                                     max_concurrent_trials=stage.max_concurrent_trials,
                                     scheduler=scheduler, time_budget_s=stage.time_budget_s,
-                                    search_alg=BasicVariantGenerator(random_state=stage.seed)),
+                                    # an explicit search_alg ignores max_concurrent_trials
+                                    search_alg=BasicVariantGenerator(
+                                        random_state=stage.seed,
+                                        max_concurrent=stage.max_concurrent_trials)),
         run_config=tune.RunConfig(name=f"{run_id}-tune", storage_path=ctx.store.uri_of("ray")),
     )
     try:
