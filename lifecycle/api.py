@@ -26,7 +26,8 @@ from pydantic import ValidationError
 from .compile import compile_plan, spec_json
 from .diff import DiffReport, Where, compare, report
 from .errors import ExitCode, InputError, LifecycleError, Location, PolicyError, Problem
-from .load import LoadedSpec, compose, format_path, parse_path, platform_conf_dir
+from .load import (LoadedSpec, compose, display_path, format_path, parse_path,
+                   platform_conf_dir)
 from .plan import Plan, PolicyReport
 from .policy import check_bundle, check_bundle_tier, evaluate, load_bundle, select_bundle_name
 from .policy.references import bundle_reads
@@ -173,15 +174,22 @@ def validate(paths: list[str] | tuple[str, ...], overrides: list[str] | tuple[st
     return [validate_one(p, overrides, on) for p in paths]
 
 
+def _refusal(result: Validation, path: str | Path,
+             policy_fails: bool = False) -> LifecycleError:
+    """The error for a spec that did not compile (with policy_fails, one that failed
+    policy too), carrying every problem found."""
+    errors = tuple(p for p in result.problems if p.severity == "error")
+    cls: type[LifecycleError] = (PolicyError if policy_fails
+                                 and result.exit_code == ExitCode.POLICY else InputError)
+    return cls(f"{path}: {len(errors)} problem(s)", problems=errors)
+
+
 def compile_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                  on: dt.date | None = None) -> Plan:
     """Compile a spec into a plan; raises InputError or PolicyError with every problem."""
     result = validate_one(path, overrides, on)
     if result.plan is None or result.errors:
-        errors = tuple(p for p in result.problems if p.severity == "error")
-        cls: type[LifecycleError] = (PolicyError if result.exit_code == ExitCode.POLICY
-                                     else InputError)
-        raise cls(f"{path}: {len(errors)} problem(s)", problems=errors)
+        raise _refusal(result, path, policy_fails=True)
     return result.plan
 
 
@@ -267,8 +275,7 @@ def application_of(target: str | Path) -> tuple[str, str | None, bool]:
         return str(target), None, True
     result = validate_one(path)
     if result.plan is None:
-        errors = tuple(p for p in result.problems if p.severity == "error")
-        raise InputError(f"{path}: {len(errors)} problem(s)", problems=errors)
+        raise _refusal(result, path)
     plan = result.plan
     deploy = next((s for s in plan.stages if s.kind == "deploy"), None)
     if deploy is None:
@@ -320,8 +327,7 @@ def _side(path: Path, on: dt.date | None, platform: Platform | None = None,
         return load_plan(path), None
     result = validate_one(path, (), on, platform)
     if result.plan is None or result.loaded is None:
-        errors = tuple(p for p in result.problems if p.severity == "error")
-        raise InputError(f"{display(path)}: {len(errors)} problem(s)", problems=errors)
+        raise _refusal(result, display_path(path))
     loaded = result.loaded
 
     def locate(key_path: tuple[str | int, ...]) -> Where | None:
@@ -335,10 +341,6 @@ def _side(path: Path, on: dt.date | None, platform: Platform | None = None,
         return Where(file=file, line=loc.line, column=loc.column, origin=loc.origin)
 
     return result.plan, locate
-
-
-def display(path: Path) -> str:
-    return os.path.relpath(path) if path.is_absolute() else str(path)
 
 
 def _rule_reads(plan: Plan, platform: Platform | None = None) -> dict[str, tuple[str, ...]]:
