@@ -172,7 +172,8 @@ def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
     assert state["status"].endswith("RUNNING")
     assert state["versions"] == {"stable": world["v1"], "candidate": v2}
     assert state["router"]["weights"] == {"stable": 50.0, "candidate": 50.0}
-    assert state["rollout"]["status"] == "running (a/b)"
+    assert state["rollout"]["status"] == "running (a/b)", state["rollout"]
+    assert not [e for e in state["rollout"]["events"] if e["event"] == "gate_read_failed"]
     assert rollout_command("fraud-detector", "rollback") == "rollback requested"
     deadline = time.time() + 20
     while serve_status("fraud-detector")["rollout"]["status"] != "rolled_back":

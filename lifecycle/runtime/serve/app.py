@@ -196,8 +196,11 @@ class Router:
         finally:
             self.shadow_pending -= 1
 
-    def stats(self, since: float = 0.0) -> dict[str, Any]:
-        """What the rollout controller and `lifecycle status` read."""
+    async def stats(self, since: float = 0.0) -> dict[str, Any]:
+        """What the rollout controller and `lifecycle status` read. Async on purpose: Serve
+        runs a sync method in a thread pool, where reading the windows while requests
+        append to them raises "deque mutated during iteration"; on the event loop the
+        read and the appends take turns."""
         compared = self.shadow_counts["compared"]
         return {"weights": self.weights, "step": self.step, "sticky_key": self.sticky_key,
                 "slots": {**{s: st.summary(since) for s, st in self.stats_by_slot.items()},

@@ -20,6 +20,7 @@ from . import control
 
 NAMESPACE = "lifecycle"
 MIN_REQUESTS = 20  # a step's gates are judged only on at least this many candidate requests
+READ_TIMEOUT_S = 30.0
 
 
 def actor_name(application: str) -> str:
@@ -209,9 +210,16 @@ class RolloutController:
         self._promote("every step passed")
 
     def _live(self, router: Any, since: float, preview: bool) -> dict[str, Any]:
-        stats = router.stats.remote(since).result()
+        """The candidate's counts since `since`. A read that fails (the Router replica
+        restarting, a timeout) is a gap in the signal, not the end of the rollout: the
+        gates are `unknown` for this interval and the next interval reads again."""
+        try:
+            stats = router.stats.remote(since).result(timeout_s=READ_TIMEOUT_S)
+        except Exception as exc:
+            self._event("gate_read_failed", reason=f"{type(exc).__name__}: {exc}")
+            return {}
         key = "shadow_slot" if preview else "candidate"
-        return stats["slots"].get(key) or stats["slots"]["candidate"]
+        return stats["slots"].get(key) or stats["slots"].get("candidate") or {}
 
     def _hold_until_command(self, router: Any, started: float, step: dict[str, Any],
                             i: int) -> None:
