@@ -1,6 +1,8 @@
 """The run journal: append-only, one JSON record per event, durable before the run goes
 on. Locally it is a JSON-lines file appended and fsynced per record; on object stores
-(which cannot append) each record is its own object, named by sequence number."""
+(which cannot append) each record is its own object, named by sequence number and writer
+(the runner, and on the cluster the rollout controller and the monitor, write to the same
+run: a writer's name keeps their objects apart) and read back in time order."""
 
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ def _now() -> str:
 
 
 class Journal:
-    def __init__(self, store: Store, run_id: str) -> None:
+    def __init__(self, store: Store, run_id: str, writer: str = "") -> None:
         self.store = store
         self.run_id = run_id
+        self.writer = writer
         self.seq = 0
         self.rel = f"runs/{run_id}"
 
@@ -38,7 +41,8 @@ class Journal:
             finally:
                 os.close(fd)
         else:
-            self.store.write_json(f"{self.rel}/journal/{self.seq:08d}.json", record)
+            suffix = f"-{self.writer}" if self.writer else ""
+            self.store.write_json(f"{self.rel}/journal/{self.seq:08d}{suffix}.json", record)
         return record
 
 
@@ -57,10 +61,10 @@ def read_journal(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
                     except json.JSONDecodeError:
                         return  # a torn last line from a hard kill: ignore it
     else:
-        for name in store.list_dir(f"{rel}/journal"):
-            record = store.read_json(f"{rel}/journal/{name}")
-            if record is not None:
-                yield record
+        records = [store.read_json(f"{rel}/journal/{name}")
+                   for name in store.list_dir(f"{rel}/journal")]
+        yield from sorted((r for r in records if r is not None),
+                          key=lambda r: (r["time"], r["seq"]))
 
 
 def list_runs(store: Store) -> list[str]:

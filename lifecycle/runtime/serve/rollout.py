@@ -23,6 +23,17 @@ MIN_REQUESTS = 20  # a step's gates are judged only on at least this many candid
 READ_TIMEOUT_S = 30.0
 
 
+def run_journal(where: dict[str, Any] | None, writer: str) -> Any:
+    """The run's journal, written from the cluster by a named writer (on object stores
+    each writer's records are their own objects; see execute/journal.py)."""
+    if not where:
+        return None
+    from ...execute.journal import Journal
+    from ...execute.storage import Store
+
+    return Journal(Store(where["store"]), where["run_id"], writer=writer)
+
+
 def actor_name(application: str) -> str:
     return f"rollout:{application}"
 
@@ -63,6 +74,7 @@ class RolloutController:
             "status": "starting", "step": 0, "weights": None, "gates": [],
             "versions": config["versions"], "reason": None, "events": []}
         self.wake = threading.Event()
+        self.journal = run_journal(config.get("journal"), "rollout")
         self.thread = threading.Thread(target=self._main, name="rollout", daemon=True)
         self.thread.start()
 
@@ -96,14 +108,10 @@ class RolloutController:
         record = {"event": event, "time": time.time(), **fields}
         with self.lock:
             self.state["events"].append(record)
-        journal = self.c.get("journal")
-        if journal:
+        if self.journal is not None:
             try:
-                from ...execute.journal import Journal
-                from ...execute.storage import Store
-
-                Journal(Store(journal["store"]), journal["run_id"]).append(
-                    f"rollout_{event}", application=self.c["application"], **fields)
+                self.journal.append(f"rollout_{event}", application=self.c["application"],
+                                    **fields)
             except Exception:  # the journal must not stop a rollback
                 traceback.print_exc()
         if event != "gate_check":  # decisions only: gate values go to metrics and journal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -101,6 +102,27 @@ def test_journal_appends_and_ignores_a_torn_last_line(tmp_path: Path) -> None:
     with open(tmp_path / "runs" / "r1" / "journal.jsonl", "a") as f:
         f.write('{"seq": 3, "event": "stage_succ')  # a hard kill mid-write
     assert [e["event"] for e in read_journal(store, "r1")] == ["run_started", "stage_started"]
+
+
+class _ObjectStore(Store):
+    """The object-store code path (one object per record) on a local folder."""
+
+    @property
+    def is_local(self) -> bool:
+        return False
+
+
+def test_journal_writers_on_an_object_store_never_overwrite_each_other(
+        tmp_path: Path) -> None:
+    store = _ObjectStore(str(tmp_path))
+    runner, rollout = Journal(store, "r1"), Journal(store, "r1", writer="rollout")
+    runner.append("run_started")
+    time.sleep(0.005)  # records are ordered by their millisecond time stamps
+    rollout.append("rollout_step_started")  # seq 1 too: its own object
+    time.sleep(0.005)
+    runner.append("stage_started", stage="deploy")
+    assert [e["event"] for e in read_journal(store, "r1")] == [
+        "run_started", "rollout_step_started", "stage_started"]
 
 
 def test_stage_key_changes_with_upstream_outputs() -> None:
