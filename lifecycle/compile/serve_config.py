@@ -4,7 +4,8 @@ Ray Serve has no weighted split, mirror or canary: a split becomes an ingress ro
 deployment holding a handle per model version, with the weights in its `user_config`
 (a config deploy that changes only `user_config` reconfigures live, with no restart).
 `args` hold only what never changes during a rollout, because changing them restarts
-every replica.
+every replica. With monitors, a `Monitor` deployment receives the Router's rows off the
+response path and runs the detectors.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..spec import Spec
-from .stages import ROUTER_CPUS, versions
+from .stages import MONITOR_CPUS, ROUTER_CPUS, versions
 
 APP_IMPORT_PATH = "lifecycle.runtime.serve.app:build_app"
 
@@ -72,6 +73,15 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
         else:
             dep["num_replicas"] = s.replicas or 1
         deployments.append(dep)
+    if spec.monitors:
+        # the detectors (fitted by the monitor stage) are filled in at deploy time
+        deployments.append({
+            "name": "Monitor",
+            "num_replicas": 1,
+            "max_ongoing_requests": 64,
+            "ray_actor_options": {"num_cpus": MONITOR_CPUS},
+            "user_config": {"monitors": [], "max_queued_windows": 2},
+        })
     # what the router checks each request against (a 400 names the feature and the fix)
     features = {name: {"type": f.type, "categories": f.categories}
                 for name, f in spec.data.contract.features.items()}
@@ -85,6 +95,7 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
             "slots": sorted(slots),
             "features": features,
             "batching": None if s.batching is None else s.batching.model_dump(mode="json"),
+            "monitor": bool(spec.monitors),
         },
         "deployments": deployments,
     }

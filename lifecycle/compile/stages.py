@@ -12,6 +12,8 @@ from ..spec import Spec
 from ..spec.monitor import BACKENDS, DRIFT_DETECTORS
 
 ROUTER_CPUS = 0.1  # the router is I/O bound; see NOTES on fitting Serve on 2 CPUs
+# the monitor runs detectors in its own actor so they never slow the replicas (NOTES)
+MONITOR_CPUS = 0.5
 
 
 def _dump(model: Any) -> Any:
@@ -119,13 +121,14 @@ def deploy_stage(spec: Spec, upstream: list[str]) -> DeployStage:
     s = spec.serve
     per_version = s.replicas or (s.autoscaling.max_replicas if s.autoscaling else 1)
     n_versions = len(versions(spec))
+    monitor = MONITOR_CPUS if spec.monitors else 0.0
     return DeployStage(
         id="deploy", depends_on=upstream, application=spec.name, route_prefix=s.route_prefix,
         model=spec.register.model, replicas=s.replicas, autoscaling=_dump(s.autoscaling),
         replica_resources=_dump(s.resources), batching=_dump(s.batching), shadow=_dump(s.shadow),
-        resources=Resources(cpus=s.resources.num_cpus * per_version * n_versions + ROUTER_CPUS,
-                            gpus=s.resources.num_gpus * per_version * n_versions,
-                            workers=per_version * n_versions + 1))
+        resources=Resources(cpus=s.resources.num_cpus * per_version * n_versions + ROUTER_CPUS
+                            + monitor, gpus=s.resources.num_gpus * per_version * n_versions,
+                            workers=per_version * n_versions + 1 + (1 if spec.monitors else 0)))
 
 
 def rollout_stage(spec: Spec) -> RolloutStage:

@@ -25,7 +25,7 @@ from .options import RunOptions
 from .result import RunResult, StageOutcome
 from .storage import Store
 
-LATER = {"monitor": "monitors", "retire": "retirement stages"}
+LATER = {"retire": "retirement stages"}
 # stages about live state: always redone (a cached "deployed" says nothing about now)
 LIVE = {"data", "deploy", "rollout"}
 SERVING = {"deploy", "rollout"}
@@ -63,7 +63,8 @@ def run_plan(plan: Plan, options: RunOptions,
     result = RunResult(run_id=run_id, plan_hash=plan.plan_hash)
     journal.append("run_started", plan_hash=plan.plan_hash, spec=plan.name,
                    spec_path=options.spec_path, pid=os.getpid(),
-                   stages=[s.id for s in plan.stages])
+                   stages=[s.id for s in plan.stages],
+                   **({"trigger": options.trigger} if options.trigger else {}))
     store.write_json(f"runs/{run_id}/plan.json", plan.model_dump(mode="json"))
     executors = registry()
     started_ray = start_local(plan, options)

@@ -78,11 +78,20 @@ def status(application: str) -> dict[str, Any]:
         out["router"]["shadow"].pop("recent", None)
     except Exception as exc:
         out["router"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if "Monitor" in app.deployments:
+        try:
+            watched = control.monitor(application).status.remote().result(timeout_s=10)
+            for m in watched["monitors"].values():
+                m.pop("recent", None)
+            out["monitors"] = watched
+        except Exception as exc:
+            out["monitors"] = {"error": f"{type(exc).__name__}: {exc}"}
     controller = rollout.find(application)
     if controller is not None:
         import ray
 
         state = ray.get(controller.status.remote(), timeout=10)
+        (state.get("live") or {}).pop("monitors", None)  # shown once, below
         state["events"] = state["events"][-10:]
         out["rollout"] = state
     return out

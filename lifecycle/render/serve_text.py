@@ -1,5 +1,6 @@
 """`lifecycle status SPEC`: a deployed application's versions, weights, per-version
-traffic, the rollout's step and gate values, and its last events."""
+traffic, its monitors' last windows, the rollout's step and gate values, and its last
+events."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
                   f"mean |Δ| {shadow.get('mean_abs_diff') or 0:.4f}")
     if router.get("error"):
         out.print(f"  [warning]router: {escape(router['error'])}[/]")
+    _monitors(out, state.get("monitors"), router.get("monitor"))
     rollout = state.get("rollout")
     if rollout:
         out.print(f"  rollout ({rollout['strategy']}): [bold]{rollout['status']}[/] at step "
@@ -50,3 +52,31 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
         for e in rollout.get("events") or []:
             detail = {k: v for k, v in e.items() if k not in ("event", "time")}
             out.print(f"    [dim]{e['event']} {escape(str(detail))}[/]")
+
+
+def _monitors(out: Console, watched: dict[str, Any] | None, fed: dict[str, Any] | None
+              ) -> None:
+    if not watched:
+        return
+    if watched.get("error"):
+        out.print(f"  [warning]monitors: {escape(watched['error'])}[/]")
+        return
+    sent = f"{watched.get('observed_rows', 0)} rows observed"
+    if fed and fed.get("dropped_rows"):
+        sent += f", {fed['dropped_rows']} dropped by the router (monitor behind)"
+    out.print(f"  monitors: {sent}")
+    for name, m in sorted(watched.get("monitors", {}).items()):
+        last = m.get("last") or {}
+        if "p_value" in last:
+            seen = f"last window p={last['p_value']:.3g}" + (" [error]drift[/]"
+                                                             if last.get("is_drift") else "")
+        elif "outlier_rate" in last:
+            seen = f"last window outliers {last['outlier_rate']:.2%}" + (
+                " [error]above max[/]" if last.get("is_outlier_window") else "")
+        else:
+            seen = f"no window yet ({m.get('rows_pending', 0)}/{m.get('window')} rows)"
+        sampled = "" if m.get("windows_dropped", 0) == 0 else (
+            f", [warning]{m['windows_dropped']} window(s) skipped (sampled "
+            f"{m.get('sampled_fraction', 1):.0%})[/]")
+        out.print(f"    {escape(name)} ({m['detector']}): {m.get('windows_detected', 0)} "
+                  f"windows, {m.get('flagged_since', 0)} flagged; {seen}{sampled}")

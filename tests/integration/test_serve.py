@@ -7,6 +7,7 @@ back by the controller."""
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import threading
 import time
 from pathlib import Path
@@ -30,7 +31,8 @@ FRAUD = ROOT / "specs" / "fraud.yaml"
 TRAIN = ["train.config.epochs=2", "train.config.hidden=16", "train.config.lr=0.02",
          "train.config.batch_size=64", "~tune",
          "evaluate.gates=[{metric: auc, min: 0.5}]"]  # these tests are about serving
-SERVE = ["serve.autoscaling=null", "serve.replicas=1", "serve.resources.num_cpus=0.2"]
+SERVE = ["serve.autoscaling=null", "serve.replicas=1", "serve.resources.num_cpus=0.2",
+         "monitors.0.on_drift=[alert]"]  # the monitor tests below block and roll back
 ROWS = make(200, seed=5).drop_columns(["is_fraud"]).to_pylist()
 
 
@@ -62,9 +64,14 @@ def world(ray_session: str, serve_port: int, tmp_path_factory: pytest.TempPathFa
         yield {"data": data, "options": options, "client": client, "v1": str(v1),
                "url": f"http://127.0.0.1:{serve_port}/fraud"}
     finally:
-        from lifecycle.runtime.serve import control
+        import ray
+
+        from lifecycle.runtime.serve import control, rollout
 
         control.delete("fraud-detector")
+        controller = rollout.find("fraud-detector")
+        if controller is not None:
+            ray.kill(controller)
         import shutil
 
         shutil.rmtree(ROOT / rel, ignore_errors=True)
@@ -270,3 +277,148 @@ def test_a_replica_killed_under_load_costs_almost_nothing(world: dict[str, Any])
     assert len(failed) / len(results) < 0.001, failed[:5]
     stats = control.router("fraud-detector").stats.remote().result()
     assert stats["slots"]["candidate"]["total_requests"] >= 2000
+
+
+# --- monitors ---------------------------------------------------------------------------
+ALERT_SCRIPT = "import json, sys; open(sys.argv[1], 'a').write(sys.stdin.read() + '\\n')"
+
+
+def _rows(n: int, seed: int, shift: float = 0.0) -> list[dict[str, Any]]:
+    return make(n, seed=seed, shift=shift).drop_columns(["is_fraud"]).to_pylist()
+
+
+def _send(url: str, rows: list[dict[str, Any]], per_request: int = 10) -> list[int]:
+    chunks = [rows[i:i + per_request] for i in range(0, len(rows), per_request)]
+    with cf.ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda c: _post(url, c).status_code, chunks))
+
+
+def _watched(since: float = 0.0) -> dict[str, Any]:
+    from lifecycle.runtime.serve import control
+
+    return control.monitor("fraud-detector").status.remote(since).result(  # type: ignore[no-any-return]
+        timeout_s=30)
+
+
+def _until(predicate: Any, timeout_s: float, what: str) -> Any:
+    deadline = time.time() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def _serve_with_monitors(world: dict[str, Any], hidden: int, monitors: str, hold: str) -> Any:
+    """A new candidate (`hidden` makes it a new version) deployed behind a 10% canary
+    step held for `hold` with an error-rate gate, watched by `monitors`."""
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
+        f"train.config.hidden={hidden}", monitors,
+        *_rollout("canary", f"[{{weight: 10, hold: {hold}, gates: [{{metric: error_rate, "
+                            "max: 0.05}]}, {weight: 100}]")])
+    result = run_plan(plan, world["options"])
+    assert result.exit_code == ExitCode.OK, result.message
+    return result
+
+
+def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
+                                                     tmp_path: Path) -> None:
+    """In-distribution traffic: the probe's false-positive rate over 30 windows stays
+    within what p=0.05 promises, and the rollback monitor (p=0.0001) stays quiet. Shifted
+    traffic: drift within 2 windows, the canary rolled back by the monitor, the alert
+    delivered to the spec's command, every window and action in the journal."""
+    import sys
+
+    alerts = tmp_path / "alerts.jsonl"
+    script = tmp_path / "alert.py"
+    script.write_text(ALERT_SCRIPT)
+    monitors = (
+        "monitors=[{name: input-drift, detector: tabular, features: all, window: 200, "
+        "p_val: 0.0001, on_drift: [alert, rollback], alert: {command: ['" + sys.executable
+        + "', '" + str(script) + "', '" + str(alerts) + "'], retries: 1}}, "
+        "{name: probe, detector: ks, features: [amount, merchant_risk, hour, "
+        "account_age_days], window: 100, p_val: 0.05, on_drift: [alert]}, "
+        "{name: outliers, detector: iforest, features: [amount, merchant_risk, "
+        "account_age_days], window: 200, max_outlier_rate: 0.5, on_outlier: [alert]}]")
+    result = _serve_with_monitors(world, 12, monitors, "600s")
+    fitted = result.outcome("monitor").outputs["monitors"]  # type: ignore[union-attr]
+    assert set(fitted) == {"input-drift", "probe", "outliers"}
+    assert all(f["artifact_uri"].startswith("runs:/") for f in fitted.values())
+    url = world["url"]
+
+    clean = [r for k in range(6) for r in _rows(500, seed=1000 + k)]  # fresh draws
+    assert set(_send(url, clean)) == {200}
+    _until(lambda: _watched()["monitors"]["probe"]["windows_detected"] >= 29, 120,
+           "the probe's windows")
+    quiet = _watched()["monitors"]
+    probe_flagged = quiet["probe"]["flagged_since"]
+    # Binomial(30, 0.05): mean 1.5; P(X >= 7) < 0.001
+    assert probe_flagged <= 6, quiet["probe"]["recent"]
+    assert quiet["input-drift"]["flagged_since"] == 0, quiet["input-drift"]["recent"]
+    assert quiet["input-drift"]["windows_dropped"] == 0
+    from lifecycle.api import serve_status
+
+    assert serve_status("fraud-detector")["rollout"]["status"] == "running"
+    last_clean = quiet["input-drift"]["windows_detected"] - 1
+
+    shifted_at = time.time()
+    assert set(_send(url, _rows(600, seed=77, shift=1.0))) == {200}
+    drifted = _until(lambda: [r for r in _watched(shifted_at)["monitors"]["input-drift"]
+                              ["recent"] if r["flagged"]], 60, "a drifted window")
+    assert drifted[0]["window"] <= last_clean + 2  # within two windows of the shift
+    state = _until(lambda: (s := serve_status("fraud-detector")["rollout"])["status"]
+                   == "rolled_back" and s, 30, "the rollback")
+    assert "input-drift" in state["reason"] and "drift" in state["reason"]
+    assert {v for _, _, v in _load(url, 50)} == {world["v1"]}  # the stable version serves
+    _until(lambda: alerts.exists() and alerts.read_text().strip(), 30, "the alert")
+    first = json.loads(alerts.read_text().splitlines()[0])
+    assert first["monitor"] == "input-drift" and first["window"]["is_drift"] is True
+    events = list(read_journal(Store(world["options"].resolved_store()), result.run_id))
+    windows = [e for e in events if e["event"] == "monitor_window"]
+    assert {e["monitor"] for e in windows} == {"input-drift", "probe", "outliers"}
+    actions = [e for e in events if e["event"] == "monitor_action"]
+    assert any(a["action"] == "rollback" and a["monitor"] == "input-drift" for a in actions)
+    assert any(e["event"] == "rollout_rolled_back" for e in events)
+    from lifecycle.runtime.serve import control
+
+    fed = control.router("fraud-detector").stats.remote().result()["monitor"]
+    assert fed["dropped_rows"] == 0 and fed["failed_batches"] == 0, fed
+
+
+def test_drift_blocks_promotion_and_retrains_once_per_cooldown(world: dict[str, Any]
+                                                               ) -> None:
+    monitors = ("monitors=[{name: input-drift, detector: tabular, features: all, window: "
+                "200, p_val: 0.0001, on_drift: [block_promotion, retrain], retrain: "
+                "{cooldown: 1h, max_per_week: 2}}]")
+    result = _serve_with_monitors(world, 10, monitors, "15s")
+    url = world["url"]
+    # 10 drifted windows; ~40 requests reach the candidate, enough to judge its gate
+    assert set(_send(url, _rows(2000, seed=78, shift=1.0), per_request=5)) == {200}
+    from lifecycle.api import serve_status
+
+    state = _until(lambda: (s := serve_status("fraud-detector")["rollout"])["status"]
+                   == "blocked" and s, 60, "the block")
+    assert "input-drift" in state["reason"]
+    time.sleep(16)  # past the step's hold: still not promoted
+    assert serve_status("fraud-detector")["rollout"]["status"] == "blocked"
+    store = Store(world["options"].resolved_store())
+    actions = _until(lambda: [e for e in read_journal(store, result.run_id)
+                              if e["event"] == "monitor_action" and e["action"] == "retrain"
+                              and not e["outcome"].get("started")]
+                     and [e for e in read_journal(store, result.run_id)
+                          if e["event"] == "monitor_action" and e["action"] == "retrain"],
+                     60, "retrain decisions")
+    started = [a for a in actions if a["outcome"].get("started")]
+    assert len(started) == 1, actions
+    assert all(a["outcome"]["why"].startswith("cooldown") for a in actions
+               if not a["outcome"].get("started"))
+    retrain_run = started[0]["outcome"]["run_id"]
+    finished = _until(lambda: [e for e in read_journal(store, retrain_run)
+                               if e["event"] == "run_finished"], 400, "the retrain run")
+    run_started = next(iter(read_journal(store, retrain_run)))
+    assert run_started["trigger"].startswith("retrain: input-drift")
+    assert finished[0]["status"] == "succeeded", finished
+    trained = [e["stage"] for e in read_journal(store, retrain_run)
+               if e["event"] == "stage_succeeded"]
+    assert {"train", "evaluate", "register", "monitor", "deploy"} <= set(trained)

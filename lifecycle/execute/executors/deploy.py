@@ -24,10 +24,36 @@ def resolve_versions(client: Any, model: str, candidate: str,
     return {"stable": stable, "candidate": candidate}
 
 
+def monitor_config(ctx: StageContext) -> dict[str, Any] | None:
+    """The Monitor deployment's user_config: each fitted detector (where it was saved, the
+    hash its loader checks, the plan's parameters), the run journal, and what a retrain
+    needs to start a new run of this plan."""
+    fitted = (ctx.upstream.get("monitor") or {}).get("monitors")
+    if not fitted:
+        return None
+    params = {m.name: m.model_dump(mode="json") for m in ctx.plan.stage("monitor").monitors}
+    host, port = ctx.options.serve_http(ctx.plan.serve_config or {})
+    return {
+        "monitors": [{"params": params[name], "path": f["path"],
+                      "manifest_sha256": f["manifest_sha256"],
+                      "artifact_uri": f.get("artifact_uri"),
+                      "tracking_uri": ctx.tracking.uri if ctx.tracking else None}
+                     for name, f in sorted(fitted.items())],
+        "max_queued_windows": 2,
+        "journal": {"store": ctx.store.uri, "run_id": ctx.run_id},
+        "retrain": {"plan": f"runs/{ctx.run_id}/plan.json", "store": ctx.store.uri,
+                    "tracking_uri": ctx.tracking.uri if ctx.tracking else None,
+                    "project_root": ctx.root, "spec_path": ctx.options.spec_path,
+                    "serve_host": host, "serve_port": port},
+    }
+
+
 def application_config(serve_config: dict[str, Any], model: str, versions: dict[str, Any],
-                       tracking_uri: str) -> dict[str, Any]:
+                       tracking_uri: str,
+                       monitors: dict[str, Any] | None = None) -> dict[str, Any]:
     """The plan's application with each slot pinned to a version; without a stable
-    version the app has the candidate slot only (all traffic, no shadow)."""
+    version the app has the candidate slot only (all traffic, no shadow). The Monitor
+    deployment gets the detectors the monitor stage fitted."""
     app = copy.deepcopy(serve_config["applications"][0])
     slots = [s for s in app["args"]["slots"] if versions.get(s) is not None]
     app["args"]["slots"] = slots
@@ -37,6 +63,11 @@ def application_config(serve_config: dict[str, Any], model: str, versions: dict[
             if "stable" not in slots:
                 dep["user_config"] = {**dep["user_config"], "weights": {"candidate": 100.0},
                                       "shadow": None}
+        elif dep["name"] == "Monitor":
+            if monitors is None:
+                raise StageFailed("the plan has monitors but none were fitted",
+                                  ExitCode.INTERNAL)
+            dep["user_config"] = {**dep["user_config"], **monitors}
         elif dep["name"].startswith("Model_"):
             slot = dep["name"][len("Model_"):]
             if slot not in slots:
@@ -64,7 +95,8 @@ def run(stage: DeployStage, ctx: StageContext) -> dict[str, Any]:
     serve.start(http_options={"host": host, "port": port})
     client = MlflowClient(ctx.tracking.uri)
     versions = resolve_versions(client, stage.model, str(registered["version"]))
-    app = application_config(ctx.plan.serve_config, stage.model, versions, ctx.tracking.uri)
+    app = application_config(ctx.plan.serve_config, stage.model, versions, ctx.tracking.uri,
+                             monitor_config(ctx))
     try:
         control.deploy(app)
     except Exception as exc:

@@ -16,6 +16,8 @@ ENDED = ("promoted", "rolled_back", "failed")
 
 def controller_config(stage: RolloutStage, ctx: StageContext) -> dict[str, Any]:
     deployed = ctx.upstream["deploy"]
+    monitors = ctx.plan.stage("monitor").monitors \
+        if any(s.kind == "monitor" for s in ctx.plan.stages) else []
     return {
         "application": deployed["application"], "model": ctx.plan.stage("deploy").model,
         "strategy": stage.strategy, "on_failure": stage.on_failure,
@@ -25,6 +27,9 @@ def controller_config(stage: RolloutStage, ctx: StageContext) -> dict[str, Any]:
         "tracking_uri": ctx.tracking.uri if ctx.tracking else None,
         "mlflow_run_id": ctx.tracking.parent_id if ctx.tracking else None,
         "journal": {"store": ctx.store.uri, "run_id": ctx.run_id},
+        "monitors": [m.name for m in monitors],
+        "block_promotion": [m.name for m in monitors
+                            if "block_promotion" in m.on_drift + m.on_outlier],
     }
 
 

@@ -25,6 +25,9 @@ from .requests import BadRequest, bucket, choose, rows_of, sticky_value
 
 LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
 WINDOW = 20_000  # request records kept per slot for the controller's gates
+MONITOR_BATCH_ROWS = 64  # rows per batch sent to the Monitor ...
+MONITOR_BATCH_S = 0.25  # ... or sooner, when this long has passed
+MONITOR_MAX_PENDING = 8  # batches in flight before the Router drops (and counts) a batch
 
 
 class SlotStats:
@@ -60,7 +63,8 @@ class SlotStats:
 @serve.deployment(name="Router")
 class Router:
     def __init__(self, application: str, model: str, models: dict[str, DeploymentHandle],
-                 features: dict[str, dict[str, Any]]) -> None:
+                 features: dict[str, dict[str, Any]],
+                 monitor: DeploymentHandle | None = None) -> None:
         from ray.serve import metrics
 
         self.application = application
@@ -82,6 +86,11 @@ class Router:
         self.bad_requests = 0
         self.replica_retries = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.monitor = monitor
+        self.monitor_rows: list[dict[str, Any]] = []  # rows answered, not yet sent
+        self.monitor_flushed = time.monotonic()
+        self.monitor_pending = 0
+        self.monitor_counts = {"sent_rows": 0, "dropped_rows": 0, "failed_batches": 0}
         # Serve adds its own tags (application, deployment, replica) to these
         self.m_requests = metrics.Counter(
             "lifecycle_requests", description="Requests per model version and outcome.",
@@ -129,6 +138,7 @@ class Router:
         ms = (time.perf_counter() - t0) * 1000
         self._record(slot, out["version"], ms, ok=True)
         self._maybe_shadow(slot, rows, out)
+        self._to_monitor(rows)
         return JSONResponse(
             {"predictions": out["predictions"], "model": self.model,
              "model_version": out["version"], "slot": slot},
@@ -155,6 +165,36 @@ class Router:
         tags = {"slot": slot, "version": version}
         self.m_requests.inc(tags={**tags, "outcome": "ok" if ok else "error"})
         self.m_latency.observe(ms, tags=tags)
+
+    def _to_monitor(self, rows: list[dict[str, Any]]) -> None:
+        """Rows answered go to the Monitor in batches, fire-and-forget: the caller never
+        waits for it, and when MONITOR_MAX_PENDING batches are in flight the batch is
+        dropped and counted (the monitor samples; serving never slows)."""
+        if self.monitor is None:
+            return
+        self.monitor_rows.extend(rows)
+        now = time.monotonic()
+        if len(self.monitor_rows) < MONITOR_BATCH_ROWS and \
+                now - self.monitor_flushed < MONITOR_BATCH_S:
+            return
+        batch, self.monitor_rows, self.monitor_flushed = self.monitor_rows, [], now
+        if self.monitor_pending >= MONITOR_MAX_PENDING:
+            self.monitor_counts["dropped_rows"] += len(batch)
+            return
+        self.monitor_pending += 1
+        self.monitor_counts["sent_rows"] += len(batch)
+        task = asyncio.get_running_loop().create_task(self._observe(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _observe(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            assert self.monitor is not None
+            await self.monitor.observe.remote(batch)
+        except Exception:
+            self.monitor_counts["failed_batches"] += 1
+        finally:
+            self.monitor_pending -= 1
 
     def _maybe_shadow(self, slot: str, rows: list[dict[str, Any]], out: dict[str, Any]) -> None:
         shadow = self.shadow
@@ -206,6 +246,8 @@ class Router:
                 "slots": {**{s: st.summary(since) for s, st in self.stats_by_slot.items()},
                           "shadow_slot": self.shadow_stats.summary(since)},
                 "bad_requests": self.bad_requests, "replica_retries": self.replica_retries,
+                "monitor": None if self.monitor is None else {
+                    **self.monitor_counts, "pending_batches": self.monitor_pending},
                 "shadow": {**self.shadow_counts, "pending": self.shadow_pending,
                            "target": (self.shadow or {}).get("target"),
                            "mean_abs_diff": self.shadow_abs_diff / compared if compared
@@ -248,7 +290,11 @@ class ModelServer:
 
 def build_app(args: dict[str, Any]) -> Any:
     """Serve's application builder for the `import_path` in the plan's Serve config."""
+    from ..monitor.deployment import Monitor
+
     models = {slot: ModelServer.options(name=f"Model_{slot}").bind(slot)
               for slot in args["slots"]}
+    monitor = Monitor.options(name="Monitor").bind(args["application"]) \
+        if args.get("monitor") else None
     return Router.options(name="Router").bind(args["application"], args["model"], models,
-                                              args["features"])
+                                              args["features"], monitor)

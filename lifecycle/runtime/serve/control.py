@@ -109,3 +109,10 @@ def router(name: str) -> Any:
     from ray import serve
 
     return serve.get_deployment_handle("Router", app_name=name)
+
+
+def monitor(name: str) -> Any:
+    """The application's Monitor deployment (present when the spec has monitors)."""
+    from ray import serve
+
+    return serve.get_deployment_handle("Monitor", app_name=name)

@@ -38,19 +38,44 @@ def actor_name(application: str) -> str:
     return f"rollout:{application}"
 
 
-def gate_value(metric: str, live: dict[str, Any]) -> float | None:
-    if metric == "error_rate":
-        return live.get("error_rate")  # type: ignore[no-any-return]
-    if metric.startswith("latency_"):
+def gate_value(gate: dict[str, Any], live: dict[str, Any]) -> float | None:
+    """The gate's live signal: the candidate's error rate or latency percentile, or from
+    the Monitor deployment, the number of drifted windows closed since the step began
+    (`drift`) or the highest outlier rate of those windows (`outlier_rate`)."""
+    metric = gate["metric"]
+    if metric == "error_rate" or metric.startswith("latency_"):
         return live.get(metric)  # type: ignore[no-any-return]
-    return None  # drift / outlier_rate: read from the monitors once they run
+    watched = (live.get("monitors") or {}).get(gate.get("monitor") or "")
+    if watched is None or not watched.get("windows_since"):
+        return None  # no window has closed since the step began: no signal yet
+    if metric == "drift":
+        return float(watched["drift_since"])
+    if metric == "outlier_rate":
+        return watched.get("outlier_rate_since")  # type: ignore[no-any-return]
+    return None
+
+
+def blocking(live: dict[str, Any], names: list[str]) -> list[str]:
+    """Reasons the monitors with `block_promotion` hold the rollout where it is: a
+    watched window flagged since the step began."""
+    out = []
+    for name in names:
+        watched = (live.get("monitors") or {}).get(name) or {}
+        if watched.get("flagged_since"):
+            last = watched.get("last") or {}
+            out.append(f"monitor {name}: {watched['flagged_since']} flagged window(s) since "
+                       f"the step began (last p={last.get('p_value', float('nan')):.3g})"
+                       if "p_value" in last else
+                       f"monitor {name}: {watched['flagged_since']} flagged window(s) since "
+                       "the step began")
+    return out
 
 
 def check_gates(gates: list[dict[str, Any]], live: dict[str, Any]) -> list[dict[str, Any]]:
     """Each gate with its value and verdict: passed, failed, or unknown (no signal)."""
     out = []
     for g in gates:
-        value = gate_value(g["metric"], live)
+        value = gate_value(g, live)
         if value is None:
             verdict = "unknown"
         elif g.get("max") is not None and value > float(g["max"]):
@@ -68,11 +93,12 @@ class RolloutController:
     def __init__(self, config: dict[str, Any]) -> None:
         self.c = config
         self.lock = threading.Lock()
-        self.command: str | None = None
         self.state: dict[str, Any] = {
             "application": config["application"], "strategy": config["strategy"],
             "status": "starting", "step": 0, "weights": None, "gates": [],
             "versions": config["versions"], "reason": None, "events": []}
+        self.command: str | None = None
+        self.command_reason: str | None = None
         self.wake = threading.Event()
         self.journal = run_journal(config.get("journal"), "rollout")
         self.thread = threading.Thread(target=self._main, name="rollout", daemon=True)
@@ -83,13 +109,15 @@ class RolloutController:
         with self.lock:
             return {k: (list(v) if isinstance(v, list) else v) for k, v in self.state.items()}
 
-    def send(self, command: str) -> str:
+    def send(self, command: str, reason: str | None = None) -> str:
+        """An operator's command, or a monitor's (`rollback` with the drift as reason)."""
         if command not in ("promote", "rollback", "pause", "resume"):
             raise ValueError(command)
         with self.lock:
             if self.state["status"] in ("promoted", "rolled_back", "failed"):
                 return f"the rollout has ended ({self.state['status']})"
             self.command = command
+            self.command_reason = reason
         self.wake.set()
         return f"{command} requested"
 
@@ -186,6 +214,12 @@ class RolloutController:
                     if not self._paused():
                         return
                     started = time.time()  # the hold restarts after a pause
+                elif cmd == "resume" and self.state["status"] == "blocked":
+                    # an operator looked at the drift and lets the step go on: the step
+                    # restarts, and only windows closed from now on count
+                    self._set(status="running", reason=None)
+                    self._event("resumed", step=i)
+                    started = time.time()
                 live = self._live(router, started, preview)
                 checked = check_gates(step["gates"], live)
                 self._set(gates=checked, live=live)
@@ -213,21 +247,36 @@ class RolloutController:
                         started = time.time()
                     continue
                 held = time.time() - started >= float(step["hold_s"])
+                blocked = blocking(live, self.c.get("block_promotion") or [])
+                if blocked:  # drift holds the rollout here until an operator decides
+                    if self.state["status"] != "blocked":
+                        self._set(status="blocked", reason="; ".join(blocked))
+                        self._event("blocked", step=i, reason="; ".join(blocked))
+                    continue
                 if held and (enough or not step["gates"]):
                     break
         self._promote("every step passed")
 
     def _live(self, router: Any, since: float, preview: bool) -> dict[str, Any]:
-        """The candidate's counts since `since`. A read that fails (the Router replica
-        restarting, a timeout) is a gap in the signal, not the end of the rollout: the
-        gates are `unknown` for this interval and the next interval reads again."""
+        """The candidate's counts since `since`, and the monitors' windows closed since
+        then. A read that fails (a replica restarting, a timeout) is a gap in the signal,
+        not the end of the rollout: those gates are `unknown` for this interval and the
+        next interval reads again."""
+        live: dict[str, Any] = {}
         try:
             stats = router.stats.remote(since).result(timeout_s=READ_TIMEOUT_S)
+            key = "shadow_slot" if preview else "candidate"
+            live = dict(stats["slots"].get(key) or stats["slots"].get("candidate") or {})
         except Exception as exc:
             self._event("gate_read_failed", reason=f"{type(exc).__name__}: {exc}")
-            return {}
-        key = "shadow_slot" if preview else "candidate"
-        return stats["slots"].get(key) or stats["slots"].get("candidate") or {}
+        if self.c.get("monitors"):
+            try:
+                watched = control.monitor(self.c["application"]).status.remote(since)
+                live["monitors"] = watched.result(timeout_s=READ_TIMEOUT_S)["monitors"]
+            except Exception as exc:
+                self._event("gate_read_failed", reason=f"monitors: {type(exc).__name__}: "
+                            f"{exc}")
+        return live
 
     def _hold_until_command(self, router: Any, started: float, step: dict[str, Any],
                             i: int) -> None:
@@ -241,12 +290,15 @@ class RolloutController:
                 return
 
     def _operator_ended(self, cmd: str | None) -> bool:
-        """An operator's promote or rollback, carried out: the rollout is over."""
+        """An operator's (or a monitor's) promote or rollback, carried out: the rollout
+        is over."""
+        with self.lock:
+            reason, self.command_reason = self.command_reason, None
         if cmd == "rollback":
-            self._rollback("rollback requested by an operator")
+            self._rollback(reason or "rollback requested by an operator")
             return True
         if cmd == "promote":
-            self._promote("promoted by an operator")
+            self._promote(reason or "promoted by an operator")
             return True
         return False
 

@@ -47,7 +47,7 @@ def test_stage_resources() -> None:
     assert (tune.resources.workers, tune.resources.gpus) == (4, 4.0)
     assert tune.train.gpus_per_worker == 1.0
     deploy = plan.stage("deploy")
-    assert deploy.resources.workers == 9  # 2 versions x 4 max replicas + router
+    assert deploy.resources.workers == 10  # 2 versions x 4 max replicas + router + monitor
 
 
 def test_a_change_rehashes_its_stage_and_everything_downstream_only() -> None:
@@ -81,7 +81,8 @@ def test_serve_config_lowers_the_split_to_a_router() -> None:
     [app] = cfg["applications"]
     assert app["route_prefix"] == "/fraud"
     names = [d["name"] for d in app["deployments"]]
-    assert names == ["Router", "Model_stable", "Model_candidate"]
+    assert names == ["Router", "Model_stable", "Model_candidate", "Monitor"]
+    assert app["args"]["monitor"] is True  # the spec has monitors
     router = app["deployments"][0]
     assert router["user_config"]["weights"] == {"stable": 95.0, "candidate": 5.0}
     assert router["user_config"]["shadow"] == {"target": "candidate", "fraction": 1.0,

@@ -1,0 +1,297 @@
+"""The `Monitor` deployment of a spec's Serve application: one replica (a Ray actor with
+its own CPU share, NOTES.md: in-band detection slowed the replicas; a separate actor fed
+fire-and-forget kept p99 and processed every window).
+
+The Router sends it batches of the rows it answered, without waiting for the reply. Per
+spec monitor it keeps a window buffer; a worker task runs the detector on each closed
+window in a thread (off the event loop, so batches keep arriving), exports the result as
+Ray metrics, writes it to the run journal, and carries out the spec's actions:
+
+- `alert`: journal record, metric, and the spec's webhook / command (retried);
+- `rollback`: asks the application's rollout controller to roll back;
+- `block_promotion`: read by the rollout controller, which does not widen or promote
+  while a watched window has drifted since the step began (`status`);
+- `retrain`: starts a new run of the plan (same gates and canary), at most once per
+  cooldown and `max_per_week` times in 7 days; the rest are journaled as skipped.
+
+When the detector lags, closed windows queue up to a bound and the oldest are dropped and
+counted (`windows_dropped`, `sampled_fraction`): the serving path never waits."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+import traceback
+from typing import Any
+
+from ray import serve
+
+from .encode import Encoder
+from .limits import RetrainLimiter
+from .windows import WindowBuffer
+
+RESULTS_KEPT = 1000
+NAMESPACE = "lifecycle"
+
+
+class Watch:
+    """One spec monitor on the live traffic."""
+
+    def __init__(self, spec: dict[str, Any], max_queued: int, application: str,
+                 store: str | None) -> None:
+        from . import detectors
+
+        self.spec = spec
+        self.params = spec["params"]
+        self.name = str(self.params["name"])
+        self.fitted = detectors.load(_local_copy(spec), spec.get("manifest_sha256"))
+        self.encoder: Encoder = self.fitted.encoder
+        from ...spec.monitor import MIN_WINDOW  # lazy: the spec package is light
+
+        self.buffer = WindowBuffer(int(self.params["window"]),
+                                   self.params.get("window_duration_s"),
+                                   min_rows=MIN_WINDOW.get(self.fitted.kind, 1),
+                                   max_queued=max_queued)
+        self.results: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=RESULTS_KEPT)
+        retrain = self.params.get("retrain") or {}
+        # the retrain history outlives this replica (a restart must not reset the brakes)
+        self.history = None if store is None else (
+            store, f"monitors/{application}/{self.name}/retrains.json")
+        self.limiter = RetrainLimiter(float(retrain.get("cooldown", 86400.0)),
+                                      int(retrain.get("max_per_week", 2)),
+                                      self._read_history())
+
+    def _read_history(self) -> list[float]:
+        if self.history is None:
+            return []
+        from ...execute.storage import Store
+
+        saved = Store(self.history[0]).read_json(self.history[1]) or {}
+        return [float(t) for t in saved.get("started", [])]
+
+    def record_retrain(self, now: float, run_id: str) -> None:
+        self.limiter.record(now)
+        if self.history is not None:
+            from ...execute.storage import Store
+
+            Store(self.history[0]).write_json(self.history[1], {
+                "started": self.limiter.started, "last_run_id": run_id})
+
+    @property
+    def actions(self) -> list[str]:
+        key = "on_drift" if self.fitted.is_drift_detector else "on_outlier"
+        return list(self.params.get(key) or [])
+
+    def summary(self, since: float) -> dict[str, Any]:
+        recent = [r for r in self.results if r["closed"] >= since]
+        flagged = [r for r in recent if r["flagged"]]
+        rates = [r["outlier_rate"] for r in recent if "outlier_rate" in r]
+        return {"detector": self.fitted.kind, "features": self.encoder.features,
+                "window": self.buffer.size, "p_val": self.params["p_val"],
+                "actions": self.actions, **self.buffer.counts(),
+                "windows_since": len(recent), "flagged_since": len(flagged),
+                "drift_since": len(flagged) if self.fitted.is_drift_detector else 0,
+                "outlier_rate_since": max(rates) if rates else None,
+                "last": self.results[-1] if self.results else None,
+                "recent": list(self.results)[-20:],
+                "retrains": list(self.limiter.started)}
+
+
+@serve.deployment(name="Monitor")
+class Monitor:
+    def __init__(self, application: str) -> None:
+        from ray.serve import metrics
+
+        self.application = application
+        self.watches: dict[str, Watch] = {}
+        self.loaded: dict[str, str] = {}  # monitor -> manifest hash of the loaded detector
+        self.config: dict[str, Any] = {}
+        self.journal: Any = None
+        self.observed_rows = 0
+        self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
+        self._worker: asyncio.Task[None] | None = None
+        self.m_p = metrics.Gauge("lifecycle_monitor_p_value", description="Smallest "
+                                 "p-value of the last window.", tag_keys=("monitor",))
+        self.m_distance = metrics.Gauge("lifecycle_monitor_distance", description="Drift "
+                                        "distance of the last window.", tag_keys=("monitor",))
+        self.m_drift = metrics.Gauge("lifecycle_monitor_is_drift", description="1 when the "
+                                     "last window drifted.", tag_keys=("monitor",))
+        self.m_feature = metrics.Gauge("lifecycle_monitor_feature_p_value", description="Per"
+                                       "-feature p-value of the last window.",
+                                       tag_keys=("monitor", "feature"))
+        self.m_outliers = metrics.Gauge("lifecycle_monitor_outlier_rate", description="Outli"
+                                        "er rate of the last window.", tag_keys=("monitor",))
+        self.m_windows = metrics.Counter("lifecycle_monitor_windows", description="Windows "
+                                         "by outcome (clean, flagged, dropped).",
+                                         tag_keys=("monitor", "outcome"))
+        self.m_actions = metrics.Counter("lifecycle_monitor_actions", description="Actions "
+                                         "taken.", tag_keys=("monitor", "action", "outcome"))
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Load each monitor's detector (verified against its recorded hashes); a monitor
+        whose detector did not change keeps its windows and history."""
+        from ...runtime.serve.rollout import run_journal
+
+        self.config = config
+        self.journal = run_journal(config.get("journal"), "monitor")
+        wanted = {str(m["params"]["name"]): m for m in config.get("monitors", [])}
+        for name in list(self.watches):
+            if name not in wanted:
+                del self.watches[name]
+        for name, m in wanted.items():
+            key = str(m.get("manifest_sha256"))
+            if self.loaded.get(name) != key:
+                self.watches[name] = Watch(m, int(config.get("max_queued_windows", 2)),
+                                           self.application,
+                                           (config.get("journal") or {}).get("store"))
+                self.loaded[name] = key
+
+    # --- fed by the Router ------------------------------------------------------------
+    async def observe(self, rows: list[dict[str, Any]]) -> int:
+        now = time.time()
+        self.observed_rows += len(rows)
+        for w in self.watches.values():
+            w.buffer.add(w.encoder.rows(rows), now)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+        return len(rows)
+
+    async def status(self, since: float = 0.0) -> dict[str, Any]:
+        """What `lifecycle status` and the rollout controller read (on the event loop, so
+        it never reads a window while a batch is being added)."""
+        return {"observed_rows": self.observed_rows,
+                "monitors": {n: w.summary(since) for n, w in self.watches.items()},
+                "events": list(self.events)[-20:]}
+
+    # --- detection ----------------------------------------------------------------------
+    async def _work(self) -> None:
+        while True:
+            now = time.time()
+            busy = False
+            for w in list(self.watches.values()):
+                w.buffer.tick(now)
+                window = w.buffer.take()
+                if window is None:
+                    continue
+                busy = True
+                try:
+                    result = await asyncio.to_thread(w.fitted.detect, window.x)
+                except Exception as exc:  # a detector error is reported, never fatal
+                    self._note(w, "detector_failed", reason=f"{type(exc).__name__}: {exc}")
+                    continue
+                await self._record(w, window, result)
+            if not busy:
+                await asyncio.sleep(0.1)
+
+    async def _record(self, w: Watch, window: Any, result: dict[str, Any]) -> None:
+        flagged = bool(result.get("is_drift") or result.get("is_outlier_window"))
+        record = {"monitor": w.name, "window": window.index, "opened": window.opened,
+                  "closed": window.closed, "closed_by": window.reason, "flagged": flagged,
+                  **result}
+        w.results.append(record)
+        tags = {"monitor": w.name}
+        self.m_windows.inc(tags={**tags, "outcome": "flagged" if flagged else "clean"})
+        if result["kind"] == "drift":
+            self.m_p.set(result["p_value"], tags=tags)
+            self.m_distance.set(result["distance"], tags=tags)
+            self.m_drift.set(1.0 if flagged else 0.0, tags=tags)
+            for feature, p in (result.get("features") or {}).items():
+                self.m_feature.set(p, tags={**tags, "feature": feature})
+        else:
+            self.m_outliers.set(result["outlier_rate"], tags=tags)
+        await asyncio.to_thread(self._journal, "monitor_window", **record)
+        if flagged:
+            for action in w.actions:
+                await asyncio.to_thread(self._act, w, action, record)
+
+    def _journal(self, event: str, **fields: Any) -> None:
+        if self.journal is None:
+            return
+        try:
+            self.journal.append(event, application=self.application, **fields)
+        except Exception:  # the journal must not stop the monitor
+            traceback.print_exc()
+
+    def _note(self, w: Watch, event: str, **fields: Any) -> None:
+        record = {"event": event, "monitor": w.name, "time": time.time(), **fields}
+        self.events.append(record)
+        self._journal(f"monitor_{event}", monitor=w.name, **fields)
+
+    def _act(self, w: Watch, action: str, window: dict[str, Any]) -> None:
+        """One action for one flagged window (in a thread: delivery may retry)."""
+        reason = _reason(w, window)
+        outcome: dict[str, Any] = {}
+        try:
+            if action == "alert":
+                from .actions import deliver
+
+                event = {"application": self.application, "monitor": w.name,
+                         "reason": reason, "window": window}
+                outcome = deliver(w.params.get("alert"), event)
+            elif action == "rollback":
+                outcome = {"sent": self._to_rollout("rollback", reason)}
+            elif action == "block_promotion":
+                outcome = {"blocking": True}  # the rollout controller reads `status`
+            elif action == "retrain":
+                outcome = self._retrain(w, reason)
+        except Exception as exc:
+            outcome = {"error": f"{type(exc).__name__}: {exc}"}
+        ok = "error" not in outcome and all(v.get("delivered", True) for v in outcome.values()
+                                            if isinstance(v, dict))
+        self.m_actions.inc(tags={"monitor": w.name, "action": action,
+                                 "outcome": "ok" if ok else "failed"})
+        self._note(w, "action", action=action, reason=reason, window=window["window"],
+                   outcome=outcome)
+
+    def _to_rollout(self, command: str, reason: str) -> str:
+        import ray
+
+        from ..serve.rollout import actor_name
+
+        try:
+            controller = ray.get_actor(actor_name(self.application), namespace=NAMESPACE)
+        except ValueError:
+            return "no rollout controller: nothing to roll back"
+        return str(ray.get(controller.send.remote(command, reason), timeout=30))
+
+    def _retrain(self, w: Watch, reason: str) -> dict[str, Any]:
+        retrain = self.config.get("retrain")
+        if not retrain:
+            return {"started": False, "why": "this deploy carries no plan to retrain from"}
+        now = time.time()
+        allowed, why = w.limiter.check(now)
+        if not allowed:
+            return {"started": False, "why": why}
+        from .retrain import start
+
+        run_id = start(retrain, reason)
+        w.record_retrain(now, run_id)
+        return {"started": True, "run_id": run_id}
+
+
+def _local_copy(spec: dict[str, Any]) -> str:
+    """The saved detector's folder: where the monitor stage wrote it when this node can
+    see it, else downloaded from the MLflow run it was logged to (a remote cluster)."""
+    import os
+
+    from .detectors import MANIFEST
+
+    if os.path.exists(os.path.join(spec["path"], MANIFEST)) or not spec.get("artifact_uri"):
+        return str(spec["path"])
+    import mlflow
+
+    return str(mlflow.artifacts.download_artifacts(artifact_uri=spec["artifact_uri"],
+                                                   tracking_uri=spec.get("tracking_uri")))
+
+
+def _reason(w: Watch, window: dict[str, Any]) -> str:
+    if window["kind"] == "drift":
+        worst = sorted((window.get("features") or {}).items(), key=lambda kv: kv[1])[:3]
+        detail = ", ".join(f"{f} p={p:.2g}" for f, p in worst)
+        return (f"{w.name} ({w.fitted.kind}): drift in window {window['window']} of "
+                f"{window['rows']} rows, p={window['p_value']:.3g} < {window['threshold']:.3g}"
+                + (f" [{detail}]" if detail else ""))
+    return (f"{w.name} ({w.fitted.kind}): outlier rate {window['outlier_rate']:.3f} in window "
+            f"{window['window']} above max {w.params['max_outlier_rate']}")

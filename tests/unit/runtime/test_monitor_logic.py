@@ -1,0 +1,165 @@
+"""The monitor's pure logic: encoding, windows and sampling, the retrain brakes, alert
+delivery (a real local HTTP server and a real command), and how the rollout controller
+reads monitor signals. No Ray, no alibi-detect."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+from lifecycle.runtime.monitor.actions import deliver
+from lifecycle.runtime.monitor.encode import Encoder
+from lifecycle.runtime.monitor.limits import WEEK_S, RetrainLimiter
+from lifecycle.runtime.monitor.windows import WindowBuffer
+
+INFO = {"features": {"amount": "float", "hour": "int", "channel": "category",
+                     "promo": "category"},
+        "categories": {"channel": ["web", "pos", "app"], "promo": ["False", "True"]}}
+
+
+def test_rows_and_columns_encode_alike() -> None:
+    enc = Encoder.of(["amount", "channel", "promo"], INFO, "ordinal")
+    rows = [{"amount": 1.5, "channel": "pos", "promo": True},
+            {"amount": 2.0, "channel": "atm", "promo": False}]  # atm: not in the list
+    x = enc.rows(rows)
+    assert x.dtype == np.float32
+    assert x.tolist() == [[1.5, 1.0, 1.0], [2.0, 3.0, 0.0]]  # unknown -> the extra code
+    cols = {"amount": [1.5, 2.0], "channel": ["pos", "atm"], "promo": [True, False]}
+    assert np.array_equal(enc.columns_of(cols), x)
+    assert enc.categorical_columns() == [1, 2]
+    assert Encoder.from_dict(enc.to_dict()) == enc
+
+
+def test_onehot_expands_categories() -> None:
+    enc = Encoder.of(["channel", "hour"], INFO, "onehot")
+    assert enc.columns == ["channel=web", "channel=pos", "channel=app", "channel=<other>",
+                           "hour"]
+    assert enc.rows([{"channel": "app", "hour": 3}]).tolist() == [[0, 0, 1, 0, 3]]
+    assert enc.categorical_columns() == []  # one-hot columns are numeric to a detector
+
+
+def test_windows_close_by_size_even_inside_one_batch() -> None:
+    buf = WindowBuffer(size=4)
+    buf.add(np.ones((10, 2), dtype=np.float32), now=1.0)
+    assert [len(w.x) for w in buf.queue] == [4, 4] and buf.rows == 2
+    assert buf.take().index == 0  # type: ignore[union-attr]
+
+
+def test_a_window_closes_by_time_only_with_enough_rows() -> None:
+    buf = WindowBuffer(size=100, duration_s=5.0, min_rows=3)
+    buf.add(np.ones((2, 1), dtype=np.float32), now=0.0)
+    buf.tick(10.0)
+    assert not buf.queue  # 2 rows < min_rows: stays open
+    buf.add(np.ones((1, 1), dtype=np.float32), now=11.0)
+    [w] = buf.queue
+    assert (len(w.x), w.reason, w.opened, w.closed) == (3, "time", 0.0, 11.0)
+
+
+def test_a_lagging_detector_drops_the_oldest_windows_and_says_so() -> None:
+    buf = WindowBuffer(size=2, max_queued=2)
+    buf.add(np.arange(20, dtype=np.float32).reshape(10, 2), now=0.0)  # 5 windows closed
+    assert [w.index for w in buf.queue] == [3, 4]
+    c = buf.counts()
+    assert (c["windows_closed"], c["windows_dropped"], c["rows_dropped"]) == (5, 3, 6)
+    buf.take()
+    buf.take()
+    assert buf.counts()["sampled_fraction"] == pytest.approx(2 / 5)
+
+
+def test_rows_with_missing_values_are_counted_not_detected() -> None:
+    buf = WindowBuffer(size=2)
+    buf.add(np.array([[1.0], [np.nan], [2.0]], dtype=np.float32), now=0.0)
+    assert buf.counts()["rows_invalid"] == 1 and len(buf.queue) == 1
+
+
+def test_retrain_cooldown_and_weekly_cap() -> None:
+    lim = RetrainLimiter(cooldown_s=3600, max_per_week=2)
+    assert lim.check(0.0)[0]
+    lim.record(0.0)
+    allowed, why = lim.check(600.0)
+    assert not allowed and why.startswith("cooldown")
+    assert lim.check(3600.0)[0]
+    lim.record(3600.0)
+    allowed, why = lim.check(3 * 86400.0)
+    assert not allowed and why.startswith("weekly cap: 2")
+    assert lim.check(WEEK_S + 1.0)[0]  # the first retrain has aged out
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+    fail_first = 0
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if _Hook.fail_first > 0:
+            _Hook.fail_first -= 1
+            self.send_response(500)
+        else:
+            _Hook.received.append(body)
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def hook() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Hook.received, _Hook.fail_first = [], 0
+    yield f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    server.shutdown()
+    thread.join()
+
+
+def test_webhook_alert_is_retried_until_delivered(hook: str) -> None:
+    _Hook.fail_first = 2
+    out = deliver({"webhook": hook, "retries": 3}, {"monitor": "input-drift"},
+                  sleep=lambda _s: None)
+    assert out == {"webhook": {"delivered": True, "attempts": 3}}
+    assert _Hook.received == [{"monitor": "input-drift"}]
+
+
+def test_undeliverable_alert_is_reported_not_raised(hook: str) -> None:
+    _Hook.fail_first = 10
+    out = deliver({"webhook": hook, "retries": 1}, {"x": 1}, sleep=lambda _s: None)
+    assert out["webhook"]["delivered"] is False and out["webhook"]["attempts"] == 2
+    assert "500" in out["webhook"]["error"]
+
+
+def test_command_alert_gets_the_event_on_stdin(tmp_path: Path) -> None:
+    target = tmp_path / "event.json"
+    cmd = [sys.executable, "-c",
+           f"import sys; open({str(target)!r}, 'w').write(sys.stdin.read())"]
+    out = deliver({"command": cmd, "retries": 0}, {"monitor": "m", "p": 0.001})
+    assert out == {"command": {"delivered": True, "attempts": 1}}
+    assert json.loads(target.read_text()) == {"monitor": "m", "p": 0.001}
+    assert deliver(None, {"x": 1}) == {}
+
+
+def test_rollout_reads_drift_and_outlier_gates_from_monitor_windows() -> None:
+    from lifecycle.runtime.serve.rollout import blocking, check_gates
+
+    live = {"error_rate": 0.0, "monitors": {
+        "input-drift": {"windows_since": 3, "drift_since": 1, "flagged_since": 1,
+                        "outlier_rate_since": None, "last": {"p_value": 0.001}},
+        "outliers": {"windows_since": 2, "drift_since": 0, "flagged_since": 0,
+                     "outlier_rate_since": 0.02},
+        "quiet": {"windows_since": 0, "drift_since": 0, "flagged_since": 0}}}
+    gates = [{"metric": "drift", "monitor": "input-drift", "max": 0},
+             {"metric": "outlier_rate", "monitor": "outliers", "max": 0.05},
+             {"metric": "drift", "monitor": "quiet", "max": 0}]
+    assert [(g["value"], g["verdict"]) for g in check_gates(gates, live)] == [
+        (1.0, "failed"), (0.02, "passed"), (None, "unknown")]  # no window yet: no signal
+    [reason] = blocking(live, ["input-drift", "outliers"])
+    assert reason.startswith("monitor input-drift: 1 flagged window(s)")
+    assert blocking({}, ["input-drift"]) == []
