@@ -3,7 +3,8 @@
 Same machine, same run, same model version (the fraud example, trained and registered by
 `lifecycle run` into a temporary store), the same concurrent HTTP load against:
   (a) the idiomatic two-hop Ray Serve composition: an ingress deployment that parses
-      JSON and calls one model deployment through a handle (no split);
+      JSON and calls one model deployment (2 replicas, as many as (b) has over its two
+      slots) through a handle (no split);
   (b) lifecycle's Router with a 90/10 split (both slots serve the same version, so
       only the routing differs);
   (c) (b) plus a 100% shadow copy of every request to the other slot.
@@ -51,7 +52,27 @@ def register_model(tmp: Path) -> tuple[str, str]:
     return tracking, str(version.version)
 
 
-def load(url: str, rows: list[dict[str, Any]], n: int, concurrency: int) -> dict[str, float]:
+def start_serve(port: int) -> None:
+    """A local Ray (the working tree importable by replicas) and Serve on `port`."""
+    import ray
+    from ray import serve
+
+    ray.init(address="local", include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+
+
+def without_monitor(serve_config: dict[str, Any]) -> dict[str, Any]:
+    """The plan's Serve config without the Monitor deployment (measured on its own in
+    benchmarks/monitor_overhead.py)."""
+    app = serve_config["applications"][0]
+    app = {**app, "args": {**app["args"], "monitor": False},
+           "deployments": [d for d in app["deployments"] if d["name"] != "Monitor"]}
+    return {**serve_config, "applications": [app]}
+
+
+def load(url: str, rows: list[dict[str, Any]], n: int, concurrency: int,
+         per_request: int = 1) -> dict[str, float]:
     import requests
 
     session_per_thread: dict[int, Any] = {}
@@ -61,7 +82,8 @@ def load(url: str, rows: list[dict[str, Any]], n: int, concurrency: int) -> dict
 
         s = session_per_thread.setdefault(threading.get_ident(), requests.Session())
         t = time.perf_counter()
-        r = s.post(url, json={"rows": [rows[i % len(rows)]]}, timeout=60)
+        body = [rows[(i * per_request + k) % len(rows)] for k in range(per_request)]
+        r = s.post(url, json={"rows": body}, timeout=60)
         return (time.perf_counter() - t) * 1000, r.status_code
 
     for i in range(50):  # warm-up
@@ -95,15 +117,14 @@ def main() -> None:
     from lifecycle.execute.executors.deploy import application_config
     from lifecycle.runtime.serve import control
 
-    ray.init(address="local", include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
     port = 8123
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    start_serve(port)
     rows = make(500, seed=9).drop_columns(["is_fraud"]).to_pylist()
     plan = compile_spec(ROOT / "specs/fraud.yaml", ["serve.autoscaling=null", "serve.replicas=1",
                                                     "serve.resources.num_cpus=0.3"])
     versions = {"stable": version, "candidate": version}
-    ours = application_config(plan.serve_config or {}, "fraud-detector", versions, tracking)
+    ours = application_config(without_monitor(plan.serve_config or {}), "fraud-detector",
+                              versions, tracking)
     ours["name"], ours["route_prefix"] = OURS_APP, "/ours"
 
     def set_router(weights: dict[str, float], shadow: dict[str, Any] | None) -> None:
@@ -116,7 +137,8 @@ def main() -> None:
                 "import_path": "benchmarks.serve_baseline:app",
                 "deployments": [{"name": "Ingress", "num_replicas": 1,
                                  "ray_actor_options": {"num_cpus": 0.1}},
-                                {"name": "Model", "num_replicas": 1,
+                                # as many model replicas as (b) has: one per slot
+                                {"name": "Model", "num_replicas": 2,
                                  "ray_actor_options": model_cfg["ray_actor_options"],
                                  "user_config": model_cfg["user_config"]}]}
     setups = {

@@ -62,8 +62,8 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
             "user_config": {"model_uri": f"models:/{spec.register.model}@{alias}",
                             "slot": slot},
         }
-        if s.shadow is not None and router_user_config["shadow"]["target"] == slot:
-            dep["max_queued_requests"] = s.shadow.max_queued
+        # no max_queued_requests on the shadow target: Serve would reject the target's
+        # own callers once copies fill its queue; the Router caps copies in flight instead
         if s.autoscaling is not None:
             dep["autoscaling_config"] = {
                 "min_replicas": s.autoscaling.min_replicas,

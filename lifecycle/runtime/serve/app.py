@@ -25,6 +25,7 @@ from .requests import BadRequest, bucket, choose, rows_of, sticky_value
 
 LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
 WINDOW = 20_000  # request records kept per slot for the controller's gates
+SHADOW_MAX_DEFAULT = 8  # shadow copies in flight (the spec's serve.shadow.max_queued)
 MONITOR_BATCH_ROWS = 64  # rows per batch sent to the Monitor ...
 MONITOR_BATCH_S = 0.25  # ... or sooner, when this long has passed
 MONITOR_MAX_PENDING = 8  # batches in flight before the Router drops (and counts) a batch
@@ -78,7 +79,7 @@ class Router:
         self.step = 0
         self.stats_by_slot = {s: SlotStats() for s in models}
         self.shadow_pending = 0
-        self.shadow_max = 100
+        self.shadow_max = SHADOW_MAX_DEFAULT
         self.shadow_counts = {"sent": 0, "dropped": 0, "failed": 0, "compared": 0}
         self.shadow_records: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
         self.shadow_abs_diff = 0.0
@@ -109,7 +110,7 @@ class Router:
             self.weights = {s: weights.get(s, 0.0) for s in self.models}
         shadow = config.get("shadow")
         self.shadow = shadow if shadow and shadow.get("target") in self.models else None
-        self.shadow_max = int((shadow or {}).get("max_queued", 100))
+        self.shadow_max = int((shadow or {}).get("max_queued", SHADOW_MAX_DEFAULT))
         self.sticky_key = config.get("sticky_key")
         self.step = int(config.get("step", 0))
 

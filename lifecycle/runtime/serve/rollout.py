@@ -195,7 +195,7 @@ class RolloutController:
             preview = weight == 0 and self.c["versions"].get("stable") is not None
             # a blue/green preview: the candidate sees copies; callers never see it
             shadow = {"target": "candidate", "fraction": 1.0,
-                      "max_queued": (base_shadow or {}).get("max_queued", 100)} \
+                      "max_queued": (base_shadow or {}).get("max_queued", 8)} \
                 if preview else base_shadow
             self._route(self._weights(weight), i, shadow)
             started = time.time()

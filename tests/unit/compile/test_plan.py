@@ -86,10 +86,10 @@ def test_serve_config_lowers_the_split_to_a_router() -> None:
     router = app["deployments"][0]
     assert router["user_config"]["weights"] == {"stable": 95.0, "candidate": 5.0}
     assert router["user_config"]["shadow"] == {"target": "candidate", "fraction": 1.0,
-                                                 "max_queued": 100}
+                                                 "max_queued": 8}
     cand = app["deployments"][2]
     assert cand["user_config"]["model_uri"] == "models:/fraud-detector@challenger"
-    assert cand["max_queued_requests"] == 100
+    assert "max_queued_requests" not in cand  # copies must never crowd out real callers
     assert cand["autoscaling_config"]["max_replicas"] == 4
 
 
