@@ -37,7 +37,7 @@ from .spec.problems import CHECKS as REGISTERED_CHECKS
 from .spec.problems import SpecFinding, from_validation_error, non_finite_numbers
 
 __all__ = ["Platform", "Validation", "compile_spec", "diff_files", "diff_git", "diff_schema",
-           "load_plan", "retire", "rollout_command", "serve_status",
+           "load_plan", "monitor_report", "retire", "rollout_command", "serve_status",
            "plan_from_json", "policy_dirs", "run_plan", "run_spec", "run_status", "spec_schema",
            "today", "validate", "validate_one"]
 
@@ -312,6 +312,32 @@ def retire(target: str | Path, address: str | None = None,
     serving.attach(address)
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     return serving.retire(application, model or application, uri, archive)
+
+
+def monitor_report(target: str | Path, out_dir: str | None = None, options: Any = None,
+                   log: bool = True) -> dict[str, Any]:
+    """Write the HTML report of a spec's monitors from the run store (no cluster needed)
+    and log it to the spec's latest MLflow run."""
+    from .execute import monitor_report as report
+    from .execute.options import RunOptions
+    from .execute.storage import Store
+
+    application, _, _ = application_of(target)
+    store = Store((options or RunOptions()).resolved_store())
+    collected = report.collect(store, application)
+    if not collected.runs:
+        raise InputError(f"no runs of '{application}' in {store.uri}", problems=(Problem(
+            "monitor.no-runs", f"no runs of '{application}' in the store", "", Location(),
+            "run the spec first, or pass --store"),))
+    folder = out_dir or store.path("reports", application)
+    if "://" in folder:
+        raise InputError(f"the report is written to a local folder, not {folder}",
+                         problems=(Problem("monitor.report-folder", "not a local folder", "",
+                                           Location(), "pass -o DIR"),))
+    done = report.write(collected, folder)
+    if log:
+        done["mlflow"] = report.log_to_mlflow(collected, folder)
+    return done
 
 
 # --- diff --------------------------------------------------------------------------

@@ -76,6 +76,17 @@ def _parser() -> argparse.ArgumentParser:
     rt.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
     _address(rt)
 
+    mo = sub.add_parser("monitor", help="what the monitors saw")
+    mo_sub = mo.add_subparsers(dest="monitor_command", required=True, metavar="SUBCOMMAND")
+    rep = mo_sub.add_parser("report", help="HTML report with PNG charts: p-values over time, "
+                            "window decisions, outlier rates, reference vs recent "
+                            "distributions, actions (from the run store; logged to MLflow)")
+    rep.add_argument("target", metavar="SPEC|APP")
+    rep.add_argument("-o", "--output", default=None,
+                     help="folder (default: <store>/reports/<name>)")
+    rep.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    rep.add_argument("--no-mlflow", action="store_true", help="do not log it to MLflow")
+
     d = sub.add_parser(
         "diff", help="what a change does to risk: two specs, two plans, or --git REV",
         epilog="exit codes: 0 nothing loosened · 1 something loosened (see --fail-on) · "
@@ -206,6 +217,22 @@ def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def cmd_monitor(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..execute.options import RunOptions
+    from ..render import make_console
+
+    done = api.monitor_report(ns.target, ns.output, RunOptions(store=ns.store),
+                              log=not ns.no_mlflow)
+    out = make_console(no_color=ns.no_color)
+    seen = ", ".join(f"{k}: {v} windows" for k, v in sorted(done["windows"].items()))
+    out.print(f"report: {done['report']}  ({seen or 'no windows yet'}; "
+              f"{done['actions']} actions)")
+    if done.get("mlflow"):
+        out.print(f"logged to MLflow: {done['mlflow']}")
+    return 0
+
+
 def _one_spec(parser: argparse.ArgumentParser, args: list[str]) -> tuple[str, list[str]]:
     specs, overrides = _split(args)
     if len(specs) != 1:
@@ -305,7 +332,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]
     "validate": cmd_validate, "plan": cmd_plan, "compile": cmd_compile, "schema": cmd_schema,
     "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status, "diff": cmd_diff,
     "promote": cmd_rollout, "rollback": cmd_rollout, "pause": cmd_rollout,
-    "resume": cmd_rollout, "retire": cmd_retire,
+    "resume": cmd_rollout, "retire": cmd_retire, "monitor": cmd_monitor,
 }
 
 

@@ -123,7 +123,7 @@ def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
     from lifecycle.runtime.serve import control
 
     plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
-        "train.config.hidden=24", "serve.shadow.fraction=1.0",
+        "train.config.hidden=24", "serve.shadow.fraction=1.0", "serve.shadow.max_queued=100",
         *_rollout("ab", "[{weight: 10, gates: [{metric: error_rate, max: 0.05}]}]"),
         "+serve.rollout.sticky_key=customer"])
     result = run_plan(plan, world["options"])
@@ -385,6 +385,19 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     fed = control.router("fraud-detector").stats.remote().result()["monitor"]
     assert fed["dropped_rows"] == 0 and fed["failed_batches"] == 0, fed
 
+    from lifecycle.api import monitor_report  # from the store alone
+
+    report = monitor_report(FRAUD, str(tmp_path / "report"), world["options"])
+    assert report["windows"]["input-drift"] >= 16 and report["actions"] >= 2
+    page = Path(report["report"]).read_text()
+    assert "Monitors of fraud-detector" in page and "rollback" in page
+    assert sorted(Path(c).name for c in report["charts"]) == [
+        "input-drift-distributions.png", "input-drift-windows.png",
+        "outliers-distributions.png", "outliers-windows.png",
+        "probe-distributions.png", "probe-windows.png"]
+    assert all(Path(c).stat().st_size > 5000 for c in report["charts"])
+    assert report["mlflow"].startswith("runs:/")
+
 
 def test_drift_blocks_promotion_and_retrains_once_per_cooldown(world: dict[str, Any]
                                                                ) -> None:
@@ -422,3 +435,43 @@ def test_drift_blocks_promotion_and_retrains_once_per_cooldown(world: dict[str, 
     trained = [e["stage"] for e in read_journal(store, retrain_run)
                if e["event"] == "stage_succeeded"]
     assert {"train", "evaluate", "register", "monitor", "deploy"} <= set(trained)
+
+
+def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any]) -> None:
+    """blue_green: the candidate previews on shadow copies (callers only see stable);
+    pause and resume hold it; an operator's promote makes it champion and moves all
+    traffic; retire deletes the application and tags its versions retired."""
+    from lifecycle.api import retire, rollout_command, serve_status
+
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
+        "train.config.hidden=14",
+        *_rollout("blue_green", "[{weight: 0, hold: 600s, gates: [{metric: error_rate, "
+                                "max: 0.05}]}, {weight: 100}]")])
+    result = run_plan(plan, world["options"])
+    assert result.exit_code == ExitCode.OK, result.message
+    candidate = result.outcome("deploy").outputs["versions"]["candidate"]  # type: ignore[union-attr]
+    url = world["url"]
+    before = _load(url, 200)
+    assert {v for _, _, v in before} == {world["v1"]}  # the preview answers nobody
+    from lifecycle.runtime.serve import control
+
+    shadow = control.router("fraud-detector").stats.remote().result()["shadow"]
+    assert shadow["target"] == "candidate" and shadow["compared"] > 50
+    assert rollout_command(FRAUD, "pause") == "pause requested"
+    _until(lambda: serve_status(FRAUD)["rollout"]["status"] == "paused", 20, "the pause")
+    assert rollout_command(FRAUD, "resume") == "resume requested"
+    _until(lambda: serve_status(FRAUD)["rollout"]["status"] == "running", 20, "the resume")
+    assert rollout_command(FRAUD, "promote") == "promote requested"
+    _until(lambda: serve_status(FRAUD)["rollout"]["status"] == "promoted", 30, "promotion")
+    client = world["client"]
+    assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) \
+        == candidate
+    after = _load(url, 100)
+    assert {v for _, _, v in after} == {candidate} and {s for s, _, _ in after} == {200}
+    world["v1"] = candidate
+
+    done = retire(FRAUD, tracking_uri=world["options"].tracking_uri)
+    assert done["deleted"] is True and candidate in done["archived_versions"]
+    assert client.get_model_version("fraud-detector", candidate).tags["lifecycle.retired"] \
+        == "true"
+    assert requests.post(url, json={"rows": ROWS[:1]}, timeout=10).status_code == 404

@@ -28,6 +28,7 @@ from typing import Any
 from ray import serve
 
 from .encode import Encoder
+from .histograms import counts, edges_of
 from .limits import RetrainLimiter
 from .windows import WindowBuffer
 
@@ -55,6 +56,9 @@ class Watch:
                                    max_queued=max_queued)
         self.results: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=RESULTS_KEPT)
+        # each window's counts on bins fixed by the reference, for the report
+        self.bins = None if self.fitted.reference is None else edges_of(
+            self.fitted.reference, self.encoder.categorical_columns())
         retrain = self.params.get("retrain") or {}
         # the retrain history outlives this replica (a restart must not reset the brakes)
         self.history = None if store is None else (
@@ -190,6 +194,8 @@ class Monitor:
         record = {"monitor": w.name, "window": window.index, "opened": window.opened,
                   "closed": window.closed, "closed_by": window.reason, "flagged": flagged,
                   **result}
+        if w.bins is not None:
+            record.update(bins=w.bins, histograms=counts(window.x, w.bins))
         w.results.append(record)
         tags = {"monitor": w.name}
         self.m_windows.inc(tags={**tags, "outcome": "flagged" if flagged else "clean"})

@@ -38,6 +38,7 @@ class Fitted:
     encoder: Encoder
     detector: Any
     projection: np.ndarray | None = None  # reduce_dim: columns -> components
+    reference: np.ndarray | None = None  # the encoded reference sample (before projection)
 
     @property
     def kind(self) -> str:
@@ -136,13 +137,14 @@ def _build(kind: str, params: dict[str, Any], x_ref: np.ndarray, encoder: Encode
 def fit(params: dict[str, Any], encoder: Encoder, x_ref: np.ndarray) -> Fitted:
     if params.get("online"):  # validate refuses these first
         raise ValueError("online detectors are not run by this version of lifecycle")
+    original = x_ref
     projection = None
     reduce = (params.get("preprocess") or {}).get("reduce_dim")
     if reduce and params["detector"] in ("mmd", "lsdd"):
         projection = _projection(x_ref, int(reduce))
         x_ref = (x_ref @ projection).astype(np.float32)
     detector = _build(str(params["detector"]), params, x_ref.astype(np.float32), encoder)
-    return Fitted(dict(params), encoder, detector, projection)
+    return Fitted(dict(params), encoder, detector, projection, original)
 
 
 # --- saving -------------------------------------------------------------------------
@@ -179,6 +181,8 @@ def save(fitted: Fitted, folder: str, x_ref: np.ndarray) -> dict[str, Any]:
                 np.asarray([fitted.detector.threshold], dtype=np.float64))
     if fitted.projection is not None:
         np.save(os.path.join(folder, "projection.npy"), fitted.projection)
+    # the encoded reference before any projection: the report's reference distribution
+    np.save(os.path.join(folder, "reference.npy"), x_ref.astype(np.float32))
     manifest = {"params": fitted.params, "encoder": fitted.encoder.to_dict(),
                 "alibi_detect": alibi_detect.__version__, "seed": SEED,
                 "sha256": {rel: _sha256(os.path.join(folder, rel)) for rel in _files(folder)}}
@@ -221,4 +225,5 @@ def load(folder: str, manifest_sha256: str | None = None) -> Fitted:
         from alibi_detect.saving import load_detector
 
         detector = load_detector(os.path.join(folder, "detector"))
-    return Fitted(params, encoder, detector, projection)
+    reference = np.load(os.path.join(folder, "reference.npy"), allow_pickle=False)
+    return Fitted(params, encoder, detector, projection, reference)

@@ -63,9 +63,8 @@ class Encoder:
 
     def column_of(self, feature: str, values: Iterable[Any]) -> np.ndarray:
         """One feature's values -> one column (or, one-hot, a block of columns)."""
-        if not self.is_categorical(feature):
-            return np.asarray([np.nan if v is None else float(v) for v in values],
-                              dtype=np.float32)[:, None]
+        if not self.is_categorical(feature):  # numpy turns None into nan for floats
+            return np.array(list(values), dtype=np.float32)[:, None]
         index = {c: i for i, c in enumerate(self.categories[feature])}
         other = len(index)
         codes = np.asarray([index.get(_category(v), other) for v in values], dtype=np.int64)

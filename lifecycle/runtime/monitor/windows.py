@@ -37,9 +37,10 @@ class WindowBuffer:
 
     def add(self, x: np.ndarray, now: float) -> None:
         """Append rows; close every full window (a large batch may close several)."""
-        keep = ~np.isnan(x).any(axis=1) if x.size else np.ones(len(x), dtype=bool)
-        self.invalid_rows += int((~keep).sum())
-        x = x[keep]
+        if x.size and np.isnan(x).any():  # rare: copy only when a row must go
+            keep = ~np.isnan(x).any(axis=1)
+            self.invalid_rows += int((~keep).sum())
+            x = x[keep]
         while len(x):
             if self.opened is None:
                 self.opened = now

@@ -166,3 +166,9 @@ def test_operating_commands_without_a_cluster_say_how_to_attach() -> None:
                         "--address", "http://head:8265"], cwd=ROOT, capture_output=True,
                        text=True, env=env, timeout=120)
     assert r.returncode == 3 and "dashboard" in r.stderr
+
+
+def test_monitor_report_without_runs_says_so(tmp_path: Path) -> None:
+    r = _cli("monitor", "report", FRAUD, "--store", str(tmp_path / "empty"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "monitor.no-runs" in r.stderr and "run the spec first" in r.stderr

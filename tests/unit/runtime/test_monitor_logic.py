@@ -163,3 +163,19 @@ def test_rollout_reads_drift_and_outlier_gates_from_monitor_windows() -> None:
     [reason] = blocking(live, ["input-drift", "outliers"])
     assert reason.startswith("monitor input-drift: 1 flagged window(s)")
     assert blocking({}, ["input-drift"]) == []
+
+
+def test_histograms_on_reference_bins() -> None:
+    from lifecycle.runtime.monitor.histograms import counts, edges_of, labels
+
+    rng = np.random.default_rng(0)
+    x_ref = np.column_stack([rng.normal(size=1000), rng.integers(0, 3, 1000)]).astype(np.float32)
+    bins = edges_of(x_ref, categorical=[1])
+    assert len(bins[0]["edges"]) == 9 and bins[1] == {"codes": [0, 1, 2]}
+    ref = counts(x_ref, bins)
+    assert sum(ref[0]) == 1000 and all(90 <= c <= 110 for c in ref[0])  # deciles
+    assert ref[1][-1] == 0  # no "other" code in the reference
+    live = counts(np.array([[-9.0, 0.0], [9.0, 5.0]], dtype=np.float32), bins)
+    assert live[0][0] == 1 and live[0][-1] == 1 and live[1] == [1, 0, 0, 1]
+    assert labels(bins[1], ["web", "pos", "app"]) == ["web", "pos", "app", "other"]
+    assert labels(bins[0])[0].startswith("< ") and len(labels(bins[0])) == 10
