@@ -135,7 +135,9 @@ def main() -> None:
     model_cfg = next(d for d in ours["deployments"] if d["name"] == "Model_stable")
     baseline = {"name": BASELINE_APP, "route_prefix": "/baseline",
                 "import_path": "benchmarks.serve_baseline:app",
+                # the ingress is async, like our Router: the same concurrency limit
                 "deployments": [{"name": "Ingress", "num_replicas": 1,
+                                 "max_ongoing_requests": 256,
                                  "ray_actor_options": {"num_cpus": 0.1}},
                                 # as many model replicas as (b) has: one per slot
                                 {"name": "Model", "num_replicas": 2,
