@@ -440,11 +440,12 @@ def test_drift_blocks_promotion_and_retrains_once_per_cooldown(world: dict[str, 
 def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any]) -> None:
     """blue_green: the candidate previews on shadow copies (callers only see stable);
     pause and resume hold it; an operator's promote makes it champion and moves all
-    traffic; retire deletes the application and tags its versions retired."""
+    traffic; retire deletes the application and tags its versions retired. With
+    serve.batching, concurrent requests are scored together."""
     from lifecycle.api import retire, rollout_command, serve_status
 
     plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
-        "train.config.hidden=14",
+        "train.config.hidden=14", "serve.batching={max_batch_size: 8, batch_wait_timeout: 0.05}",
         *_rollout("blue_green", "[{weight: 0, hold: 600s, gates: [{metric: error_rate, "
                                 "max: 0.05}]}, {weight: 100}]")])
     result = run_plan(plan, world["options"])
@@ -453,7 +454,14 @@ def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any
     url = world["url"]
     before = _load(url, 200)
     assert {v for _, _, v in before} == {world["v1"]}  # the preview answers nobody
+    assert {s for s, _, _ in before} == {200}
+    from ray import serve
+
     from lifecycle.runtime.serve import control
+
+    batching = serve.get_deployment_handle("Model_stable", "fraud-detector") \
+        .batching_stats.remote().result()
+    assert batching["largest_batch"] > 1 and batching["batches"] < 200, batching
 
     shadow = control.router("fraud-detector").stats.remote().result()["shadow"]
     assert shadow["target"] == "candidate" and shadow["compared"] > 50

@@ -65,7 +65,7 @@ class SlotStats:
 class Router:
     def __init__(self, application: str, model: str, models: dict[str, DeploymentHandle],
                  features: dict[str, dict[str, Any]],
-                 monitor: DeploymentHandle | None = None) -> None:
+                 monitor: DeploymentHandle | None = None, batched: bool = False) -> None:
         from ray.serve import metrics
 
         self.application = application
@@ -88,6 +88,7 @@ class Router:
         self.replica_retries = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.monitor = monitor
+        self.method = "predict_batched" if batched else "predict"
         self.monitor_rows: list[dict[str, Any]] = []  # rows answered, not yet sent
         self.monitor_flushed = time.monotonic()
         self.monitor_pending = 0
@@ -153,7 +154,7 @@ class Router:
 
         for attempt in range(3):
             try:
-                return await self.models[slot].predict.remote(rows)  # type: ignore[no-any-return]
+                return await getattr(self.models[slot], self.method).remote(rows)  # type: ignore[no-any-return]
             except RayActorError:
                 if attempt == 2:
                     raise
@@ -218,7 +219,7 @@ class Router:
         """Off the response path: the caller already has its answer."""
         t0 = time.perf_counter()
         try:
-            out = await self.models[target].predict.remote(rows)
+            out = await getattr(self.models[target], self.method).remote(rows)
             ms = (time.perf_counter() - t0) * 1000
             diffs = [abs(float(a) - float(b)) for a, b in
                      zip(primary["predictions"], out["predictions"])]
@@ -264,11 +265,17 @@ class ModelServer:
     """One model version, loaded from the MLflow registry by the version the deploy
     stage resolved (an alias can move; the version this replica serves cannot)."""
 
-    def __init__(self, slot: str) -> None:
+    def __init__(self, slot: str, batching: dict[str, Any] | None = None) -> None:
         self.slot = slot
         self.uri: str | None = None
         self.version = "?"
         self.model: Any = None
+        self.batches = 0
+        self.largest_batch = 0
+        if batching:  # serve.batching: requests gathered into one model call
+            self.predict_batched.set_max_batch_size(int(batching["max_batch_size"]))
+            self.predict_batched.set_batch_wait_timeout_s(
+                float(batching["batch_wait_timeout"]))
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         import mlflow
@@ -288,14 +295,35 @@ class ModelServer:
         scores = np.asarray(self.model.predict(pd.DataFrame(rows)), dtype=float).ravel()
         return {"predictions": scores.tolist(), "version": self.version}
 
+    @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
+    async def predict_batched(self, requests: list[list[dict[str, Any]]]
+                              ) -> list[dict[str, Any]]:
+        """`serve.batching`: the rows of up to max_batch_size concurrent requests scored in
+        one call (in a thread, so requests keep arriving), then split back per request."""
+        self.batches += 1
+        self.largest_batch = max(self.largest_batch, len(requests))
+        flat = [row for rows in requests for row in rows]
+        out = await asyncio.to_thread(self.predict, flat)
+        result, start = [], 0
+        for rows in requests:
+            result.append({"predictions": out["predictions"][start:start + len(rows)],
+                           "version": out["version"]})
+            start += len(rows)
+        return result
+
+    def batching_stats(self) -> dict[str, int]:
+        return {"batches": self.batches, "largest_batch": self.largest_batch}
+
 
 def build_app(args: dict[str, Any]) -> Any:
     """Serve's application builder for the `import_path` in the plan's Serve config."""
     from ..monitor.deployment import Monitor
 
-    models = {slot: ModelServer.options(name=f"Model_{slot}").bind(slot)
-              for slot in args["slots"]}
+    batching = args.get("batching") or {}
+    batched = int(batching.get("max_batch_size", 1)) > 1
+    models = {slot: ModelServer.options(name=f"Model_{slot}").bind(
+        slot, batching if batched else None) for slot in args["slots"]}
     monitor = Monitor.options(name="Monitor").bind(args["application"]) \
         if args.get("monitor") else None
     return Router.options(name="Router").bind(args["application"], args["model"], models,
-                                              args["features"], monitor)
+                                              args["features"], monitor, batched)
