@@ -124,6 +124,10 @@ def retire(application: str, model: str, tracking_uri: str | None, archive: bool
     if controller is not None:
         ray.kill(controller)
     deleted = control.delete(application)
+    if deleted and not control.wait_deleted(application):
+        raise _fail(f"Serve is still deleting '{application}' after 120 s",
+                    "`serve status` shows what it waits for; run retire again to finish",
+                    "serving.timeout")
     archived: list[str] = []
     if archive and tracking_uri and versions:
         from mlflow.tracking import MlflowClient

@@ -89,6 +89,17 @@ def wait_running(name: str, timeout_s: float = 180.0) -> str:
     return last or "NOT_STARTED"
 
 
+def wait_deleted(name: str, timeout_s: float = 120.0) -> bool:
+    """Block until Serve no longer lists the application (a delete is asynchronous: its
+    replicas finish their requests first)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if status(name) is None:
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def wait_router_weights(name: str, weights: dict[str, float], timeout_s: float = 60.0) -> bool:
     """A config deploy returns when the controller has it; the Router's replicas
     reconfigure a moment later. Wait until the Router routes by `weights`."""
