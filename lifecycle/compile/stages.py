@@ -13,7 +13,7 @@ from ..spec.monitor import BACKENDS, DRIFT_DETECTORS
 
 ROUTER_CPUS = 0.1  # the router is I/O bound; see NOTES on fitting Serve on 2 CPUs
 # the monitor runs detectors in its own actor so they never slow the replicas (NOTES)
-MONITOR_CPUS = 0.5
+MONITOR_CPUS = 0.25
 
 
 def _dump(model: Any) -> Any:
