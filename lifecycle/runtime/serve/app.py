@@ -185,7 +185,11 @@ class Router:
             return
         self.monitor_pending += 1
         self.monitor_counts["sent_rows"] += len(batch)
-        task = asyncio.get_running_loop().create_task(self._observe(batch))
+        self._spawn(self._observe(batch))
+
+    def _spawn(self, work: Any) -> None:
+        """Off the response path: a task the Router keeps a reference to until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -209,10 +213,7 @@ class Router:
             return
         self.shadow_pending += 1
         self.shadow_counts["sent"] += 1
-        task = asyncio.get_running_loop().create_task(
-            self._shadow(shadow["target"], rows, out))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._shadow(shadow["target"], rows, out))
 
     async def _shadow(self, target: str, rows: list[dict[str, Any]],
                       primary: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import ray
 
 from . import control
+from .app import SHADOW_MAX_DEFAULT
 
 NAMESPACE = "lifecycle"
 MIN_REQUESTS = 20  # a step's gates are judged only on at least this many candidate requests
@@ -63,11 +64,9 @@ def blocking(live: dict[str, Any], names: list[str]) -> list[str]:
         watched = (live.get("monitors") or {}).get(name) or {}
         if watched.get("flagged_since"):
             last = watched.get("last") or {}
+            detail = f" (last p={last['p_value']:.3g})" if "p_value" in last else ""
             out.append(f"monitor {name}: {watched['flagged_since']} flagged window(s) since "
-                       f"the step began (last p={last.get('p_value', float('nan')):.3g})"
-                       if "p_value" in last else
-                       f"monitor {name}: {watched['flagged_since']} flagged window(s) since "
-                       "the step began")
+                       f"the step began{detail}")
     return out
 
 
@@ -195,7 +194,8 @@ class RolloutController:
             preview = weight == 0 and self.c["versions"].get("stable") is not None
             # a blue/green preview: the candidate sees copies; callers never see it
             shadow = {"target": "candidate", "fraction": 1.0,
-                      "max_queued": (base_shadow or {}).get("max_queued", 8)} \
+                      "max_queued": (base_shadow or {}).get("max_queued",
+                                                             SHADOW_MAX_DEFAULT)} \
                 if preview else base_shadow
             self._route(self._weights(weight), i, shadow)
             started = time.time()
