@@ -43,6 +43,8 @@ def _short(outputs: dict[str, Any]) -> str:
         bits.append(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}")
     if "version" in outputs:
         bits.append(f"{outputs['model']} v{outputs['version']} @{outputs['alias']}")
+    for name, m in (outputs.get("monitors") or {}).items():  # the monitor stage
+        bits.append(f"{name} ({m.get('detector')}, {m.get('reference_rows')} reference rows)")
     if "url" in outputs:
         versions = outputs.get("versions") or {}
         bits.append(outputs["url"] + " · " + ", ".join(
