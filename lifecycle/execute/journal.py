@@ -46,6 +46,14 @@ class Journal:
         return record
 
 
+def journal_at(where: dict[str, Any] | None, writer: str) -> Journal | None:
+    """A run's journal written from the cluster (the rollout controller, the monitor):
+    `where` is {"store", "run_id"} as the stage that started the writer passed it."""
+    if not where:
+        return None
+    return Journal(Store(where["store"]), where["run_id"], writer=writer)
+
+
 def read_journal(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
     rel = f"runs/{run_id}"
     if store.is_local:

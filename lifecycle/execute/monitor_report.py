@@ -73,7 +73,7 @@ def write(collected: Collected, out_dir: str) -> dict[str, Any]:
     import matplotlib.pyplot as plt
 
     from ..runtime.monitor.encode import Encoder
-    from ..runtime.monitor.histograms import counts, labels
+    from ..runtime.monitor.histograms import counts, edges_of, labels
 
     os.makedirs(out_dir, exist_ok=True)
     sections, charts = [], []
@@ -119,7 +119,7 @@ def write(collected: Collected, out_dir: str) -> dict[str, Any]:
         if ref is not None and recent:
             x_ref, manifest = ref
             enc = Encoder.from_dict(manifest["encoder"])
-            bins = recent[-1]["bins"]
+            bins = edges_of(x_ref, enc.categorical_columns())  # as the Monitor made them
             ref_counts = counts(x_ref, bins)
             live = [np.sum([r["histograms"][i] for r in recent], axis=0)
                     for i in range(len(bins))]

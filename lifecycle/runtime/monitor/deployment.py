@@ -61,27 +61,20 @@ class Watch:
             self.fitted.reference, self.encoder.categorical_columns())
         retrain = self.params.get("retrain") or {}
         # the retrain history outlives this replica (a restart must not reset the brakes)
-        self.history = None if store is None else (
-            store, f"monitors/{application}/{self.name}/retrains.json")
-        self.limiter = RetrainLimiter(float(retrain.get("cooldown", 86400.0)),
-                                      int(retrain.get("max_per_week", 2)),
-                                      self._read_history())
-
-    def _read_history(self) -> list[float]:
-        if self.history is None:
-            return []
         from ...execute.storage import Store
 
-        saved = Store(self.history[0]).read_json(self.history[1]) or {}
-        return [float(t) for t in saved.get("started", [])]
+        self.store = None if store is None else Store(store)
+        self.history = f"monitors/{application}/{self.name}/retrains.json"
+        saved = (self.store.read_json(self.history) if self.store else None) or {}
+        self.limiter = RetrainLimiter(float(retrain.get("cooldown", 86400.0)),
+                                      int(retrain.get("max_per_week", 2)),
+                                      [float(t) for t in saved.get("started", [])])
 
     def record_retrain(self, now: float, run_id: str) -> None:
         self.limiter.record(now)
-        if self.history is not None:
-            from ...execute.storage import Store
-
-            Store(self.history[0]).write_json(self.history[1], {
-                "started": self.limiter.started, "last_run_id": run_id})
+        if self.store is not None:
+            self.store.write_json(self.history, {"started": self.limiter.started,
+                                                 "last_run_id": run_id})
 
     @property
     def actions(self) -> list[str]:
@@ -110,7 +103,6 @@ class Monitor:
 
         self.application = application
         self.watches: dict[str, Watch] = {}
-        self.loaded: dict[str, str] = {}  # monitor -> manifest hash of the loaded detector
         self.config: dict[str, Any] = {}
         self.journal: Any = None
         self.observed_rows = 0
@@ -128,7 +120,7 @@ class Monitor:
         self.m_outliers = metrics.Gauge("lifecycle_monitor_outlier_rate", description="Outli"
                                         "er rate of the last window.", tag_keys=("monitor",))
         self.m_windows = metrics.Counter("lifecycle_monitor_windows", description="Windows "
-                                         "by outcome (clean, flagged, dropped).",
+                                         "by outcome (clean, flagged).",
                                          tag_keys=("monitor", "outcome"))
         self.m_actions = metrics.Counter("lifecycle_monitor_actions", description="Actions "
                                          "taken.", tag_keys=("monitor", "action", "outcome"))
@@ -136,21 +128,20 @@ class Monitor:
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Load each monitor's detector (verified against its recorded hashes); a monitor
         whose detector did not change keeps its windows and history."""
-        from ...runtime.serve.rollout import run_journal
+        from ...execute.journal import journal_at
 
         self.config = config
-        self.journal = run_journal(config.get("journal"), "monitor")
+        self.journal = journal_at(config.get("journal"), "monitor")
         wanted = {str(m["params"]["name"]): m for m in config.get("monitors", [])}
         for name in list(self.watches):
             if name not in wanted:
                 del self.watches[name]
         for name, m in wanted.items():
-            key = str(m.get("manifest_sha256"))
-            if self.loaded.get(name) != key:
+            kept = self.watches.get(name)
+            if kept is None or kept.spec.get("manifest_sha256") != m.get("manifest_sha256"):
                 self.watches[name] = Watch(m, int(config.get("max_queued_windows", 2)),
                                            self.application,
                                            (config.get("journal") or {}).get("store"))
-                self.loaded[name] = key
 
     # --- fed by the Router ------------------------------------------------------------
     async def observe(self, rows: list[dict[str, Any]]) -> int:
@@ -194,8 +185,8 @@ class Monitor:
         record = {"monitor": w.name, "window": window.index, "opened": window.opened,
                   "closed": window.closed, "closed_by": window.reason, "flagged": flagged,
                   **result}
-        if w.bins is not None:
-            record.update(bins=w.bins, histograms=counts(window.x, w.bins))
+        if w.bins is not None:  # the report derives the same bins from the reference
+            record["histograms"] = counts(window.x, w.bins)
         w.results.append(record)
         tags = {"monitor": w.name}
         self.m_windows.inc(tags={**tags, "outcome": "flagged" if flagged else "clean"})

@@ -16,23 +16,13 @@ from typing import Any
 
 import ray
 
+from ...execute.journal import journal_at
 from . import control
 from .app import SHADOW_MAX_DEFAULT
 
 NAMESPACE = "lifecycle"
 MIN_REQUESTS = 20  # a step's gates are judged only on at least this many candidate requests
 READ_TIMEOUT_S = 30.0
-
-
-def run_journal(where: dict[str, Any] | None, writer: str) -> Any:
-    """The run's journal, written from the cluster by a named writer (on object stores
-    each writer's records are their own objects; see execute/journal.py)."""
-    if not where:
-        return None
-    from ...execute.journal import Journal
-    from ...execute.storage import Store
-
-    return Journal(Store(where["store"]), where["run_id"], writer=writer)
 
 
 def actor_name(application: str) -> str:
@@ -99,7 +89,7 @@ class RolloutController:
         self.command: str | None = None
         self.command_reason: str | None = None
         self.wake = threading.Event()
-        self.journal = run_journal(config.get("journal"), "rollout")
+        self.journal = journal_at(config.get("journal"), "rollout")
         self.thread = threading.Thread(target=self._main, name="rollout", daemon=True)
         self.thread.start()
 
