@@ -16,6 +16,25 @@ from ..spec import Spec
 from .stages import MONITOR_CPUS, ROUTER_CPUS, versions
 
 APP_IMPORT_PATH = "lifecycle.runtime.serve.app:build_app"
+MODEL_MAX_ONGOING = 5  # Ray Serve's default per replica, written out so the Router can count
+
+
+def model_max_ongoing(spec: Spec) -> int:
+    """Requests one model replica takes at once: Serve's default, or the batch size when
+    batching asks for more (a replica never forms a batch larger than this)."""
+    assert spec.serve is not None
+    batch = spec.serve.batching.max_batch_size if spec.serve.batching else 1
+    return max(MODEL_MAX_ONGOING, batch)
+
+
+def slot_capacity(spec: Spec) -> int:
+    """Requests one version slot takes at once (replicas x max_ongoing_requests; with
+    autoscaling, at its minimum, at least one replica). The Router lets shadow copies use
+    only what the target's own callers leave of this."""
+    assert spec.serve is not None
+    s = spec.serve
+    replicas = max(1, s.autoscaling.min_replicas) if s.autoscaling else (s.replicas or 1)
+    return replicas * model_max_ongoing(spec)
 
 
 def initial_weights(spec: Spec) -> dict[str, float]:
@@ -42,6 +61,7 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
             "fraction": s.shadow.fraction,
             "max_queued": s.shadow.max_queued,
         },
+        "capacity": {slot: slot_capacity(spec) for slot in slots},
     }
     deployments: list[dict[str, Any]] = [{
         "name": "Router",
@@ -58,6 +78,7 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
             actor["memory"] = s.resources.memory_mb * 1024 * 1024
         dep: dict[str, Any] = {
             "name": f"Model_{slot}",
+            "max_ongoing_requests": model_max_ongoing(spec),
             "ray_actor_options": actor,
             "user_config": {"model_uri": f"models:/{spec.register.model}@{alias}",
                             "slot": slot},

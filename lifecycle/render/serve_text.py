@@ -34,7 +34,8 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
     shadow = router.get("shadow") or {}
     if shadow.get("target"):
         out.print(f"  shadow → {shadow['target']}: {shadow.get('compared', 0)} compared, "
-                  f"{shadow.get('dropped', 0)} dropped, {shadow.get('failed', 0)} failed, "
+                  f"{shadow.get('dropped', 0) + shadow.get('busy', 0)} dropped "
+                  f"({shadow.get('busy', 0)} target busy), {shadow.get('failed', 0)} failed, "
                   f"mean |Δ| {shadow.get('mean_abs_diff') or 0:.4f}")
     if router.get("error"):
         out.print(f"  [warning]router: {escape(router['error'])}[/]")

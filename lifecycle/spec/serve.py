@@ -97,8 +97,9 @@ class Shadow(SpecModel):
         "candidate", description="Version that receives the copies.")
     fraction: Fraction = Field(description="Share of requests copied to the shadow.")
     max_queued: int = Field(8, ge=1, le=1000, description="Most copies in flight at once; "
-                            "more are dropped and counted, so copies never queue ahead of "
-                            "the target's own callers.")
+                            "copies also go only into the target's spare slots. Others are "
+                            "dropped and counted, so copies never queue ahead of the "
+                            "target's own callers.")
 
 
 class ServeSpec(SpecModel):

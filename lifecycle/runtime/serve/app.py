@@ -21,7 +21,7 @@ from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .requests import BadRequest, bucket, choose, rows_of, sticky_value
+from .requests import BadRequest, bucket, choose, rows_of, shadow_room, sticky_value
 
 LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
 WINDOW = 20_000  # request records kept per slot for the controller's gates
@@ -80,7 +80,11 @@ class Router:
         self.stats_by_slot = {s: SlotStats() for s in models}
         self.shadow_pending = 0
         self.shadow_max = SHADOW_MAX_DEFAULT
-        self.shadow_counts = {"sent": 0, "dropped": 0, "failed": 0, "compared": 0}
+        self.capacity: dict[str, int] = {}  # requests each slot takes at once
+        self.in_flight = {s: 0 for s in models}  # callers' requests, per slot
+        # dropped: max_queued copies in flight; busy: the target had no spare slot
+        self.shadow_counts = {"sent": 0, "dropped": 0, "busy": 0, "failed": 0,
+                              "compared": 0}
         self.shadow_records: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
         self.shadow_abs_diff = 0.0
         self.shadow_stats = SlotStats()  # the shadow target's own errors and latency
@@ -112,6 +116,7 @@ class Router:
         shadow = config.get("shadow")
         self.shadow = shadow if shadow and shadow.get("target") in self.models else None
         self.shadow_max = int((shadow or {}).get("max_queued", SHADOW_MAX_DEFAULT))
+        self.capacity = {k: int(v) for k, v in (config.get("capacity") or {}).items()}
         self.sticky_key = config.get("sticky_key")
         self.step = int(config.get("step", 0))
 
@@ -130,6 +135,7 @@ class Router:
         point = bucket(key) if key is not None else random.random() * 100.0
         slot = choose(self.weights, point)
         t0 = time.perf_counter()
+        self.in_flight[slot] += 1
         try:
             out = await self._predict(slot, rows)
         except Exception as exc:  # the model failed: count it against this version
@@ -137,6 +143,8 @@ class Router:
             self._record(slot, "?", ms, ok=False)
             return _error(500, f"model version in slot '{slot}' failed: "
                           f"{type(exc).__name__}", "retry; the rollout gates see this error")
+        finally:
+            self.in_flight[slot] -= 1
         ms = (time.perf_counter() - t0) * 1000
         self._record(slot, out["version"], ms, ok=True)
         self._maybe_shadow(slot, rows, out)
@@ -207,13 +215,17 @@ class Router:
         if shadow is None or shadow["target"] == slot \
                 or random.random() >= float(shadow.get("fraction", 0)):
             return
-        if self.shadow_pending >= self.shadow_max:  # never queue behind a slow shadow
-            self.shadow_counts["dropped"] += 1
-            self.m_shadow.inc(tags={"outcome": "dropped"})
+        target = shadow["target"]
+        if not shadow_room(self.capacity.get(target), self.in_flight[target],
+                           self.shadow_pending, self.shadow_max):
+            # never queue behind a slow shadow, never take the target's callers' slots
+            outcome = "dropped" if self.shadow_pending >= self.shadow_max else "busy"
+            self.shadow_counts[outcome] += 1
+            self.m_shadow.inc(tags={"outcome": outcome})
             return
         self.shadow_pending += 1
         self.shadow_counts["sent"] += 1
-        self._spawn(self._shadow(shadow["target"], rows, out))
+        self._spawn(self._shadow(target, rows, out))
 
     async def _shadow(self, target: str, rows: list[dict[str, Any]],
                       primary: dict[str, Any]) -> None:

@@ -105,3 +105,18 @@ def sticky_value(body: Any, header: str | None, field: str | None) -> str | None
                 and rows[0].get(field) is not None:
             return str(rows[0][field])
     return None
+
+
+def shadow_room(capacity: int | None, real_in_flight: int, copies_in_flight: int,
+                max_queued: int) -> bool:
+    """Whether one more shadow copy may go to the target now. Copies use only the target's
+    spare slots: its own callers' requests in flight, the copies in flight and a reserve
+    (a quarter of its capacity, at least one slot) must fit in `capacity`, so a copy never
+    takes the slot a real request of the target is about to need. Without a known
+    capacity only `max_queued` limits."""
+    if copies_in_flight >= max_queued:
+        return False
+    if capacity is None:
+        return True
+    reserve = max(1, capacity // 4)
+    return real_in_flight + copies_in_flight + 1 + reserve <= capacity

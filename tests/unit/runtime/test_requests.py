@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle.runtime.serve.requests import BadRequest, bucket, choose, rows_of, sticky_value
+from lifecycle.runtime.serve.requests import (BadRequest, bucket, choose, rows_of, shadow_room,
+                                             sticky_value)
 
 FEATURES = {"amount": {"type": "float"}, "hour": {"type": "int"},
             "channel": {"type": "category", "categories": ["web", "pos"]}}
@@ -58,3 +59,19 @@ def test_sticky_value_precedence() -> None:
     assert sticky_value({"customer": "c1", "rows": [{}]}, None, "customer") == "c1"
     assert sticky_value({"rows": [{"customer": 7}]}, None, "customer") == "7"
     assert sticky_value({"rows": [{"customer": 7}]}, None, None) is None
+
+
+def test_shadow_copies_use_only_the_targets_spare_slots() -> None:
+    # one replica x 5 slots: a reserve of 1 stays free for the target's own callers
+    assert [shadow_room(5, real, 0, 100) for real in range(6)] == \
+        [True, True, True, True, False, False]
+    assert shadow_room(5, 0, 3, 100) and not shadow_room(5, 0, 4, 100)
+    assert shadow_room(5, 1, 2, 100) and not shadow_room(5, 1, 3, 100)
+    # a larger target keeps a quarter in reserve
+    assert shadow_room(20, 10, 4, 100) and not shadow_room(20, 10, 5, 100)
+    # max_queued caps copies whatever the capacity
+    assert not shadow_room(100, 0, 8, 8)
+    # an unknown capacity (an older Router config): max_queued alone
+    assert shadow_room(None, 50, 7, 8) and not shadow_room(None, 0, 8, 8)
+    # a one-slot target never gets a copy: its one slot is its callers' reserve
+    assert not shadow_room(1, 0, 0, 8)
