@@ -82,7 +82,8 @@ class Router:
         self.shadow_max = SHADOW_MAX_DEFAULT
         self.capacity: dict[str, int] = {}  # requests each slot takes at once
         self.in_flight = {s: 0 for s in models}  # callers' requests, per slot
-        # dropped: max_queued copies in flight; busy: the target had no spare slot
+        # dropped: max_queued copies in flight; busy: the application was saturated or the
+        # target had no spare slot
         self.shadow_counts = {"sent": 0, "dropped": 0, "busy": 0, "failed": 0,
                               "compared": 0}
         self.shadow_records: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
@@ -116,7 +117,8 @@ class Router:
         shadow = config.get("shadow")
         self.shadow = shadow if shadow and shadow.get("target") in self.models else None
         self.shadow_max = int((shadow or {}).get("max_queued", SHADOW_MAX_DEFAULT))
-        self.capacity = {k: int(v) for k, v in (config.get("capacity") or {}).items()}
+        self.capacity = {k: int(v) for k, v in (config.get("capacity") or {}).items()
+                         if k in self.models}
         self.sticky_key = config.get("sticky_key")
         self.step = int(config.get("step", 0))
 
@@ -216,8 +218,10 @@ class Router:
                 or random.random() >= float(shadow.get("fraction", 0)):
             return
         target = shadow["target"]
+        app_capacity = sum(self.capacity.values()) if self.capacity else None
         if not shadow_room(self.capacity.get(target), self.in_flight[target],
-                           self.shadow_pending, self.shadow_max):
+                           self.shadow_pending, self.shadow_max, app_capacity,
+                           sum(self.in_flight.values())):
             # never queue behind a slow shadow, never take the target's callers' slots
             outcome = "dropped" if self.shadow_pending >= self.shadow_max else "busy"
             self.shadow_counts[outcome] += 1

@@ -108,13 +108,21 @@ def sticky_value(body: Any, header: str | None, field: str | None) -> str | None
 
 
 def shadow_room(capacity: int | None, real_in_flight: int, copies_in_flight: int,
-                max_queued: int) -> bool:
-    """Whether one more shadow copy may go to the target now. Copies use only the target's
-    spare slots: its own callers' requests in flight, the copies in flight and a reserve
-    (a quarter of its capacity, at least one slot) must fit in `capacity`, so a copy never
-    takes the slot a real request of the target is about to need. Without a known
-    capacity only `max_queued` limits."""
+                max_queued: int, app_capacity: int | None = None,
+                app_in_flight: int = 0) -> bool:
+    """Whether one more shadow copy may go to the target now. Shadow yields to real
+    traffic:
+    - at most `max_queued` copies are in flight;
+    - copies use only the target's spare slots: its own callers' requests in flight, the
+      copies in flight and a reserve (a quarter of its capacity, at least one slot) must
+      fit in `capacity`, so a copy never takes a slot a real request is about to need;
+    - no copies while the application is saturated: the callers' requests in flight over
+      all slots and the copies must fit in `app_capacity` (once callers queue for a slot,
+      a copy's work only delays them).
+    Without a known capacity only `max_queued` limits."""
     if copies_in_flight >= max_queued:
+        return False
+    if app_capacity is not None and app_in_flight + copies_in_flight + 1 > app_capacity:
         return False
     if capacity is None:
         return True

@@ -75,3 +75,13 @@ def test_shadow_copies_use_only_the_targets_spare_slots() -> None:
     assert shadow_room(None, 50, 7, 8) and not shadow_room(None, 0, 8, 8)
     # a one-slot target never gets a copy: its one slot is its callers' reserve
     assert not shadow_room(1, 0, 0, 8)
+
+
+def test_no_shadow_copies_while_the_application_is_saturated() -> None:
+    # two slots of 5: callers and copies together within the 10 slots
+    assert shadow_room(5, 0, 0, 8, app_capacity=10, app_in_flight=9)
+    assert not shadow_room(5, 0, 0, 8, app_capacity=10, app_in_flight=10)
+    assert shadow_room(5, 0, 2, 8, app_capacity=10, app_in_flight=7)
+    assert not shadow_room(5, 0, 3, 8, app_capacity=10, app_in_flight=7)
+    assert not shadow_room(5, 0, 0, 8, app_capacity=10, app_in_flight=16)  # callers queue
+    assert shadow_room(5, 0, 0, 8, app_capacity=None, app_in_flight=16)
