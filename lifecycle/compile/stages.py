@@ -24,6 +24,8 @@ def data_stage(spec: Spec) -> DataStage:
     sources = {role: _dump(src) for role, src in
                (("train", spec.data.train), ("eval", spec.data.eval),
                 ("reference", spec.data.reference)) if src is not None}
+    if spec.data.time_column is not None:  # what a retrain's recent_data filters on
+        sources["train"] = {**sources["train"], "time_column": spec.data.time_column}
     return DataStage(id="data", sources=sources, contract=_dump(spec.data.contract),
                      resources=Resources(cpus=1, workers=1))
 

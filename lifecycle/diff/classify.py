@@ -170,6 +170,7 @@ TABLE: dict[str, Classifier] = {
     "data.eval.path": flag("evaluation data source"),
     "data.reference": flag("reference data source"),
     "data.reference.path": flag("reference data source"),
+    "data.time_column": flag("event-time column (retraining window)"),
     "data.contract.label": flag("label column"),
     "data.contract.min_rows": bound("minimum rows", "lower"),
     "data.contract.features.*": safeguard("contract feature"),
@@ -189,6 +190,10 @@ TABLE: dict[str, Classifier] = {
     "monitors[*].threshold": bound("outlier score threshold", "higher"),
     "monitors[*].on_drift[*]": safeguard("action on drift"),
     "monitors[*].on_outlier[*]": safeguard("action on outliers"),
+    "monitors[*].retrain.cooldown": bound("retrain cooldown", "lower", up="lengthened",
+                                          down="shortened"),
+    "monitors[*].retrain.max_per_week": bound("retrains per week", "higher"),
+    "monitors[*].retrain.recent_data": flag("retraining data window"),
     # governance
     "approvals[*]": safeguard("approval"),
     "waivers[*]": exception("waiver"),

@@ -68,9 +68,39 @@ def open_dataset(source: dict[str, Any], root: str) -> tuple[pads.Dataset, list[
     return dataset, sorted(dataset.files)
 
 
+class NotATimeColumn(ValueError):
+    """`data.time_column` is missing from the source or holds no times."""
+
+
+def recent_rows(schema: pa.Schema, source: dict[str, Any]) -> pc.Expression | None:
+    """The filter a retrain with `recent_data` puts on the training source: rows whose
+    `time_column` is at or after `since` (epoch seconds). A timestamp column of any unit
+    and zone, a date, or a number of epoch seconds."""
+    since, column = source.get("since"), source.get("time_column")
+    if since is None or column is None:
+        return None
+    if column not in schema.names:
+        raise NotATimeColumn(f"data.time_column '{column}' is not a column of "
+                             f"{source['path']} (columns: {', '.join(schema.names)})")
+    kind = schema.field(column).type
+    if pa.types.is_timestamp(kind):
+        value = pa.scalar(int(float(since) * 1_000_000), pa.timestamp("us", tz="UTC"))
+        return pc.field(column) >= pc.cast(value, kind, safe=False)  # to the unit: truncated
+    if pa.types.is_date(kind):
+        import datetime
+
+        day = datetime.datetime.fromtimestamp(float(since), datetime.timezone.utc).date()
+        return pc.field(column) >= pa.scalar(day, kind)
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return pc.field(column) >= float(since)
+    raise NotATimeColumn(f"data.time_column '{column}' has type {kind}: expected a "
+                         "timestamp, a date or epoch seconds")
+
+
 def read_table(source: dict[str, Any], root: str) -> pa.Table:
     dataset, _ = open_dataset(source, root)
-    return dataset.to_table(columns=source.get("columns"))
+    return dataset.to_table(columns=source.get("columns"),
+                            filter=recent_rows(dataset.schema, source))
 
 
 def digest_files(source: dict[str, Any], root: str) -> str:

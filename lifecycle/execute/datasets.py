@@ -21,7 +21,7 @@ def ray_datasets(data_out: dict[str, Any], root: str) -> dict[str, Any]:
     Data's parallel readers."""
     import ray.data
 
-    from .contract import open_dataset, read_table
+    from .contract import open_dataset, read_table, recent_rows
 
     out: dict[str, Any] = {}
     for role in ("train", "eval"):
@@ -31,12 +31,16 @@ def ray_datasets(data_out: dict[str, Any], root: str) -> dict[str, Any]:
         fs, path = _filesystem(str(source["path"]), root)
         fmt = source_format(source, fs, path)
         columns = source.get("columns")
-        _, files = open_dataset(source, root)
+        dataset, files = open_dataset(source, root)
+        recent = recent_rows(dataset.schema, source)  # a retrain's recent_data
         if _size(fs, files) <= IN_MEMORY_BYTES:
             out[role] = ray.data.from_arrow(read_table(source, root))
             continue
         if fmt == "parquet":
-            ds = ray.data.read_parquet(path, filesystem=fs, columns=columns)
+            time_column = source.get("time_column")
+            ds = ray.data.read_parquet(path, filesystem=fs, columns=(
+                columns + [time_column] if recent is not None and columns is not None
+                and time_column not in columns else columns))
         elif fmt == "csv":
             import pyarrow.csv as pacsv
 
@@ -44,8 +48,17 @@ def ray_datasets(data_out: dict[str, Any], root: str) -> dict[str, Any]:
                 delimiter=str(source.get("csv_delimiter", ","))))
         else:
             ds = ray.data.from_arrow(read_table(source, root))
+            recent = None
+        if recent is not None:
+            ds = ds.map_batches(_keep, fn_args=(recent,), batch_format="pyarrow")
+            if columns is not None:
+                ds = ds.select_columns(columns)
         # read once, keep the blocks in the object store: every trial and epoch reuses them
         out[role] = ds.materialize()
     if "eval" not in out:
         out["eval"] = out["train"]
     return out
+
+
+def _keep(batch: Any, recent: Any) -> Any:
+    return batch.filter(recent)

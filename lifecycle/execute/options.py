@@ -22,6 +22,7 @@ class RunOptions:
     serve_host: str | None = None  # default: the plan's http_options (or LIFECYCLE_SERVE_HOST)
     serve_port: int | None = None  # default: the plan's http_options (or LIFECYCLE_SERVE_PORT)
     serve_timeout_s: float = 300.0  # how long a deploy may take to be RUNNING
+    recent_data_s: float | None = None  # a retrain: train only on rows this recent
     trigger: str | None = None  # why this run started, when not by a person (a monitor)
 
     def serve_http(self, serve_config: dict[str, Any]) -> tuple[str, int]:

@@ -102,3 +102,15 @@ def eval_data_for_gates(spec: Spec) -> Iterator[SpecFinding]:
     if spec.evaluate is not None and spec.evaluate.gates and spec.data.eval is None:
         yield SpecFinding(("evaluate", "gates"), "schema.rule",
                           "gates need evaluation data", "add data.eval.path")
+
+
+@check
+def recent_data_needs_a_time_column(spec: Spec) -> Iterator[SpecFinding]:
+    if spec.data.time_column is not None:
+        return
+    for i, m in enumerate(spec.monitors):
+        if m.retrain is not None and m.retrain.recent_data is not None:
+            yield SpecFinding(("monitors", i, "retrain", "recent_data"), "schema.rule",
+                              "recent_data needs to know each row's time",
+                              "set data.time_column to the training data's event-time "
+                              "column, or remove recent_data to retrain on all the data")

@@ -71,3 +71,15 @@ class DataSpec(SpecModel):
         None, description="Reference data for monitors (default: the training data).")
     contract: DataContract = Field(description="Columns, types, ranges and null limits "
                                    "every source must meet.")
+    time_column: Identifier | None = Field(
+        None, description="Column of the training data holding each row's event time (a "
+        "timestamp, or epoch seconds); a monitor's retrain with recent_data keeps only the "
+        "rows this recent.")
+
+    @model_validator(mode="after")
+    def _time_column(self) -> "DataSpec":
+        c = self.time_column
+        if c is not None and (c in self.contract.features or c == self.contract.label):
+            raise ValueError(f"time_column '{c}' is a feature or the label: it must be a "
+                             "column of its own (the model should not learn the date)")
+        return self

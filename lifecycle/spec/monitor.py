@@ -36,8 +36,9 @@ class Alert(SpecModel):
 class Retrain(SpecModel):
     cooldown: Duration = Field(86400.0, ge=60, description="Least time between two retrains.")
     max_per_week: int = Field(2, ge=1, le=50, description="Most retrains in any 7 days.")
-    recent_data: Duration = Field(604800.0, gt=0, description="How far back retraining data "
-                                  "reaches.")
+    recent_data: Duration | None = Field(
+        None, gt=0, description="Train only on rows this recent (by data.time_column); "
+        "default: all the data, read afresh.")
 
 
 class Preprocess(SpecModel):

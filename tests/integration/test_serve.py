@@ -133,7 +133,9 @@ def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
     assert deployed["versions"]["stable"] == world["v1"] and v2 != world["v1"]
     url = world["url"]
 
-    observed = _load(url, 1000)
+    # 4 callers: the application (2 slots x 5) has room for copies (none are sent while
+    # callers fill every slot)
+    observed = _load(url, 1000, workers=4)
     assert [o for o in observed if o[0] != 200] == []
     share = sum(slot == "candidate" for _, slot, _ in observed) / len(observed)
     assert 0.065 <= share <= 0.135, share  # 10% ± 3.5 points (≈ 3.7 sd at n=1000)
@@ -310,11 +312,12 @@ def _until(predicate: Any, timeout_s: float, what: str) -> Any:
         time.sleep(0.5)
 
 
-def _serve_with_monitors(world: dict[str, Any], hidden: int, monitors: str, hold: str) -> Any:
+def _serve_with_monitors(world: dict[str, Any], hidden: int, monitors: str, hold: str,
+                         extra: tuple[str, ...] = ()) -> Any:
     """A new candidate (`hidden` makes it a new version) deployed behind a 10% canary
     step held for `hold` with an error-rate gate, watched by `monitors`."""
     plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
-        f"train.config.hidden={hidden}", monitors,
+        f"train.config.hidden={hidden}", monitors, *extra,
         *_rollout("canary", f"[{{weight: 10, hold: {hold}, gates: [{{metric: error_rate, "
                             "max: 0.05}]}, {weight: 100}]")])
     result = run_plan(plan, world["options"])
@@ -345,6 +348,10 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     fitted = result.outcome("monitor").outputs["monitors"]  # type: ignore[union-attr]
     assert set(fitted) == {"input-drift", "probe", "outliers"}
     assert all(f["artifact_uri"].startswith("runs:/") for f in fitted.values())
+    # each detector, loaded inside the Monitor's Serve replica, gave the answer on the
+    # probe window that it gave when it was fitted
+    assert {n: w["verified"] for n, w in _watched()["monitors"].items()} == \
+        dict.fromkeys(fitted, True)
     url = world["url"]
 
     clean = [r for k in range(6) for r in _rows(500, seed=1000 + k)]  # fresh draws
@@ -401,10 +408,25 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
 
 def test_drift_blocks_promotion_and_retrains_once_per_cooldown(world: dict[str, Any]
                                                                ) -> None:
+    # training rows with event times: 900 from a month ago, the rest from the last hour;
+    # a retrain with recent_data 7d must train on the recent rows only
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    train_path = world["data"][0].split("=", 1)[1]
+    table = pq.read_table(ROOT / train_path)
+    now = time.time()
+    times = [now - 30 * 86400 if i < 900 else now - 3600 for i in range(table.num_rows)]
+    timed = train_path.replace("train.parquet", "train-timed.parquet")
+    pq.write_table(table.append_column("event_time", pa.array(times, pa.float64())),
+                   ROOT / timed)
     monitors = ("monitors=[{name: input-drift, detector: tabular, features: all, window: "
                 "200, p_val: 0.0001, on_drift: [block_promotion, retrain], retrain: "
-                "{cooldown: 1h, max_per_week: 2}}]")
-    result = _serve_with_monitors(world, 10, monitors, "15s")
+                "{cooldown: 1h, max_per_week: 2, recent_data: 7d}}]")
+    result = _serve_with_monitors(world, 10, monitors, "15s", (
+        f"data.train.path={timed}", "+data.time_column=event_time"))
+    first_rows = result.outcome("data").outputs["rows"]["train"]  # type: ignore[union-attr]
+    assert first_rows == table.num_rows
     url = world["url"]
     # 10 drifted windows; ~40 requests reach the candidate, enough to judge its gate
     assert set(_send(url, _rows(2000, seed=78, shift=1.0), per_request=5)) == {200}
@@ -435,6 +457,10 @@ def test_drift_blocks_promotion_and_retrains_once_per_cooldown(world: dict[str, 
     trained = [e["stage"] for e in read_journal(store, retrain_run)
                if e["event"] == "stage_succeeded"]
     assert {"train", "evaluate", "register", "monitor", "deploy"} <= set(trained)
+    data = next(e for e in read_journal(store, retrain_run)
+                if e["event"] == "stage_succeeded" and e["stage"] == "data")
+    assert data["outputs"]["rows"]["train"] == table.num_rows - 900  # the recent rows only
+    assert data["outputs"]["since"] > now - 7 * 86400 - 600
 
 
 def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any]) -> None:
@@ -452,7 +478,7 @@ def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any
     assert result.exit_code == ExitCode.OK, result.message
     candidate = result.outcome("deploy").outputs["versions"]["candidate"]  # type: ignore[union-attr]
     url = world["url"]
-    before = _load(url, 200)
+    before = _load(url, 200, workers=4)
     assert {v for _, _, v in before} == {world["v1"]}  # the preview answers nobody
     assert {s for s, _, _ in before} == {200}
     from ray import serve

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 from ...errors import ExitCode
 from ...plan import DataStage
 from ..context import StageContext, StageFailed
-from ..contract import check_contract, digest_files, feature_info, read_table
+from ..contract import NotATimeColumn, check_contract, digest_files, feature_info, read_table
 
 
 def run(stage: DataStage, ctx: StageContext) -> dict[str, Any]:
@@ -16,9 +17,19 @@ def run(stage: DataStage, ctx: StageContext) -> dict[str, Any]:
     rows: dict[str, int] = {}
     digests: dict[str, str] = {}
     train_table = None
-    for role, source in stage.sources.items():
+    sources = dict(stage.sources)
+    recent = ctx.options.recent_data_s
+    if recent is not None and sources["train"].get("time_column"):
+        # a retrain on recent data: every later reader (train, tune, monitor) sees the
+        # same rows, because the filter travels with the source
+        sources["train"] = {**sources["train"], "since": time.time() - recent}
+    for role, source in sources.items():
         try:
             table = read_table(source, ctx.root)
+        except NotATimeColumn as exc:
+            raise StageFailed(f"data.{role}: {exc}", ExitCode.INVALID_INPUT,
+                              hint="fix data.time_column, or remove the monitor's "
+                              "retrain.recent_data") from None
         except FileNotFoundError:
             raise StageFailed(f"data.{role}.path: {source['path']} does not exist",
                               ExitCode.INVALID_INPUT,
@@ -30,7 +41,8 @@ def run(stage: DataStage, ctx: StageContext) -> dict[str, Any]:
                               hint="check the file and data.<role>.format") from None
         rows[role] = table.num_rows
         violations.extend(check_contract(table, stage.contract, f"data.{role}"))
-        digests[role] = digest_files(source, ctx.root)
+        digests[role] = digest_files(source, ctx.root) + (
+            f"@since={source['since']:.3f}" if "since" in source else "")
         if role == "train":
             train_table = table
     if violations:
@@ -43,4 +55,5 @@ def run(stage: DataStage, ctx: StageContext) -> dict[str, Any]:
     combined = hashlib.sha256("".join(f"{r}:{d}" for r, d in sorted(digests.items()))
                               .encode()).hexdigest()
     return {"digest": combined, "digests": digests, "rows": rows,
-            "info": feature_info(train_table, stage.contract), "sources": stage.sources}
+            "info": feature_info(train_table, stage.contract), "sources": sources,
+            **({"since": sources["train"]["since"]} if "since" in sources["train"] else {})}

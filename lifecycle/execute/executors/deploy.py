@@ -35,7 +35,7 @@ def monitor_config(ctx: StageContext) -> dict[str, Any] | None:
     host, port = ctx.options.serve_http(ctx.plan.serve_config or {})
     return {
         "monitors": [{"params": params[name], "path": f["path"],
-                      "manifest_sha256": f["manifest_sha256"],
+                      "manifest_sha256": f["manifest_sha256"], "probe": f.get("probe"),
                       "artifact_uri": f.get("artifact_uri"),
                       "tracking_uri": ctx.tracking.uri if ctx.tracking else None}
                      for name, f in sorted(fitted.items())],

@@ -10,7 +10,6 @@ import os
 import tempfile
 from typing import Any
 
-import numpy as np
 
 from ...errors import ExitCode
 from ...plan import MonitorStage
@@ -44,9 +43,9 @@ def run(stage: MonitorStage, ctx: StageContext) -> dict[str, Any]:
             raise StageFailed(f"monitors[{m.name}]: {exc}", ExitCode.INVALID_INPUT) from exc
         folder = os.path.join(base, m.name)
         saved = detectors.save(fitted, folder, x_ref)
-        _check_reload(fitted, detectors.load(folder, saved["manifest_sha256"]), x_ref, m.name)
+        probe = _check_reload(fitted, detectors.load(folder, saved["manifest_sha256"]), m.name)
         entry: dict[str, Any] = {"detector": m.detector, "features": m.features,
-                                 "reference_rows": int(len(x_ref)), **saved}
+                                 "reference_rows": int(len(x_ref)), "probe": probe, **saved}
         if ctx.tracking is not None and registered.get("run_id"):
             client = ctx.tracking.client
             client.log_artifacts(registered["run_id"], folder, f"monitors/{m.name}")
@@ -57,24 +56,16 @@ def run(stage: MonitorStage, ctx: StageContext) -> dict[str, Any]:
     return {"monitors": out}
 
 
-def _check_reload(fitted: Any, loaded: Any, x_ref: np.ndarray, name: str) -> None:
+def _check_reload(fitted: Any, loaded: Any, name: str) -> dict[str, Any]:
     """The saved detector must decide as the fitted one does (NOTES.md: one detector's
-    reload once did not): compared on a slice of the reference with seeded torch."""
-    sample = x_ref[: min(len(x_ref), 200)]
-    a, b = _seeded(fitted, sample), _seeded(loaded, sample)
-    same = a.get("is_drift") == b.get("is_drift") and \
-        a.get("is_outlier_window") == b.get("is_outlier_window")
-    if not same:
+    reload once did not). The probe is recorded: every Serve replica that loads the
+    detector checks it gets the same answer."""
+    from ...runtime.monitor import detectors
+
+    expected = detectors.probe(fitted)
+    differs = detectors.probe_differs(expected, detectors.probe(loaded))
+    if differs:
         raise StageFailed(f"monitors[{name}]: the saved detector decides differently from "
-                          f"the fitted one ({a} vs {b})", ExitCode.RUNTIME,
+                          f"the fitted one ({differs})", ExitCode.RUNTIME,
                           hint="report this: the detector cannot be shipped to serving")
-
-
-def _seeded(fitted: Any, x: np.ndarray) -> dict[str, Any]:
-    try:
-        import torch
-
-        torch.manual_seed(0)
-    except ImportError:
-        pass
-    return fitted.detect(x)  # type: ignore[no-any-return]
+    return expected

@@ -47,6 +47,15 @@ class Watch:
         self.params = spec["params"]
         self.name = str(self.params["name"])
         self.fitted = detectors.load(_local_copy(spec), spec.get("manifest_sha256"))
+        # the answer on the probe window recorded at fit time, recomputed in this replica
+        self.verified: bool | None = None
+        if spec.get("probe") is not None:
+            differs = detectors.probe_differs(spec["probe"], detectors.probe(self.fitted))
+            if differs:
+                raise detectors.TamperedDetector(
+                    f"monitor '{self.name}': loaded here, the detector decides differently "
+                    f"from when it was fitted ({differs}); it will not watch traffic")
+            self.verified = True
         self.encoder: Encoder = self.fitted.encoder
         from ...spec.monitor import MIN_WINDOW  # lazy: the spec package is light
 
@@ -86,6 +95,7 @@ class Watch:
         flagged = [r for r in recent if r["flagged"]]
         rates = [r["outlier_rate"] for r in recent if "outlier_rate" in r]
         return {"detector": self.fitted.kind, "features": self.encoder.features,
+                "verified": self.verified,
                 "window": self.buffer.size, "p_val": self.params["p_val"],
                 "actions": self.actions, **self.buffer.counts(),
                 "windows_since": len(recent), "flagged_since": len(flagged),
@@ -263,9 +273,10 @@ class Monitor:
             return {"started": False, "why": why}
         from .retrain import start
 
-        run_id = start(retrain, reason)
+        recent = (w.params.get("retrain") or {}).get("recent_data")
+        run_id = start({**retrain, "recent_data_s": recent}, reason)
         w.record_retrain(now, run_id)
-        return {"started": True, "run_id": run_id}
+        return {"started": True, "run_id": run_id, "recent_data_s": recent}
 
 
 def _local_copy(spec: dict[str, Any]) -> str:

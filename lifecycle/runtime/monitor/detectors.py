@@ -75,6 +75,41 @@ class Fitted:
         return result
 
 
+PROBE_ROWS = 200
+PROBE_TOLERANCE = 1e-6
+
+
+def probe(fitted: Fitted) -> dict[str, Any]:
+    """The detector's answer on a fixed window (the first PROBE_ROWS reference rows, torch
+    seeded): recorded when the detector is fitted and recomputed wherever it is loaded —
+    the monitor stage and every Serve replica — so a saved detector that decides
+    differently after loading is caught before it watches traffic."""
+    try:
+        import torch
+
+        torch.manual_seed(0)
+    except ImportError:
+        pass
+    assert fitted.reference is not None  # set by fit() and load()
+    return fitted.detect(fitted.reference[:PROBE_ROWS])
+
+
+def probe_differs(expected: dict[str, Any], got: dict[str, Any]) -> str | None:
+    """None when `got` is the same answer as `expected`, else what differs."""
+    for key in sorted(set(expected) | set(got)):
+        a, b = expected.get(key), got.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = probe_differs(a, b)
+            if inner:
+                return f"{key}.{inner}"
+        elif isinstance(a, float) and isinstance(b, float):
+            if not abs(a - b) <= PROBE_TOLERANCE * max(1.0, abs(a)):
+                return f"{key}: {a} then {b}"
+        elif a != b:
+            return f"{key}: {a} then {b}"
+    return None
+
+
 def reference_sample(columns: dict[str, list[Any]], encoder: Encoder, size: int) -> np.ndarray:
     """Encoded reference rows: rows with a missing value dropped, then a seeded sample."""
     x = encoder.columns_of(columns)

@@ -1,5 +1,6 @@
 """The retrain action: a new run of the same plan, started on the cluster by the monitor.
-It goes through every stage again (data read afresh, training forced, the same evaluation
+It goes through every stage again (data read afresh — with `recent_data`, only the rows
+that recent by `data.time_column` — training forced, the same evaluation
 gates, a new registered version, and the same canary and gates when it deploys), so a
 retrained model is held to the bar the first one was. The monitor's limiter decides
 whether it may start; this module only starts it."""
@@ -25,7 +26,8 @@ def _run(config: dict[str, Any], run_id: str, reason: str) -> int:
                          tracking_uri=config["tracking_uri"], force=True,
                          spec_path=config.get("spec_path", ""), show_progress=False,
                          serve_host=config.get("serve_host"),
-                         serve_port=config.get("serve_port"), trigger=f"retrain: {reason}")
+                         serve_port=config.get("serve_port"), trigger=f"retrain: {reason}",
+                         recent_data_s=config.get("recent_data_s"))
     result = run_plan(plan, options, run_id=run_id)
     return int(result.exit_code)
 

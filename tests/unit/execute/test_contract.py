@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lifecycle.execute.contract import check_contract, digest_files, feature_info, read_table
+from lifecycle.execute.contract import (NotATimeColumn, check_contract, digest_files, feature_info,
+                                        read_table)
 from lifecycle.execute.journal import Journal, read_journal
 from lifecycle.execute.metrics import check_gate
 from lifecycle.execute.runner import stage_key
@@ -133,3 +134,31 @@ def test_stage_key_changes_with_upstream_outputs() -> None:
     a = stage_key(S(), {"data": {"digest": "1"}})
     assert a == stage_key(S(), {"data": {"digest": "1", "rows": {"train": 5}}})
     assert a != stage_key(S(), {"data": {"digest": "2"}})
+
+
+@pytest.mark.parametrize("kind", ["seconds", "timestamp", "timestamp_tz", "date"])
+def test_a_retrain_reads_only_recent_rows(tmp_path: Path, kind: str) -> None:
+    import datetime
+
+    now = time.time()
+    stamps = [now - 30 * 86400, now - 10 * 86400, now - 2 * 86400, now - 3600]
+    as_dt = [datetime.datetime.fromtimestamp(t, datetime.timezone.utc) for t in stamps]
+    column = {"seconds": pa.array(stamps),
+              "timestamp": pa.array([d.replace(tzinfo=None) for d in as_dt],
+                                    pa.timestamp("ms")),
+              "timestamp_tz": pa.array(as_dt, pa.timestamp("us", tz="Europe/Berlin")),
+              "date": pa.array([d.date() for d in as_dt], pa.date32())}[kind]
+    pq.write_table(_table().append_column("t", column), tmp_path / "d.parquet")
+    source = {"path": str(tmp_path / "d.parquet"), "time_column": "t"}
+    assert read_table(source, "/").num_rows == 4  # no `since`: every row
+    recent = read_table({**source, "since": now - 7 * 86400}, "/")
+    assert recent.column("amount").to_pylist() == [3.0, 4.0]
+
+
+def test_a_time_column_that_is_missing_or_not_a_time_is_named(tmp_path: Path) -> None:
+    pq.write_table(_table(), tmp_path / "d.parquet")
+    source = {"path": str(tmp_path / "d.parquet"), "since": time.time()}
+    with pytest.raises(NotATimeColumn, match="'when' is not a column of .*amount, channel"):
+        read_table({**source, "time_column": "when"}, "/")
+    with pytest.raises(NotATimeColumn, match="'channel' has type string"):
+        read_table({**source, "time_column": "channel"}, "/")

@@ -67,6 +67,19 @@ def test_saved_detector_reloads_with_the_same_results(kind: str, tmp_path: Path)
         assert a["is_drift"] is True, a  # the shifted window is found by every detector
     if kind in detectors.FEATURE_WISE:
         assert set(a["features"]) == set(enc.columns)
+    # the probe recorded at fit time is what a loaded copy (a Serve replica) recomputes
+    assert detectors.probe_differs(detectors.probe(fitted), detectors.probe(loaded)) is None
+
+
+def test_a_probe_that_differs_says_where() -> None:
+    expected = {"kind": "drift", "is_drift": False, "p_value": 0.31,
+                "features": {"amount": 0.31, "hour": 0.8}}
+    assert detectors.probe_differs(expected, {**expected, "p_value": 0.31 + 1e-9}) is None
+    assert detectors.probe_differs(
+        expected, {**expected, "features": {"amount": 0.29, "hour": 0.8}}) == \
+        "features.amount: 0.31 then 0.29"
+    assert detectors.probe_differs(expected, {**expected, "is_drift": True}) == \
+        "is_drift: False then True"
 
 
 def test_a_tampered_folder_is_refused(tmp_path: Path) -> None:

@@ -103,6 +103,7 @@ def test_all_problems_are_reported_at_once() -> None:
     (["monitors.0.detector=mmd", "+monitors.0.backend=tensorflow"], "monitors[0]",
      "TensorFlow is not installed"),
     (["monitors.1.on_drift=[alert]"], "monitors[1]", "use on_outlier, not on_drift"),
+    (["+data.time_column=amount"], "data", "must be a column of its own"),
     (["train.framework=sklearn", "train.scaling.num_workers=2"], "train",
      "trains on a single worker"),
     (["serve.rollout.steps.0.hold=ten minutes"], "serve.rollout.steps[0].hold",
@@ -129,6 +130,8 @@ def test_section_rules(overrides: list[str], key: str, fragment: str) -> None:
     (["monitors.0.detector=chisquare"], "schema.rule", "monitors[0].detector",
      "use tabular for mixed features"),
     (["~register"], "schema.rule", "serve", "add register.model"),
+    (["+monitors.0.retrain={recent_data: 7d}"], "schema.rule",
+     "monitors[0].retrain.recent_data", "set data.time_column"),
 ])
 def test_cross_field_checks(overrides: list[str], code: str, key: str, fragment: str) -> None:
     errs, _ = _errors(FRAUD, *overrides)
@@ -180,3 +183,9 @@ def test_user_key_that_looks_like_a_union_tag_is_kept(tmp_path) -> None:  # type
     spec.write_text("'list[x]': 1\n" + FRAUD.read_text())
     errs, _ = _errors(spec)
     assert errs[0][:2] == ("schema.unknown-key", "list[x]")
+
+
+def test_recent_data_with_a_time_column_is_valid() -> None:
+    errs, r = _errors(FRAUD, "+data.time_column=event_time",
+                      "+monitors.0.retrain={recent_data: 7d}")
+    assert errs == [] and int(r.exit_code) == 0
