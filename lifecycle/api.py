@@ -267,12 +267,22 @@ def run_status(options: Any) -> list[dict[str, Any]]:
 
 # --- operating a deployed application ---------------------------------------------
 
-def application_of(target: str | Path) -> tuple[str, str | None, bool]:
-    """(application, registered model, archive on retire) of a spec file, or the name
-    itself when `target` is not a file (an application deployed earlier)."""
+@dataclass(frozen=True)
+class Served:
+    """What the operating commands need of a spec: its application, registered model and
+    `retirement` settings."""
+    application: str
+    model: str | None = None
+    archive: bool = True
+    drain_s: float = 300.0
+
+
+def application_of(target: str | Path) -> Served:
+    """The application of a spec file, or the name itself when `target` is not a file
+    (an application deployed earlier: retirement defaults apply)."""
     path = Path(target)
     if not path.is_file():
-        return str(target), None, True
+        return Served(str(target))
     result = validate_one(path)
     if result.plan is None:
         raise _refusal(result, path)
@@ -283,15 +293,16 @@ def application_of(target: str | Path) -> tuple[str, str | None, bool]:
         raise InputError(f"{path} has no serve section", location=loc, problems=(Problem(
             "plan.not-served", "the spec deploys nothing", "serve", loc,
             "add a serve section, or name the application instead of the spec"),))
-    retirement = plan.spec.get("retirement") or {}
-    archive = bool(retirement.get("archive", True)) if isinstance(retirement, dict) else True
-    return deploy.application, deploy.model, archive
+    retire = next((s for s in plan.stages if s.kind == "retire"), None)
+    if retire is None:  # no retirement section: its defaults
+        return Served(deploy.application, deploy.model)
+    return Served(deploy.application, deploy.model, retire.archive, retire.drain_s)
 
 
 def serve_status(target: str | Path, address: str | None = None) -> dict[str, Any]:
     from .execute import serving
 
-    application, _, _ = application_of(target)
+    application = application_of(target).application
     serving.attach(address)
     return serving.status(application)
 
@@ -299,19 +310,20 @@ def serve_status(target: str | Path, address: str | None = None) -> dict[str, An
 def rollout_command(target: str | Path, command: str, address: str | None = None) -> str:
     from .execute import serving
 
-    application, _, _ = application_of(target)
+    application = application_of(target).application
     serving.attach(address)
     return serving.command(application, command)
 
 
 def retire(target: str | Path, address: str | None = None,
-           tracking_uri: str | None = None) -> dict[str, Any]:
+           tracking_uri: str | None = None, drain_s: float | None = None) -> dict[str, Any]:
     from .execute import serving
 
-    application, model, archive = application_of(target)
+    served = application_of(target)
     serving.attach(address)
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    return serving.retire(application, model or application, uri, archive)
+    return serving.retire(served.application, served.model or served.application, uri,
+                          served.archive, served.drain_s if drain_s is None else drain_s)
 
 
 def monitor_report(target: str | Path, out_dir: str | None = None, options: Any = None,
@@ -322,7 +334,7 @@ def monitor_report(target: str | Path, out_dir: str | None = None, options: Any 
     from .execute.options import RunOptions
     from .execute.storage import Store
 
-    application, _, _ = application_of(target)
+    application = application_of(target).application
     store = Store((options or RunOptions()).resolved_store())
     collected = report.collect(store, application)
     if not collected.runs:

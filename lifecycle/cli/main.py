@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                         "tag its versions retired (retirement.archive)", epilog=EPILOG)
     rt.add_argument("target", metavar="SPEC|APP")
     rt.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
+    rt.add_argument("--drain", type=_duration, metavar="DURATION",
+                    help="longest wait for requests in flight, e.g. 30s (default: the spec's "
+                    "retirement.drain, 5m); new requests get 503 meanwhile")
     _address(rt)
 
     mo = sub.add_parser("monitor", help="what the monitors saw")
@@ -205,14 +208,27 @@ def cmd_rollout(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _duration(text: str) -> float:
+    from ..spec.base import parse_duration
+
+    try:
+        return float(parse_duration(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
     from ..render import make_console
 
-    done = api.retire(ns.target, ns.address, ns.tracking_uri)
+    done = api.retire(ns.target, ns.address, ns.tracking_uri, ns.drain)
     archived = ", ".join(done["archived_versions"]) or "none"
+    drained = done.get("drained")
+    drain = "" if not drained else (
+        f"drained in {drained['seconds']:.1f} s; " if not drained["in_flight_left"] else
+        f"{drained['in_flight_left']} request(s) still in flight after the drain; ")
     make_console(no_color=ns.no_color).print(
-        f"retired {done['application']}: application "
+        f"retired {done['application']}: {drain}application "
         f"{'deleted' if done['deleted'] else 'was not deployed'}; versions archived: {archived}")
     return 0
 

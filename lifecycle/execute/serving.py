@@ -110,8 +110,11 @@ def command(application: str, name: str) -> str:
     return str(ray.get(controller.send.remote(name), timeout=30))
 
 
-def retire(application: str, model: str, tracking_uri: str | None, archive: bool) -> dict[str, Any]:
-    """Stop the controller, delete the application, and (archive) tag its versions."""
+def retire(application: str, model: str, tracking_uri: str | None, archive: bool,
+           drain_s: float = 300.0) -> dict[str, Any]:
+    """Stop the controller, drain the application (the Router answers new requests 503
+    and the requests in flight finish, for at most `drain_s`), delete it, and (archive)
+    tag its versions."""
     import ray
 
     from ..runtime.serve import control, rollout
@@ -123,6 +126,7 @@ def retire(application: str, model: str, tracking_uri: str | None, archive: bool
     controller = rollout.find(application)
     if controller is not None:
         ray.kill(controller)
+    drained = _drain(application, drain_s) if config else None
     deleted = control.delete(application)
     if deleted and not control.wait_deleted(application):
         raise _fail(f"Serve is still deleting '{application}' after 120 s",
@@ -136,5 +140,30 @@ def retire(application: str, model: str, tracking_uri: str | None, archive: bool
         for v in versions:
             client.set_model_version_tag(model, v, "lifecycle.retired", "true")
             archived.append(v)
-    return {"application": application, "deleted": deleted, "archived_versions": archived}
+    return {"application": application, "deleted": deleted, "archived_versions": archived,
+            "drained": drained}
+
+
+def _drain(application: str, drain_s: float) -> dict[str, Any]:
+    """New requests refused (503, the Router says the application is being retired)
+    while those in flight finish; at most `drain_s`, then the deletion goes on anyway
+    (Serve's own graceful shutdown still waits for replicas' requests)."""
+    import time
+
+    from ..runtime.serve import control
+
+    control.update_user_config(application, "Router", {"draining": True})
+    control.wait_router(application, lambda s: bool(s.get("draining")))
+    t0 = time.monotonic()
+    left = None
+    while True:
+        try:
+            left = int(control.router(application).stats.remote().result()["in_flight"])
+        except Exception:  # the Router is gone: nothing left to drain
+            left = None
+            break
+        if left == 0 or time.monotonic() - t0 >= drain_s:
+            break
+        time.sleep(0.2)
+    return {"seconds": round(time.monotonic() - t0, 3), "in_flight_left": left}
 

@@ -79,5 +79,7 @@ def _monitors(out: Console, watched: dict[str, Any] | None, fed: dict[str, Any] 
         sampled = "" if m.get("windows_dropped", 0) == 0 else (
             f", [warning]{m['windows_dropped']} window(s) skipped (sampled "
             f"{m.get('sampled_fraction', 1):.0%})[/]")
-        out.print(f"    {escape(name)} ({m['detector']}): {m.get('windows_detected', 0)} "
+        verified = " verified" if m.get("verified") else ""
+        out.print(f"    {escape(name)} ({m['detector']}{verified}): "
+                  f"{m.get('windows_detected', 0)} "
                   f"windows, {m.get('flagged_since', 0)} flagged; {seen}{sampled}")

@@ -105,8 +105,12 @@ class Background:
     def _run(self, i: int) -> None:
         while not self.stop.is_set():
             r = _post(self.url, [ROWS[i]])
-            self.results.append((time.time(), r.status_code, r.json().get("slot"),
-                                 r.json().get("error")))
+            try:
+                body = r.json()
+            except ValueError:  # Serve's own 404 before the app exists is plain text
+                body = {"error": r.text[:200]}
+            self.results.append((time.time(), r.status_code, body.get("slot"),
+                                 body.get("error")))
 
     def __enter__(self) -> "Background":
         for t in self.threads:
@@ -504,8 +508,34 @@ def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any
     assert {v for _, _, v in after} == {candidate} and {s for s, _, _ in after} == {200}
     world["v1"] = candidate
 
-    done = retire(FRAUD, tracking_uri=world["options"].tracking_uri)
+    # retire under traffic: the drain refuses new requests with a 503 that says why,
+    # lets those in flight finish, then the application is deleted (404)
+    seen: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def caller() -> None:
+        while not stop.is_set():
+            try:
+                r = requests.post(url, json={"rows": ROWS[:1]}, timeout=30)
+                seen.append((r.status_code, r.text[:300]))
+            except requests.RequestException as exc:
+                seen.append((0, type(exc).__name__))
+
+    callers = [threading.Thread(target=caller) for _ in range(2)]
+    for t in callers:
+        t.start()
+    time.sleep(1.0)
+    try:
+        done = retire(FRAUD, tracking_uri=world["options"].tracking_uri, drain_s=30)
+    finally:
+        stop.set()
+        for t in callers:
+            t.join()
     assert done["deleted"] is True and candidate in done["archived_versions"]
+    assert done["drained"]["in_flight_left"] == 0, done
+    assert {code for code, _ in seen} <= {200, 503, 404}, seen[-20:]
+    refused = [body for code, body in seen if code == 503]
+    assert refused and all("being retired" in body for body in refused), seen[-20:]
     assert client.get_model_version("fraud-detector", candidate).tags["lifecycle.retired"] \
         == "true"
     assert requests.post(url, json={"rows": ROWS[:1]}, timeout=10).status_code == 404

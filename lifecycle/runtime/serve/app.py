@@ -76,6 +76,8 @@ class Router:
                                           for s in models}
         self.shadow: dict[str, Any] | None = None
         self.sticky_key: str | None = None
+        self.draining = False  # `retire`: new requests refused while those in flight finish
+        self.refused_draining = 0
         self.step = 0
         self.stats_by_slot = {s: SlotStats() for s in models}
         self.shadow_pending = 0
@@ -120,9 +122,14 @@ class Router:
         self.capacity = {k: int(v) for k, v in (config.get("capacity") or {}).items()
                          if k in self.models}
         self.sticky_key = config.get("sticky_key")
+        self.draining = bool(config.get("draining", False))
         self.step = int(config.get("step", 0))
 
     async def __call__(self, request: Request) -> JSONResponse:
+        if self.draining:
+            self.refused_draining += 1
+            return _error(503, "the application is being retired",
+                          "send requests to the application that replaces it")
         try:
             body = await request.json()
         except Exception:
@@ -262,6 +269,8 @@ class Router:
         read and the appends take turns."""
         compared = self.shadow_counts["compared"]
         return {"weights": self.weights, "step": self.step, "sticky_key": self.sticky_key,
+                "draining": self.draining, "refused_draining": self.refused_draining,
+                "in_flight": sum(self.in_flight.values()),
                 "slots": {**{s: st.summary(since) for s, st in self.stats_by_slot.items()},
                           "shadow_slot": self.shadow_stats.summary(since)},
                 "bad_requests": self.bad_requests, "replica_retries": self.replica_retries,

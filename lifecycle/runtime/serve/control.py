@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
+from typing import Any, Callable
 
 import ray
 
@@ -100,20 +100,27 @@ def wait_deleted(name: str, timeout_s: float = 120.0) -> bool:
     return False
 
 
-def wait_router_weights(name: str, weights: dict[str, float], timeout_s: float = 60.0) -> bool:
+def wait_router(name: str, accept: Callable[[dict[str, Any]], bool],
+                timeout_s: float = 60.0) -> bool:
     """A config deploy returns when the controller has it; the Router's replicas
-    reconfigure a moment later. Wait until the Router routes by `weights`."""
+    reconfigure a moment later. Wait until the Router's stats satisfy `accept`."""
     deadline = time.monotonic() + timeout_s
     handle = router(name)
     while time.monotonic() < deadline:
         try:
-            live = handle.stats.remote().result(timeout_s=10)["weights"]
-            if all(abs(live.get(k, 0.0) - float(v)) < 1e-9 for k, v in weights.items()):
+            if accept(handle.stats.remote().result(timeout_s=10)):
                 return True
         except Exception:
             pass  # a router replica restarting: ask again
         time.sleep(0.1)
     return False
+
+
+def wait_router_weights(name: str, weights: dict[str, float], timeout_s: float = 60.0) -> bool:
+    """Wait until the Router routes by `weights`."""
+    return wait_router(name, lambda stats: all(
+        abs(stats["weights"].get(k, 0.0) - float(v)) < 1e-9 for k, v in weights.items()),
+        timeout_s)
 
 
 def router(name: str) -> Any:
