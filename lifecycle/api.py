@@ -31,7 +31,7 @@ from .load import (LoadedSpec, compose, display_path, format_path, parse_path,
 from .plan import Plan, PolicyReport
 from .policy import check_bundle, check_bundle_tier, evaluate, load_bundle, select_bundle_name
 from .policy.references import bundle_reads
-from .spec import Spec
+from .spec import Retirement, Spec
 from .spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
 from .spec.problems import CHECKS as REGISTERED_CHECKS
 from .spec.problems import SpecFinding, from_validation_error, non_finite_numbers
@@ -273,8 +273,8 @@ class Served:
     `retirement` settings."""
     application: str
     model: str | None = None
-    archive: bool = True
-    drain_s: float = 300.0
+    archive: bool = Retirement.model_fields["archive"].default
+    drain_s: float = Retirement.model_fields["drain"].default
 
 
 def application_of(target: str | Path) -> Served:

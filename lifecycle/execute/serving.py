@@ -155,7 +155,6 @@ def _drain(application: str, drain_s: float) -> dict[str, Any]:
     control.update_user_config(application, "Router", {"draining": True})
     control.wait_router(application, lambda s: bool(s.get("draining")))
     t0 = time.monotonic()
-    left = None
     while True:
         try:
             left = int(control.router(application).stats.remote().result()["in_flight"])
