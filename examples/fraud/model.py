@@ -66,6 +66,9 @@ def train_loop(config: dict[str, Any]) -> None:
     torch.manual_seed(int(config.get("seed", 0)))
     n_in = sum(len(info["categories"][f]) if t == "category" else 1
                for f, t in info["features"].items())
+    # prepare_model puts the model on the worker's device (a GPU with use_gpu: true);
+    # every batch goes to the same device
+    device = ray.train.torch.get_device()
     model = ray.train.torch.prepare_model(_model(n_in, int(config.get("hidden", 32))))
     optimiser = torch.optim.Adam(model.parameters(), lr=float(config.get("lr", 1e-3)))
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -77,15 +80,15 @@ def train_loop(config: dict[str, Any]) -> None:
     resumed = ray.train.get_checkpoint()
     if resumed is not None:
         with resumed.as_directory() as d:
-            state = torch.load(Path(d) / "model.pt", weights_only=True)
+            state = torch.load(Path(d) / "model.pt", weights_only=True, map_location=device)
             (model.module if hasattr(model, "module") else model).load_state_dict(state)
             start = json.loads((Path(d) / "meta.json").read_text())["epoch"] + 1
     for epoch in range(start, int(config.get("epochs", 3))):
         model.train()
         losses = []
         for batch in train_shard.iter_batches(batch_size=batch_size, batch_format="numpy"):
-            x = torch.from_numpy(_encode(batch, info))
-            y = torch.from_numpy(batch[label].astype(np.float32))[:, None]
+            x = torch.from_numpy(_encode(batch, info)).to(device)
+            y = torch.from_numpy(batch[label].astype(np.float32))[:, None].to(device)
             optimiser.zero_grad()
             loss = loss_fn(model(x), y)
             loss.backward()
@@ -95,7 +98,8 @@ def train_loop(config: dict[str, Any]) -> None:
         scores, labels = [], []
         with torch.no_grad():
             for batch in eval_shard.iter_batches(batch_size=4096, batch_format="numpy"):
-                scores.append(model(torch.from_numpy(_encode(batch, info))).numpy().ravel())
+                x = torch.from_numpy(_encode(batch, info)).to(device)
+                scores.append(model(x).cpu().numpy().ravel())
                 labels.append(batch[label])
         metrics = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0,
                    "val_auc": _auc(np.concatenate(labels), np.concatenate(scores))
@@ -108,7 +112,8 @@ def train_loop(config: dict[str, Any]) -> None:
                 torch.save(inner.state_dict(), Path(d) / "model.pt")
                 (Path(d) / "meta.json").write_text(json.dumps(
                     {"epoch": epoch, "n_in": n_in, "hidden": int(config.get("hidden", 32)),
-                     "info": info, "serve_fault": config.get("serve_fault")}))
+                     "info": info, "serve_fault": config.get("serve_fault"),
+                     "trained_on": device.type}))
                 checkpoint = ray.train.Checkpoint.from_directory(d)
             ray.train.report(metrics, checkpoint=checkpoint)
         if fault and epoch == int(fault["epoch"]) and context.get_world_rank() == 1:
@@ -132,9 +137,13 @@ def load(checkpoint_dir: str, serving: bool = True) -> Any:
     meta = json.loads((Path(checkpoint_dir) / "meta.json").read_text())
     info = meta["info"]
     fault = (meta.get("serve_fault") or {}) if serving else {}
+    # a GPU when the process has one (a Serve replica with num_gpus), else the CPU; a
+    # checkpoint written on a GPU loads on a CPU-only machine too
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = _model(meta["n_in"], meta["hidden"])
-    model.load_state_dict(torch.load(Path(checkpoint_dir) / "model.pt", weights_only=True))
-    model.eval()
+    model.load_state_dict(torch.load(Path(checkpoint_dir) / "model.pt", weights_only=True,
+                                     map_location="cpu"))
+    model.to(device).eval()
 
     def score(table: Any) -> np.ndarray:
         if fault.get("latency_ms"):
@@ -145,7 +154,8 @@ def load(checkpoint_dir: str, serving: bool = True) -> Any:
                           if hasattr(table, "column") else np.asarray(table[name]))
                    for name in info["features"]}
         with torch.no_grad():
-            logits = model(torch.from_numpy(_encode(columns, info))).numpy().ravel()
+            x = torch.from_numpy(_encode(columns, info)).to(device)
+            logits = model(x).cpu().numpy().ravel()
         return 1.0 / (1.0 + np.exp(-logits))
 
     return score
