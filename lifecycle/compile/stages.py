@@ -101,6 +101,7 @@ def monitor_stage(spec: Spec, upstream: list[str]) -> MonitorStage:
             features=sorted(all_features if m.features == "all" else m.features),
             window=m.window, window_duration_s=m.window_duration, p_val=m.p_val,
             correction=m.correction, online=m.online, ert=m.ert,
+            n_bootstraps=m.bootstraps if m.online else None,
             backend=m.backend or default_backend, reference_size=m.reference_size,
             threshold=m.threshold, max_outlier_rate=m.max_outlier_rate,
             preprocess=_dump(m.preprocess), on_drift=sorted(m.on_drift),

@@ -98,12 +98,19 @@ def write(collected: Collected, out_dir: str) -> dict[str, Any]:
                                         1e-300) for r in records], lw=0.8, alpha=0.6,
                                 label=feature)
                 ax.set_ylabel("p-value")
+            elif records[0].get("online"):  # a statistic per window against its threshold
+                ax.plot(x, [r.get("distance") or np.nan for r in records], ".-",
+                        label="test statistic (closest to its threshold)")
+                ax.plot(x, [r.get("threshold") or np.nan for r in records], color="grey",
+                        ls="--", label="threshold")
+                ax.set_ylabel("online statistic")
             else:
                 ax.plot(x, [r["outlier_rate"] for r in records], ".-", label="outlier rate")
                 ax.set_ylabel("outlier rate")
             flagged = [(xi, r) for xi, r in zip(x, records) if r["flagged"]]
             if flagged:
-                ys = [float(r.get("p_value", r.get("outlier_rate")) or 0.0) for _, r in flagged]
+                ys = [float(r.get("p_value", r.get("outlier_rate", r.get("distance"))) or 0.0)
+                      for _, r in flagged]
                 ax.scatter([xi for xi, _ in flagged], [max(y, 1e-300) for y in ys],
                            color="red", zorder=3, label="flagged")
             ax.set_xlabel("minutes since the first window")
@@ -147,11 +154,11 @@ def write(collected: Collected, out_dir: str) -> dict[str, Any]:
         rows = "".join(
             f"<tr><td>{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(r['closed']))}</td>"
             f"<td>{r['window']}</td><td>{r['rows']}</td>"
-            f"<td>{_num(r.get('p_value', r.get('outlier_rate')))}</td>"
+            f"<td>{_num(r.get('p_value', r.get('outlier_rate', r.get('distance'))))}</td>"
             f"<td>{'<b>flagged</b>' if r['flagged'] else 'clean'}</td></tr>"
             for r in records[-50:])
         parts.append("<table><tr><th>closed (UTC)</th><th>window</th><th>rows</th>"
-                     "<th>p-value / outlier rate</th><th>decision</th></tr>" + rows + "</table>")
+                     "<th>p-value / outlier rate / online statistic</th><th>decision</th></tr>" + rows + "</table>")
         sections.append("\n".join(parts))
     acted = "".join(f"<li>{html.escape(a['time'])} {html.escape(a['monitor'])}: "
                     f"{html.escape(a['action'])} — {html.escape(a.get('reason', ''))} "

@@ -112,6 +112,7 @@ class MonitorParams(PlanModel):
     correction: str
     online: bool
     ert: int
+    n_bootstraps: int | None = None  # online only: calibration simulations
     backend: str
     reference_size: int
     threshold: float | None

@@ -71,6 +71,11 @@ def _monitors(out: Console, watched: dict[str, Any] | None, fed: dict[str, Any] 
         if "p_value" in last:
             seen = f"last window p={last['p_value']:.3g}" + (" [error]drift[/]"
                                                              if last.get("is_drift") else "")
+        elif last.get("online"):
+            seen = (f"last window {last.get('detection_count', 0)} detection(s)"
+                    + (" [error]drift[/]" if last.get("is_drift") else "")
+                    + (f", statistic {last['distance']:.3g} vs threshold "
+                       f"{last['threshold']:.3g}" if last.get("distance") is not None else ""))
         elif "outlier_rate" in last:
             seen = f"last window outliers {last['outlier_rate']:.2%}" + (
                 " [error]above max[/]" if last.get("is_outlier_window") else "")

@@ -9,9 +9,9 @@ from pydantic import Field, HttpUrl, model_validator
 from .base import Duration, Identifier, Probability, SpecModel
 
 DriftDetector = Literal["ks", "cvm", "chisquare", "tabular", "fet", "mmd", "lsdd", "classifier"]
-OutlierDetector = Literal["iforest"]
+OutlierDetector = Literal["iforest", "mahalanobis"]
 Detector = Literal["ks", "cvm", "chisquare", "tabular", "fet", "mmd", "lsdd", "classifier",
-                   "iforest"]
+                   "iforest", "mahalanobis"]
 Action = Literal["alert", "block_promotion", "rollback", "retrain"]
 
 DRIFT_DETECTORS = frozenset(DriftDetector.__args__)  # type: ignore[attr-defined]
@@ -20,10 +20,16 @@ ONLINE_CAPABLE = frozenset({"cvm", "fet", "mmd", "lsdd"})
 # Smallest window each detector gives a usable answer for (two-sample tests need
 # enough rows per window; classifier drift cross-validates within the window).
 MIN_WINDOW = {"ks": 20, "cvm": 20, "chisquare": 50, "tabular": 50, "fet": 50, "mmd": 50,
-              "lsdd": 50, "classifier": 200, "iforest": 1}
+              "lsdd": 50, "classifier": 200, "iforest": 1, "mahalanobis": 1}
+# online detectors test the last `window` rows at every row: calibration (at fit time)
+# costs bootstraps x window x reference rows, so both are bounded
+ONLINE_MIN_WINDOW = 10
+ONLINE_MAX_WINDOW = 500
+ONLINE_MAX_BOOTSTRAPS = 100_000
 # classifier on pytorch would need a model from the user: this version fits a logistic
 # regression (sklearn) itself
-BACKENDS = {"mmd": ("pytorch",), "lsdd": ("pytorch",), "classifier": ("sklearn",)}
+BACKENDS = {"mmd": ("pytorch",), "lsdd": ("pytorch",), "classifier": ("sklearn",),
+            "mahalanobis": ("numpy",)}
 
 
 class Alert(SpecModel):
@@ -59,9 +65,14 @@ class MonitorSpec(SpecModel):
     p_val: Probability = Field(0.05, description="Drift: significance level per window.")
     correction: Literal["bonferroni", "fdr"] = Field(
         "bonferroni", description="Drift: multiple-testing correction across features.")
-    online: bool = Field(False, description="Use the online variant (cvm, fet, mmd, lsdd); "
-                         "not run by this version yet (validate refuses it).")
-    ert: int = Field(1000, ge=10, description="Online: expected run time without drift.")
+    online: bool = Field(False, description="Use the online variant (cvm, fet, mmd, lsdd): "
+                         "tests the last `window` rows at every row instead of one test per "
+                         "window; ert sets its false-alarm rate.")
+    ert: int = Field(1000, ge=10, le=1_000_000, description="Online: expected run time "
+                     "(rows) between false alarms on undrifted traffic.")
+    n_bootstraps: int | None = Field(None, ge=100, le=1_000_000, description="Online: "
+                                     "simulations that calibrate the thresholds at fit time "
+                                     "(default 10 x ert, as alibi-detect advises).")
     backend: Literal["numpy", "pytorch", "sklearn", "tensorflow"] | None = Field(
         None, description="Detector backend (default: what the detector needs).")
     reference_size: int = Field(1000, ge=10, le=1_000_000, description="Reference rows "
@@ -90,10 +101,11 @@ class MonitorSpec(SpecModel):
         if self.online and self.detector not in ONLINE_CAPABLE:
             raise ValueError(f"'{self.detector}' has no online variant; online works with "
                              + ", ".join(sorted(ONLINE_CAPABLE)))
-        if self.online:  # refused here, not after a run has trained for an hour
-            raise ValueError("online detectors are not run by this version of lifecycle: "
-                             "alibi-detect calibrates their thresholds at construction "
-                             "(minutes) and does not save them; use online: false")
+        if self.online:
+            self._check_online()
+        elif self.n_bootstraps is not None:
+            raise ValueError("n_bootstraps calibrates online detectors: set online: true "
+                             "or remove it")
         minimum = MIN_WINDOW[self.detector]
         if self.window < minimum and not self.online:
             raise ValueError(f"window {self.window} is smaller than the {minimum} rows "
@@ -110,3 +122,31 @@ class MonitorSpec(SpecModel):
             raise ValueError("the retrain action needs a retrain block (cooldown, "
                              "max_per_week) so noise cannot cause a retraining loop")
         return self
+
+    def _check_online(self) -> None:
+        """Refused here, not after a run has trained for an hour: what alibi-detect's
+        threshold calibration cannot do, or would take hours of CPU at fit time."""
+        if self.window < ONLINE_MIN_WINDOW:
+            raise ValueError(f"online window {self.window} is smaller than "
+                             f"{ONLINE_MIN_WINDOW} rows")
+        if self.window > ONLINE_MAX_WINDOW:
+            raise ValueError(f"online window {self.window} is larger than "
+                             f"{ONLINE_MAX_WINDOW} rows: an online detector re-tests the last "
+                             "`window` rows at every row; use online: false for large windows")
+        if 2 * self.window > self.reference_size:
+            raise ValueError(f"online window {self.window} needs reference_size of at least "
+                             f"{2 * self.window} (the reference is split into a reference "
+                             "part and a first test window)")
+        if self.bootstraps <= self.ert:
+            raise ValueError(f"n_bootstraps {self.bootstraps} must be larger than ert "
+                             f"{self.ert}: the thresholds are the 1 - 1/ert quantile of the "
+                             "simulations")
+        if self.bootstraps > ONLINE_MAX_BOOTSTRAPS:
+            raise ValueError(f"ert {self.ert} needs {self.bootstraps} bootstrap simulations "
+                             f"(more than {ONLINE_MAX_BOOTSTRAPS}: hours of CPU at fit time); "
+                             "lower ert, or set n_bootstraps (more than ert)")
+
+    @property
+    def bootstraps(self) -> int:
+        """Online: the simulations that calibrate the thresholds."""
+        return self.n_bootstraps or max(1000, 10 * self.ert)

@@ -347,10 +347,12 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
         "{name: probe, detector: ks, features: [amount, merchant_risk, hour, "
         "account_age_days], window: 100, p_val: 0.05, on_drift: [alert]}, "
         "{name: outliers, detector: iforest, features: [amount, merchant_risk, "
-        "account_age_days], window: 200, max_outlier_rate: 0.5, on_outlier: [alert]}]")
+        "account_age_days], window: 200, max_outlier_rate: 0.5, on_outlier: [alert]}, "
+        "{name: online, detector: cvm, online: true, features: [amount, merchant_risk], "
+        "window: 50, ert: 300, n_bootstraps: 3000, reference_size: 500, on_drift: [alert]}]")
     result = _serve_with_monitors(world, 12, monitors, "600s")
     fitted = result.outcome("monitor").outputs["monitors"]  # type: ignore[union-attr]
-    assert set(fitted) == {"input-drift", "probe", "outliers"}
+    assert set(fitted) == {"input-drift", "probe", "outliers", "online"}
     assert all(f["artifact_uri"].startswith("runs:/") for f in fitted.values())
     # each detector, loaded inside the Monitor's Serve replica, gave the answer on the
     # probe window that it gave when it was fitted
@@ -368,6 +370,13 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     assert probe_flagged <= 6, quiet["probe"]["recent"]
     assert quiet["input-drift"]["flagged_since"] == 0, quiet["input-drift"]["recent"]
     assert quiet["input-drift"]["windows_dropped"] == 0
+    # online cvm, ert 300: about 10 false alarms expected on 3000 rows (Poisson: P(X >= 21)
+    # < 0.002); every row was tested (no window skipped)
+    _until(lambda: _watched()["monitors"]["online"]["windows_detected"] >= 60, 120,
+           "the online monitor's windows")
+    online = _watched()["monitors"]["online"]
+    assert online["windows_dropped"] == 0 and online["detections_since"] <= 20, online
+    last_clean_online = online["windows_detected"] - 1
     from lifecycle.api import serve_status
 
     assert serve_status("fraud-detector")["rollout"]["status"] == "running"
@@ -378,6 +387,12 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     drifted = _until(lambda: [r for r in _watched(shifted_at)["monitors"]["input-drift"]
                               ["recent"] if r["flagged"]], 60, "a drifted window")
     assert drifted[0]["window"] <= last_clean + 2  # within two windows of the shift
+    # the online detector: within two of its 50-row windows, and again while it lasts
+    online_drift = _until(lambda: [r for r in _watched(shifted_at)["monitors"]["online"]
+                                   ["recent"] if r["flagged"]], 60, "online detection")
+    assert online_drift[0]["window"] <= last_clean_online + 2, online_drift[0]
+    assert online_drift[0]["detections"][0]["test_stat"] > online_drift[0]["detections"][0][
+        "threshold"]
     state = _until(lambda: (s := serve_status("fraud-detector")["rollout"])["status"]
                    == "rolled_back" and s, 30, "the rollback")
     assert "input-drift" in state["reason"] and "drift" in state["reason"]
@@ -387,7 +402,7 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     assert first["monitor"] == "input-drift" and first["window"]["is_drift"] is True
     events = list(read_journal(Store(world["options"].resolved_store()), result.run_id))
     windows = [e for e in events if e["event"] == "monitor_window"]
-    assert {e["monitor"] for e in windows} == {"input-drift", "probe", "outliers"}
+    assert {e["monitor"] for e in windows} == {"input-drift", "probe", "outliers", "online"}
     actions = [e for e in events if e["event"] == "monitor_action"]
     assert any(a["action"] == "rollback" and a["monitor"] == "input-drift" for a in actions)
     assert any(e["event"] == "rollout_rolled_back" for e in events)
@@ -404,6 +419,7 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     assert "Monitors of fraud-detector" in page and "rollback" in page
     assert sorted(Path(c).name for c in report["charts"]) == [
         "input-drift-distributions.png", "input-drift-windows.png",
+        "online-distributions.png", "online-windows.png",
         "outliers-distributions.png", "outliers-windows.png",
         "probe-distributions.png", "probe-windows.png"]
     assert all(Path(c).stat().st_size > 5000 for c in report["charts"])

@@ -61,7 +61,9 @@ class Watch:
 
         self.buffer = WindowBuffer(int(self.params["window"]),
                                    self.params.get("window_duration_s"),
-                                   min_rows=MIN_WINDOW.get(self.fitted.kind, 1),
+                                   # an online detector takes rows one at a time
+                                   min_rows=1 if self.fitted.online
+                                   else MIN_WINDOW.get(self.fitted.kind, 1),
                                    max_queued=max_queued)
         self.results: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=RESULTS_KEPT)
@@ -100,6 +102,8 @@ class Watch:
                 "actions": self.actions, **self.buffer.counts(),
                 "windows_since": len(recent), "flagged_since": len(flagged),
                 "drift_since": len(flagged) if self.fitted.is_drift_detector else 0,
+                # online: detections, several per window when drift persists
+                "detections_since": sum(r.get("detection_count", 0) for r in recent),
                 "outlier_rate_since": max(rates) if rates else None,
                 "last": self.results[-1] if self.results else None,
                 "recent": list(self.results)[-20:],
@@ -201,8 +205,10 @@ class Monitor:
         tags = {"monitor": w.name}
         self.m_windows.inc(tags={**tags, "outcome": "flagged" if flagged else "clean"})
         if result["kind"] == "drift":
-            self.m_p.set(result["p_value"], tags=tags)
-            self.m_distance.set(result["distance"], tags=tags)
+            if "p_value" in result:  # online detectors have a statistic, no p-value
+                self.m_p.set(result["p_value"], tags=tags)
+            if result.get("distance") is not None:
+                self.m_distance.set(result["distance"], tags=tags)
             self.m_drift.set(1.0 if flagged else 0.0, tags=tags)
             for feature, p in (result.get("features") or {}).items():
                 self.m_feature.set(p, tags={**tags, "feature": feature})
@@ -295,6 +301,12 @@ def _local_copy(spec: dict[str, Any]) -> str:
 
 
 def _reason(w: Watch, window: dict[str, Any]) -> str:
+    if window.get("online"):
+        first = window["detections"][0]
+        return (f"{w.name} ({w.fitted.kind}, online): drift detected {window['detection_count']}"
+                f" time(s) in window {window['window']}, first after {first['after_rows']} rows"
+                f" (statistic {first['test_stat']:.3g} > threshold {first['threshold']:.3g}; "
+                f"expected run time without drift {window['ert']} rows)")
     if window["kind"] == "drift":
         worst = sorted((window.get("features") or {}).items(), key=lambda kv: kv[1])[:3]
         detail = ", ".join(f"{f} p={p:.2g}" for f, p in worst)
