@@ -349,7 +349,7 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
         "{name: outliers, detector: iforest, features: [amount, merchant_risk, "
         "account_age_days], window: 200, max_outlier_rate: 0.5, on_outlier: [alert]}, "
         "{name: online, detector: cvm, online: true, features: [amount, merchant_risk], "
-        "window: 50, ert: 300, n_bootstraps: 3000, reference_size: 500, on_drift: [alert]}]")
+        "window: 50, ert: 500, n_bootstraps: 5000, reference_size: 500, on_drift: [alert]}]")
     result = _serve_with_monitors(world, 12, monitors, "600s")
     fitted = result.outcome("monitor").outputs["monitors"]  # type: ignore[union-attr]
     assert set(fitted) == {"input-drift", "probe", "outliers", "online"}
@@ -370,13 +370,19 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     assert probe_flagged <= 6, quiet["probe"]["recent"]
     assert quiet["input-drift"]["flagged_since"] == 0, quiet["input-drift"]["recent"]
     assert quiet["input-drift"]["windows_dropped"] == 0
-    # online cvm, ert 300: about 10 false alarms expected on 3000 rows (Poisson: P(X >= 21)
-    # < 0.002); every row was tested (no window skipped)
-    _until(lambda: _watched()["monitors"]["online"]["windows_detected"] >= 60, 120,
-           "the online monitor's windows")
+    # online cvm, ert 500: about 6 false alarms expected on 3000 rows (measured rates run
+    # up to 1.3x the nominal one; Poisson(8): P(X >= 19) < 0.001); no window skipped. The
+    # clean rows fill 60 windows of 50 (the Router may still hold its last partial batch)
+    clean_windows = 3000 // 50
+    try:
+        _until(lambda: (o := _watched()["monitors"]["online"])["windows_detected"]
+               + o["windows_dropped"] >= clean_windows - 2, 120, "the online monitor's windows")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {_watched()['monitors']['online']}") from None
     online = _watched()["monitors"]["online"]
-    assert online["windows_dropped"] == 0 and online["detections_since"] <= 20, online
-    last_clean_online = online["windows_detected"] - 1
+    print("online monitor on clean traffic:", {k: online[k] for k in (
+        "windows_detected", "windows_dropped", "detections_since", "rows_pending")})
+    assert online["windows_dropped"] == 0 and online["detections_since"] <= 18, online
     from lifecycle.api import serve_status
 
     assert serve_status("fraud-detector")["rollout"]["status"] == "running"
@@ -387,10 +393,10 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     drifted = _until(lambda: [r for r in _watched(shifted_at)["monitors"]["input-drift"]
                               ["recent"] if r["flagged"]], 60, "a drifted window")
     assert drifted[0]["window"] <= last_clean + 2  # within two windows of the shift
-    # the online detector: within two of its 50-row windows, and again while it lasts
+    # the online detector: within the first 150 shifted rows (three of its windows)
     online_drift = _until(lambda: [r for r in _watched(shifted_at)["monitors"]["online"]
                                    ["recent"] if r["flagged"]], 60, "online detection")
-    assert online_drift[0]["window"] <= last_clean_online + 2, online_drift[0]
+    assert online_drift[0]["window"] <= clean_windows + 2, online_drift[0]
     assert online_drift[0]["detections"][0]["test_stat"] > online_drift[0]["detections"][0][
         "threshold"]
     state = _until(lambda: (s := serve_status("fraud-detector")["rollout"])["status"]

@@ -15,12 +15,15 @@ Ray metrics, writes it to the run journal, and carries out the spec's actions:
   cooldown and `max_per_week` times in 7 days; the rest are journaled as skipped.
 
 When the detector lags, closed windows queue up to a bound and the oldest are dropped and
-counted (`windows_dropped`, `sampled_fraction`): the serving path never waits."""
+counted (`windows_dropped`, `sampled_fraction`): the serving path never waits. Its
+threads run at a lower CPU priority (nice 10): where the model replicas need the CPUs,
+detection gets what they leave, and windows are sampled instead."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import time
 import traceback
 from typing import Any
@@ -30,10 +33,13 @@ from ray import serve
 from .encode import Encoder
 from .histograms import counts, edges_of
 from .limits import RetrainLimiter
+from .priority import lower_priority
 from .windows import WindowBuffer
 
 RESULTS_KEPT = 1000
 NAMESPACE = "lifecycle"
+NICE = 10  # the Monitor's CPU priority below the model replicas' (Linux niceness)
+ONLINE_QUEUED_ROWS = 2000
 
 
 class Watch:
@@ -64,7 +70,12 @@ class Watch:
                                    # an online detector takes rows one at a time
                                    min_rows=1 if self.fitted.online
                                    else MIN_WINDOW.get(self.fitted.kind, 1),
-                                   max_queued=max_queued)
+                                   # an online detector's windows are small and a
+                                   # skipped one is a gap in its stream: queue at least
+                                   # ONLINE_QUEUED_ROWS rows of them
+                                   max_queued=max(max_queued, -(-ONLINE_QUEUED_ROWS // int(
+                                       self.params["window"]))) if self.fitted.online
+                                   else max_queued)
         self.results: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=RESULTS_KEPT)
         # each window's counts on bins fixed by the reference, for the report
@@ -119,6 +130,7 @@ class Monitor:
         self.watches: dict[str, Watch] = {}
         self.config: dict[str, Any] = {}
         self.journal: Any = None
+        self.nice = NICE
         self.observed_rows = 0
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
         self._worker: asyncio.Task[None] | None = None
@@ -145,6 +157,12 @@ class Monitor:
         from ...execute.journal import journal_at
 
         self.config = config
+        self.nice = int(config.get("nice", NICE))
+        try:  # every thread the replica has now; later ones on first use (below)
+            for tid in os.listdir("/proc/self/task"):
+                lower_priority(self.nice, int(tid))
+        except OSError:
+            pass
         self.journal = journal_at(config.get("journal"), "monitor")
         wanted = {str(m["params"]["name"]): m for m in config.get("monitors", [])}
         for name in list(self.watches):
@@ -159,6 +177,7 @@ class Monitor:
 
     # --- fed by the Router ------------------------------------------------------------
     async def observe(self, rows: list[dict[str, Any]]) -> int:
+        lower_priority(self.nice)
         now = time.time()
         self.observed_rows += len(rows)
         for w in self.watches.values():
@@ -186,13 +205,17 @@ class Monitor:
                     continue
                 busy = True
                 try:
-                    result = await asyncio.to_thread(w.fitted.detect, window.x)
+                    result = await asyncio.to_thread(self._detect, w, window.x)
                 except Exception as exc:  # a detector error is reported, never fatal
                     self._note(w, "detector_failed", reason=f"{type(exc).__name__}: {exc}")
                     continue
                 await self._record(w, window, result)
             if not busy:
                 await asyncio.sleep(0.1)
+
+    def _detect(self, w: Watch, x: Any) -> dict[str, Any]:
+        lower_priority(self.nice)  # a thread of the event loop's pool
+        return w.fitted.detect(x)
 
     async def _record(self, w: Watch, window: Any, result: dict[str, Any]) -> None:
         flagged = bool(result.get("is_drift") or result.get("is_outlier_window"))
