@@ -117,7 +117,12 @@ def serving(args: argparse.Namespace, tmp: Path, entries: list[dict[str, Any]],
     try:
         for r in range(args.rounds):
             for name, app in (("off", off), ("on", on), ("on_nice0", same_priority)):
-                control.delete(APP)  # args differ: a fresh application each time
+                # a fresh application each time: a deploy right after a delete would
+                # only reconfigure the replicas that a user_config change leaves running
+                control.delete(APP)
+                gone = time.time() + 120
+                while APP in serve.status().applications and time.time() < gone:
+                    time.sleep(0.5)
                 control.deploy(app)
                 status = control.wait_running(APP, 300)
                 if not status.endswith("RUNNING"):
