@@ -15,15 +15,12 @@ Ray metrics, writes it to the run journal, and carries out the spec's actions:
   cooldown and `max_per_week` times in 7 days; the rest are journaled as skipped.
 
 When the detector lags, closed windows queue up to a bound and the oldest are dropped and
-counted (`windows_dropped`, `sampled_fraction`): the serving path never waits. Its
-threads run at a lower CPU priority (nice 10): where the model replicas need the CPUs,
-detection gets what they leave, and windows are sampled instead."""
+counted (`windows_dropped`, `sampled_fraction`): the serving path never waits."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import time
 import traceback
 from typing import Any
@@ -33,12 +30,10 @@ from ray import serve
 from .encode import Encoder
 from .histograms import counts, edges_of
 from .limits import RetrainLimiter
-from .priority import lower_priority
 from .windows import WindowBuffer
 
 RESULTS_KEPT = 1000
 NAMESPACE = "lifecycle"
-NICE = 10  # the Monitor's CPU priority below the model replicas' (Linux niceness)
 ONLINE_QUEUED_ROWS = 2000
 
 
@@ -65,17 +60,13 @@ class Watch:
         self.encoder: Encoder = self.fitted.encoder
         from ...spec.monitor import MIN_WINDOW  # lazy: the spec package is light
 
-        self.buffer = WindowBuffer(int(self.params["window"]),
-                                   self.params.get("window_duration_s"),
-                                   # an online detector takes rows one at a time
-                                   min_rows=1 if self.fitted.online
-                                   else MIN_WINDOW.get(self.fitted.kind, 1),
-                                   # an online detector's windows are small and a
-                                   # skipped one is a gap in its stream: queue at least
-                                   # ONLINE_QUEUED_ROWS rows of them
-                                   max_queued=max(max_queued, -(-ONLINE_QUEUED_ROWS // int(
-                                       self.params["window"]))) if self.fitted.online
-                                   else max_queued)
+        size, min_rows = int(self.params["window"]), MIN_WINDOW.get(self.fitted.kind, 1)
+        if self.fitted.online:
+            # it takes rows one at a time, and its windows are small and a skipped one is
+            # a gap in its stream: queue at least ONLINE_QUEUED_ROWS rows of them
+            min_rows, max_queued = 1, max(max_queued, -(-ONLINE_QUEUED_ROWS // size))
+        self.buffer = WindowBuffer(size, self.params.get("window_duration_s"),
+                                   min_rows=min_rows, max_queued=max_queued)
         self.results: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=RESULTS_KEPT)
         # each window's counts on bins fixed by the reference, for the report
@@ -130,7 +121,6 @@ class Monitor:
         self.watches: dict[str, Watch] = {}
         self.config: dict[str, Any] = {}
         self.journal: Any = None
-        self.nice = NICE
         self.observed_rows = 0
         self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
         self._worker: asyncio.Task[None] | None = None
@@ -157,12 +147,6 @@ class Monitor:
         from ...execute.journal import journal_at
 
         self.config = config
-        self.nice = int(config.get("nice", NICE))
-        try:  # every thread the replica has now; later ones on first use (below)
-            for tid in os.listdir("/proc/self/task"):
-                lower_priority(self.nice, int(tid))
-        except OSError:
-            pass
         self.journal = journal_at(config.get("journal"), "monitor")
         wanted = {str(m["params"]["name"]): m for m in config.get("monitors", [])}
         for name in list(self.watches):
@@ -177,7 +161,6 @@ class Monitor:
 
     # --- fed by the Router ------------------------------------------------------------
     async def observe(self, rows: list[dict[str, Any]]) -> int:
-        lower_priority(self.nice)
         now = time.time()
         self.observed_rows += len(rows)
         for w in self.watches.values():
@@ -205,17 +188,13 @@ class Monitor:
                     continue
                 busy = True
                 try:
-                    result = await asyncio.to_thread(self._detect, w, window.x)
+                    result = await asyncio.to_thread(w.fitted.detect, window.x)
                 except Exception as exc:  # a detector error is reported, never fatal
                     self._note(w, "detector_failed", reason=f"{type(exc).__name__}: {exc}")
                     continue
                 await self._record(w, window, result)
             if not busy:
                 await asyncio.sleep(0.1)
-
-    def _detect(self, w: Watch, x: Any) -> dict[str, Any]:
-        lower_priority(self.nice)  # a thread of the event loop's pool
-        return w.fitted.detect(x)
 
     async def _record(self, w: Watch, window: Any, result: dict[str, Any]) -> None:
         flagged = bool(result.get("is_drift") or result.get("is_outlier_window"))

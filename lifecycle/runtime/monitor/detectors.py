@@ -96,7 +96,6 @@ class Fitted:
             result["features"] = {c: float(v) for c, v in zip(self.encoder.columns, p)}
         return result
 
-
     def _detect_online(self, x: np.ndarray) -> dict[str, Any]:
         """Every row through the online detector, in order. A detection is recorded and
         the detector reset (seeded), so drift that persists is detected again once a
@@ -388,12 +387,13 @@ def save(fitted: Fitted, folder: str, x_ref: np.ndarray) -> dict[str, Any]:
             np.save(os.path.join(folder, "detector", f"{key}.npy"), value)
     elif fitted.is_drift_detector:
         save_detector(fitted.detector, os.path.join(folder, "detector"))
-    else:  # alibi-detect's legacy saver needs TensorFlow: keep what refitting needs
+    else:  # alibi-detect's legacy saver needs TensorFlow: keep what rebuilding needs
         os.makedirs(os.path.join(folder, "detector"), exist_ok=True)
-        np.save(os.path.join(folder, "detector", "x_ref.npy"), x_ref.astype(np.float32))
         np.save(os.path.join(folder, "detector", "threshold.npy"),
                 np.asarray([fitted.detector.threshold], dtype=np.float64))
-        if fitted.kind == "mahalanobis":  # its running estimate, as plain arrays
+        if fitted.kind == "iforest":  # refitted from its sample
+            np.save(os.path.join(folder, "detector", "x_ref.npy"), x_ref.astype(np.float32))
+        else:  # mahalanobis: restored from its running estimate, as plain arrays
             for key in MAHALANOBIS_STATE:
                 value = getattr(fitted.detector, key)
                 if value is not None:  # clip: set once more than 100 rows were seen
