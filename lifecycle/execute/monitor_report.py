@@ -158,7 +158,8 @@ def write(collected: Collected, out_dir: str) -> dict[str, Any]:
             f"<td>{'<b>flagged</b>' if r['flagged'] else 'clean'}</td></tr>"
             for r in records[-50:])
         parts.append("<table><tr><th>closed (UTC)</th><th>window</th><th>rows</th>"
-                     "<th>p-value / outlier rate / online statistic</th><th>decision</th></tr>" + rows + "</table>")
+                     "<th>p-value / outlier rate / online statistic</th><th>decision</th>"
+                     "</tr>" + rows + "</table>")
         sections.append("\n".join(parts))
     acted = "".join(f"<li>{html.escape(a['time'])} {html.escape(a['monitor'])}: "
                     f"{html.escape(a['action'])} — {html.escape(a.get('reason', ''))} "

@@ -178,6 +178,7 @@ def test_mahalanobis_keeps_its_reference_while_it_watches(tmp_path: Path) -> Non
     # (within a window it still learns: later shifted rows look less unusual)
     assert rates[0] > 0.3 and rates == [rates[0]] * 3, rates
     saved = detectors.save(fitted, str(tmp_path / "m"), x_ref)
-    assert {"mean.npy", "C.npy", "n.npy", "clip.npy"} <= set(os.listdir(tmp_path / "m" / "detector"))
+    assert {"mean.npy", "C.npy", "n.npy", "clip.npy"} <= set(
+        os.listdir(tmp_path / "m" / "detector"))
     loaded = detectors.load(saved["path"], saved["manifest_sha256"])
     assert loaded.detect(shifted) == fitted.detect(shifted)
