@@ -111,7 +111,7 @@ def command(application: str, name: str) -> str:
 
 
 def retire(application: str, model: str, tracking_uri: str | None, archive: bool,
-           drain_s: float = 300.0) -> dict[str, Any]:
+           drain_s: float) -> dict[str, Any]:
     """Stop the controller, drain the application (the Router answers new requests 503
     and the requests in flight finish, for at most `drain_s`), delete it, and (archive)
     tag its versions."""

@@ -160,20 +160,14 @@ PROBE_TOLERANCE = 1e-6
 
 
 def probe(fitted: Fitted) -> dict[str, Any]:
-    """The detector's answer on a fixed window (the first PROBE_ROWS reference rows, torch
-    seeded): recorded when the detector is fitted and recomputed wherever it is loaded —
-    the monitor stage and every Serve replica — so a saved detector that decides
+    """The detector's answer on a fixed window (the first PROBE_ROWS reference rows,
+    generators seeded): recorded when the detector is fitted and recomputed wherever it is
+    loaded — the monitor stage and every Serve replica — so a saved detector that decides
     differently after loading is caught before it watches traffic."""
-    try:
-        import torch
-
-        torch.manual_seed(0)
-    except ImportError:
-        pass
+    _seed()
     assert fitted.reference is not None  # set by fit() and load()
     if not fitted.online:
         return fitted.detect(fitted.reference[:PROBE_ROWS])
-    _seed()
     fitted.detector.reset_state()
     answer = fitted.detect(fitted.reference[:PROBE_ROWS])
     _seed()
