@@ -157,7 +157,8 @@ def detection(fitted: list[Any], windows: int) -> dict[str, dict[str, float]]:
         x = f.encoder.rows(rows)  # the arrays both sides get
         direct_s, ours_s, encoded_s, encode_s = [], [], [], []
 
-        def window_path(encode: bool) -> float:
+        def window_path(encode: bool, f: Any = f, size: int = size, rows: Any = rows,
+                        x: Any = x) -> float:
             t = time.perf_counter()
             buf = WindowBuffer(size, max_queued=windows + 1)
             for i in range(0, len(rows), 64):  # the Router's batches

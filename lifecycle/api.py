@@ -26,8 +26,7 @@ from pydantic import ValidationError
 from .compile import compile_plan, spec_json
 from .diff import DiffReport, Where, compare, report
 from .errors import ExitCode, InputError, LifecycleError, Location, PolicyError, Problem
-from .load import (LoadedSpec, compose, display_path, format_path, parse_path,
-                   platform_conf_dir)
+from .load import LoadedSpec, compose, display_path, format_path, parse_path, platform_conf_dir
 from .plan import Plan, PolicyReport
 from .policy import check_bundle, check_bundle_tier, evaluate, load_bundle, select_bundle_name
 from .policy.references import bundle_reads
@@ -36,10 +35,28 @@ from .spec import checks as _checks  # noqa: F401  (registers the cross-field ch
 from .spec.problems import CHECKS as REGISTERED_CHECKS
 from .spec.problems import SpecFinding, from_validation_error, non_finite_numbers
 
-__all__ = ["Platform", "Validation", "compile_spec", "diff_files", "diff_git", "diff_schema",
-           "load_plan", "monitor_report", "retire", "rollout_command", "serve_status",
-           "plan_from_json", "policy_dirs", "run_plan", "run_spec", "run_status", "spec_schema",
-           "today", "validate", "validate_one"]
+__all__ = [
+    "Platform",
+    "Validation",
+    "compile_spec",
+    "diff_files",
+    "diff_git",
+    "diff_schema",
+    "load_plan",
+    "monitor_report",
+    "plan_from_json",
+    "policy_dirs",
+    "retire",
+    "rollout_command",
+    "run_plan",
+    "run_spec",
+    "run_status",
+    "serve_status",
+    "spec_schema",
+    "today",
+    "validate",
+    "validate_one",
+]
 
 
 @dataclass
@@ -85,7 +102,7 @@ class Platform:
     policy_path: tuple[Path, ...]
 
     @classmethod
-    def current(cls) -> "Platform":
+    def current(cls) -> Platform:
         extra = tuple(Path(p) for p in os.environ.get("LIFECYCLE_POLICY_PATH", "")
                       .split(os.pathsep) if p)
         return cls(platform_conf_dir(), extra)
@@ -201,7 +218,7 @@ def load_plan(path: str | Path) -> Plan:
     except OSError as exc:
         loc = Location(file=str(p))
         raise InputError(f"cannot read plan {p}: {exc.strerror}", location=loc, problems=(
-            Problem("load.missing-file", f"cannot read plan: {exc.strerror}", "", loc),))
+            Problem("load.missing-file", f"cannot read plan: {exc.strerror}", "", loc),)) from None
     return plan_from_json(text, Location(file=str(p)))
 
 
@@ -234,7 +251,7 @@ def plan_from_json(text: str, where: Location | None = None) -> Plan:
         raise InputError(msg, location=loc, problems=(
             Problem("plan.invalid", msg, "", loc,
                     "recompile it with `lifecycle compile`; plans from another schema "
-                    "version are not read"),))
+                    "version are not read"),)) from None
 
 
 def run_plan(plan: Plan, options: Any, on_event: Any = None) -> Any:

@@ -16,10 +16,9 @@ def _matrix(columns: Any, features: list[str]) -> np.ndarray:
 
 
 def fit(config: dict[str, Any]) -> None:
+    import pandas as pd
     import ray.train
     from sklearn.ensemble import RandomForestRegressor
-
-    import pandas as pd
 
     info = config["lifecycle"]
     features = list(info["features"])

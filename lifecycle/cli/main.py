@@ -7,8 +7,8 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import ExitCode, LifecycleError
 
@@ -143,7 +143,7 @@ def _finish_run(result: object, no_color: bool) -> int:
     if isinstance(result, ExitCode):
         return int(result)
     render_run_summary(make_console(no_color=no_color, wrap=True), result)
-    return int(getattr(result, "exit_code"))
+    return int(result.exit_code)  # type: ignore[attr-defined]  # a RunResult
 
 
 def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -313,8 +313,7 @@ def cmd_compile(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def cmd_diff(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import __version__, api
-    from ..render import (diff_json, diff_markdown, diff_sarif, diff_text, make_console,
-                          render_diff)
+    from ..render import diff_json, diff_markdown, diff_sarif, diff_text, make_console, render_diff
 
     if ns.git:
         diff = api.diff_git(ns.git, ns.files)

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..plan import canonical_json
-from ..plan import (DataStage, DeployStage, EvaluateStage, GateParams, MonitorParams,
-                    MonitorStage, RegisterStage, Resources, RetireStage, RolloutStage,
-                    RolloutStepParams, SearchParam, TrainParams, TrainStage, TuneStage)
+from ..plan import (
+    DataStage,
+    DeployStage,
+    EvaluateStage,
+    GateParams,
+    MonitorParams,
+    MonitorStage,
+    RegisterStage,
+    Resources,
+    RetireStage,
+    RolloutStage,
+    RolloutStepParams,
+    SearchParam,
+    TrainParams,
+    TrainStage,
+    TuneStage,
+    canonical_json,
+)
 from ..spec import Spec
 from ..spec.monitor import BACKENDS, DRIFT_DETECTORS
 

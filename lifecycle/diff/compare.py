@@ -5,7 +5,8 @@ and after, and stage content hashes. Pure: no files, no git."""
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..plan import Plan
 from .classify import SHAPE, Kind, classify

@@ -48,8 +48,9 @@ def model_card(plan: Plan, outputs: dict[str, dict[str, Any]], lineage: dict[str
         lines += ["", "| gate | value | bound | result |", "| --- | --- | --- | --- |"]
         for g in ev.get("gates", []):
             bound = "—" if g.get("bound") is None else f"{g['bound']:.4f}"
+            note = f" ({g['note']})" if g.get("note") else ""
             lines.append(f"| {g['gate']} | {g['value']:.4f} | {bound} | "
-                         f"{'pass' if g['passed'] else 'FAIL'}{' (' + g['note'] + ')' if g.get('note') else ''} |")
+                         f"{'pass' if g['passed'] else 'FAIL'}{note} |")
     lines += ["", "## Governance", ""]
     for a in spec.get("approvals", []):
         lines.append(f"- approved by {a['by']} ({a['role']}"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv  # noqa: F401  (pa.csv.ParseOptions)
+import pyarrow.csv
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
@@ -89,7 +89,7 @@ def recent_rows(schema: pa.Schema, source: dict[str, Any]) -> pc.Expression | No
     if pa.types.is_date(kind):
         import datetime
 
-        day = datetime.datetime.fromtimestamp(float(since), datetime.timezone.utc).date()
+        day = datetime.datetime.fromtimestamp(float(since), datetime.UTC).date()
         return pc.field(column) >= pa.scalar(day, kind)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind):
         return pc.field(column) >= float(since)

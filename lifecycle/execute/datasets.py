@@ -7,7 +7,6 @@ from typing import Any
 
 from .contract import _filesystem, source_format
 
-
 IN_MEMORY_BYTES = 256 * 1024 * 1024
 
 

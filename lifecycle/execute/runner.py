@@ -15,7 +15,8 @@ import os
 import secrets
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import ExitCode
 from ..plan import Plan, content_hash
@@ -35,7 +36,7 @@ EPHEMERAL_SERVING = ("serving needs a Ray that outlives this command: start one 
 
 
 def new_run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def _fingerprint(outputs: dict[str, Any]) -> Any:

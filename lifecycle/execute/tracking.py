@@ -92,7 +92,7 @@ class Tracking:
                                        "FINISHED" if status == "succeeded" else "FAILED")
 
     def finish(self, ok: bool) -> None:
-        for stage, run_id in self.stage_runs.items():
+        for run_id in self.stage_runs.values():
             self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
         self.client.set_terminated(self.parent_id, "FINISHED" if ok else "FAILED")
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
-from ..errors import Location, LoadError, Problem
+from ..errors import LoadError, Location, Problem
 from .keypath import KeyPath, format_path, parse_path
 from .provenance import ProvenanceIndex
 from .yaml_safe import YamlFile, display_path, read_yaml_cached
@@ -115,8 +116,11 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     if problems:
         raise LoadError(problems[0].message, problems=tuple(problems))
 
-    from hydra.errors import (ConfigCompositionException, MissingConfigException,
-                              OverrideParseException)
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -463,7 +467,7 @@ def _composition_error(exc: Exception, overrides: tuple[str, ...], primary: Yaml
                       _override_location(override), key, hint=hint)
     m = re.search(r"Could not load '([^']+)'", text)
     if m:
-        group, _, name = m.group(1).rpartition("/")
+        group, _, _name = m.group(1).rpartition("/")
         return _error("load.unknown-preset", f"unknown preset '{m.group(1)}'",
                       _defaults_location(primary, group), "defaults",
                       hint="check the name in the defaults list")
@@ -475,8 +479,12 @@ def _composition_error(exc: Exception, overrides: tuple[str, ...], primary: Yaml
 
 def _omegaconf_error(exc: Exception, primary: YamlFile,
                      provenance: ProvenanceIndex | None = None) -> LoadError:
-    from omegaconf.errors import (InterpolationKeyError, InterpolationResolutionError,
-                                  GrammarParseError, MissingMandatoryValue)
+    from omegaconf.errors import (
+        GrammarParseError,
+        InterpolationKeyError,
+        InterpolationResolutionError,
+        MissingMandatoryValue,
+    )
 
     full_key = getattr(exc, "full_key", None) or ""
     key_path = parse_path(str(full_key))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import Location, LoadError
+from ..errors import LoadError, Location
 from .keypath import KeyPath, format_path
 
 MAX_BYTES = int(os.environ.get("LIFECYCLE_MAX_YAML_BYTES", 1_000_000))
@@ -75,10 +75,10 @@ def read_yaml(path: Path) -> YamlFile:
         size = path.stat().st_size
     except FileNotFoundError:
         raise _problem(path, "load.missing-file", f"file not found: {display_path(path)}",
-                       "check the path; spec paths are relative to the working directory")
+                       "check the path; spec paths are relative to the working directory") from None
     except OSError as exc:
         raise _problem(path, "load.unreadable", f"cannot read {display_path(path)}: "
-                       f"{exc.strerror}")
+                       f"{exc.strerror}") from None
     if path.is_dir():
         raise _problem(path, "load.not-a-file", f"{display_path(path)} is a folder",
                        "give the spec's .yaml file")
@@ -90,19 +90,19 @@ def read_yaml(path: Path) -> YamlFile:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise _problem(path, "yaml.encoding", f"file is not UTF-8 text (byte {exc.start})",
-                       "save the file as UTF-8")
+                       "save the file as UTF-8") from None
     try:
         loader = _Loader(text)
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, max(exc.position, 0)) + 1
         raise _problem(path, "yaml.syntax", f"invalid YAML: character {exc.character!r} is not "
-                       "allowed", "remove control characters from the file", line=line)
+                       "allowed", "remove control characters from the file", line=line) from None
     try:
         root = loader.get_single_node()
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, max(exc.position, 0)) + 1
         raise _problem(path, "yaml.syntax", f"invalid YAML: character {exc.character!r} is not "
-                       "allowed", "remove control characters from the file", line=line)
+                       "allowed", "remove control characters from the file", line=line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = (exc.problem or exc.context or "invalid YAML").strip()
@@ -111,9 +111,9 @@ def read_yaml(path: Path) -> YamlFile:
         raise _problem(path, "yaml.syntax", f"invalid YAML: {message}",
                        "check indentation, colons and quoting on this line",
                        line=mark.line + 1 if mark else None,
-                       column=mark.column + 1 if mark else None)
+                       column=mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise _problem(path, "yaml.syntax", f"invalid YAML: {exc}")
+        raise _problem(path, "yaml.syntax", f"invalid YAML: {exc}") from None
     finally:
         loader.dispose()
     positions: dict[KeyPath, Position] = {}
@@ -163,7 +163,7 @@ def read_yaml(path: Path) -> YamlFile:
             except yaml.MarkedYAMLError as exc:
                 mark = exc.problem_mark
                 raise _problem(path, "yaml.merge", f"invalid merge key: {exc.problem}",
-                               line=mark.line + 1 if mark else None)
+                               line=mark.line + 1 if mark else None) from None
             seen: dict[object, yaml.Node] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):

@@ -2,10 +2,26 @@
 
 from .canonical import canonical_json, content_hash
 from .graph import topological_order, with_hashes
-from .models import (PLAN_SCHEMA_VERSION, DataStage, DeployStage, EvaluateStage, GateParams,
-                     MonitorParams, MonitorStage, Plan, RegisterStage, Resources, RetireStage,
-                     RolloutStage, RolloutStepParams, SearchParam, Stage, TrainParams,
-                     TrainStage, TuneStage)
+from .models import (
+                     PLAN_SCHEMA_VERSION,
+                     DataStage,
+                     DeployStage,
+                     EvaluateStage,
+                     GateParams,
+                     MonitorParams,
+                     MonitorStage,
+                     Plan,
+                     RegisterStage,
+                     Resources,
+                     RetireStage,
+                     RolloutStage,
+                     RolloutStepParams,
+                     SearchParam,
+                     Stage,
+                     TrainParams,
+                     TrainStage,
+                     TuneStage,
+)
 from .policy_report import PolicyReport, RuleResult, WaiverRecord
 
 __all__ = ["PLAN_SCHEMA_VERSION", "DataStage", "DeployStage", "EvaluateStage", "GateParams",

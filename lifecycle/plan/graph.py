@@ -4,7 +4,8 @@ downstream as changed (what will retrain, what will redeploy)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from .canonical import content_hash
 

@@ -7,7 +7,7 @@ This module never imports the spec package: the runtime reads plans, not specs.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -165,8 +165,8 @@ class RetireStage(StageBase):
 
 
 Stage = Annotated[
-    Union[DataStage, TrainStage, TuneStage, EvaluateStage, RegisterStage, MonitorStage,
-          DeployStage, RolloutStage, RetireStage],
+    DataStage | TrainStage | TuneStage | EvaluateStage | RegisterStage | MonitorStage
+    | DeployStage | RolloutStage | RetireStage,
     Field(discriminator="kind"),
 ]
 

@@ -33,7 +33,7 @@ class Rule(BaseModel):
     waivable: bool = Field(True, description="Whether a spec waiver can waive it.")
 
     @model_validator(mode="after")
-    def _one_body(self) -> "Rule":
+    def _one_body(self) -> Rule:
         if (self.expression is None) == (self.find is None):
             raise ValueError("a rule needs exactly one of expression or find")
         return self
@@ -93,7 +93,8 @@ def _read_bundle_file(name: str, dirs: list[Path]) -> tuple[BundleFile, Path]:
         data = yaml.load(path.read_text(encoding="utf-8"),
                          Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except yaml.YAMLError as exc:
-        raise _bundle_error(path, "policy.bundle-yaml", f"invalid YAML in policy bundle: {exc}")
+        raise _bundle_error(path, "policy.bundle-yaml",
+                            f"invalid YAML in policy bundle: {exc}") from None
     if isinstance(data, dict):
         data.setdefault("name", name)
     try:
@@ -102,7 +103,7 @@ def _read_bundle_file(name: str, dirs: list[Path]) -> tuple[BundleFile, Path]:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise _bundle_error(path, "policy.bundle-schema", f"invalid policy bundle: {where}: "
-                            f"{err['msg']}", "see docs/policy.md for the rule format")
+                            f"{err['msg']}", "see docs/policy.md for the rule format") from None
 
 
 _BUNDLES: dict[tuple[Any, ...], Bundle] = {}

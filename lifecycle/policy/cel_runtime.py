@@ -35,4 +35,4 @@ def _load() -> ModuleType:
 
 cel = _load()
 Context = cel.Context
-compile = cel.compile  # noqa: A001 - CEL's name
+compile = cel.compile

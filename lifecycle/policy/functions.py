@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|"
                         r"private[_-]?key|credential|auth)", re.IGNORECASE)

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ..diff import Change, DiffReport, Direction, SpecDiff
+from ..diff import Change, DiffReport, Direction
 
 ORDER: dict[str, int] = {"loosens": 0, "review": 1, "tightens": 2, "neutral": 3}
 MARK = {"loosens": "▼ loosens", "review": "! review", "tightens": "▲ tightens",

@@ -91,7 +91,8 @@ def generate() -> str:
         out.append("| key | type | default | description |\n| --- | --- | --- | --- |")
         for name, field in model.model_fields.items():
             desc = (field.description or "").replace("|", "\\|")
-            out.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {desc} |")
+            kind = _type_name(field.annotation)
+            out.append(f"| `{name}` | {kind} | {_default(field)} | {desc} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

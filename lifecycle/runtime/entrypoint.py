@@ -4,7 +4,8 @@ with a clear message) and inside Ray workers (to run it)."""
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class EntrypointError(Exception):

@@ -4,7 +4,7 @@ at the model)."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from .model import Spec
 from .monitor import DRIFT_DETECTORS

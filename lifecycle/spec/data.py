@@ -37,7 +37,7 @@ class FeatureContract(SpecModel):
         0.0, description="Largest allowed fraction of nulls in the column (0 = no nulls).")
 
     @model_validator(mode="after")
-    def _check(self) -> "FeatureContract":
+    def _check(self) -> FeatureContract:
         numeric = self.type in ("float", "int")
         if (self.min is not None or self.max is not None) and not numeric:
             raise ValueError(f"min/max apply to numeric features, not to type '{self.type}'")
@@ -58,7 +58,7 @@ class DataContract(SpecModel):
     min_rows: int = Field(1, ge=1, description="Fewest rows a source may have.")
 
     @model_validator(mode="after")
-    def _label_not_feature(self) -> "DataContract":
+    def _label_not_feature(self) -> DataContract:
         if self.label in self.features:
             raise ValueError(f"the label '{self.label}' is also listed under features")
         return self
@@ -77,7 +77,7 @@ class DataSpec(SpecModel):
         "rows this recent.")
 
     @model_validator(mode="after")
-    def _time_column(self) -> "DataSpec":
+    def _time_column(self) -> DataSpec:
         c = self.time_column
         if c is not None and (c in self.contract.features or c == self.contract.label):
             raise ValueError(f"time_column '{c}' is a feature or the label: it must be a "

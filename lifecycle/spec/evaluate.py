@@ -24,7 +24,7 @@ class Gate(SpecModel):
         "champion (in the metric's units).")
 
     @model_validator(mode="after")
-    def _check(self) -> "Gate":
+    def _check(self) -> Gate:
         if self.vs is None:
             if self.min is None and self.max is None:
                 raise ValueError("a gate needs a bound: min, max, or vs: champion with "

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import warnings
+from typing import Literal
 
 from pydantic import Field
 
@@ -49,4 +48,4 @@ class Spec(SpecModel):
                                           description="Free-form labels (team, cost centre).")
 
 
-__all__ = ["Spec", "RiskTier", "TIERS", "Identifier", "Email"]
+__all__ = ["TIERS", "Email", "Identifier", "RiskTier", "Spec"]

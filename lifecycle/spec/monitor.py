@@ -90,7 +90,7 @@ class MonitorSpec(SpecModel):
                                     "action.")
 
     @model_validator(mode="after")
-    def _check(self) -> "MonitorSpec":
+    def _check(self) -> MonitorSpec:
         drift = self.detector in DRIFT_DETECTORS
         if self.on_outlier and drift:
             raise ValueError(f"'{self.detector}' is a drift detector: use on_drift, not "

@@ -7,8 +7,9 @@ import difflib
 import math
 import re
 import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -158,7 +159,7 @@ def _collapse_union_noise(findings: list[SpecFinding]) -> list[SpecFinding]:
     for f in findings:
         by_path.setdefault(f.key_path, []).append(f)
     out: list[SpecFinding] = []
-    for path, group in by_path.items():
+    for group in by_path.values():
         if len(group) > 1 and any(g.code == "schema.invalid-choice" for g in group):
             group = [g for g in group if g.code != "schema.wrong-type"] or group
         out.extend(group)

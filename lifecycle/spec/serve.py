@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -19,7 +20,7 @@ class Autoscaling(SpecModel):
                                            "replica that autoscaling aims for.")
 
     @model_validator(mode="after")
-    def _order(self) -> "Autoscaling":
+    def _order(self) -> Autoscaling:
         if self.min_replicas > self.max_replicas:
             raise ValueError(f"min_replicas ({self.min_replicas}) is greater than max_replicas "
                              f"({self.max_replicas})")
@@ -44,7 +45,7 @@ class ServeGate(SpecModel):
     monitor: Identifier | None = Field(None, description="For drift/outlier_rate: which monitor.")
 
     @model_validator(mode="after")
-    def _bound(self) -> "ServeGate":
+    def _bound(self) -> ServeGate:
         if self.max is None and self.min is None:
             raise ValueError("a rollout gate needs max or min")
         if self.metric in ("drift", "outlier_rate") and self.monitor is None:
@@ -71,10 +72,10 @@ class Rollout(SpecModel):
         "to a version.")
 
     @model_validator(mode="after")
-    def _shape(self) -> "Rollout":
+    def _shape(self) -> Rollout:
         weights = [s.weight for s in self.steps]
         if self.strategy == "canary":
-            if any(b < a for a, b in zip(weights, weights[1:])):
+            if any(b < a for a, b in itertools.pairwise(weights)):
                 raise ValueError(f"canary step weights must not decrease (got {weights})")
             if weights[-1] != 100:
                 raise ValueError("the last canary step must have weight 100")
@@ -115,7 +116,7 @@ class ServeSpec(SpecModel):
                                   "response path.")
 
     @model_validator(mode="after")
-    def _replicas(self) -> "ServeSpec":
+    def _replicas(self) -> ServeSpec:
         if self.replicas is not None and self.autoscaling is not None:
             raise ValueError("give replicas or autoscaling, not both")
         return self

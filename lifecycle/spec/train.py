@@ -49,7 +49,7 @@ class TrainSpec(SpecModel):
         default_factory=dict, description="Hyperparameters passed to the entrypoint.")
 
     @model_validator(mode="after")
-    def _single_worker_sklearn(self) -> "TrainSpec":
+    def _single_worker_sklearn(self) -> TrainSpec:
         if self.framework == "sklearn" and self.scaling.num_workers != 1:
             raise ValueError("framework 'sklearn' trains on a single worker: set "
                              "train.scaling.num_workers to 1")
@@ -69,7 +69,7 @@ class Distribution(SpecModel):
     normal: tuple[float, float] | None = Field(None, description="tune.randn(mean, sd).")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "Distribution":
+    def _exactly_one(self) -> Distribution:
         set_keys = [k for k in type(self).model_fields if getattr(self, k) is not None]
         if len(set_keys) != 1:
             raise ValueError("give exactly one of " + ", ".join(type(self).model_fields)

@@ -10,8 +10,9 @@ import concurrent.futures as cf
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -112,7 +113,7 @@ class Background:
             self.results.append((time.time(), r.status_code, body.get("slot"),
                                  body.get("error")))
 
-    def __enter__(self) -> "Background":
+    def __enter__(self) -> Background:
         for t in self.threads:
             t.start()
         return self

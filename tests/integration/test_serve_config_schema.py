@@ -27,7 +27,8 @@ def _assert_subset(ours: Any, theirs: Any, path: str = "") -> None:
         for i, (a, b) in enumerate(zip(ours, theirs)):
             _assert_subset(a, b, f"{path}[{i}]")
     else:
-        assert ours == theirs or (isinstance(ours, (int, float)) and float(ours) == float(theirs)), path
+        assert ours == theirs or (isinstance(ours, (int, float))
+                                  and float(ours) == float(theirs)), path
 
 
 @pytest.mark.parametrize("spec, overrides", [

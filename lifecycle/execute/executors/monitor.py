@@ -10,7 +10,6 @@ import os
 import tempfile
 from typing import Any
 
-
 from ...errors import ExitCode
 from ...plan import MonitorStage
 from ..context import StageContext, StageFailed
@@ -45,7 +44,7 @@ def run(stage: MonitorStage, ctx: StageContext) -> dict[str, Any]:
         saved = detectors.save(fitted, folder, x_ref)
         probe = _check_reload(fitted, detectors.load(folder, saved["manifest_sha256"]), m.name)
         entry: dict[str, Any] = {"detector": m.detector, "features": m.features,
-                                 "reference_rows": int(len(x_ref)), "probe": probe, **saved}
+                                 "reference_rows": len(x_ref), "probe": probe, **saved}
         if ctx.tracking is not None and registered.get("run_id"):
             client = ctx.tracking.client
             client.log_artifacts(registered["run_id"], folder, f"monitors/{m.name}")

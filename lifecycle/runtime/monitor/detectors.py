@@ -82,14 +82,14 @@ class Fitted:
             out = detector.predict(x)["data"]
             flags = np.asarray(out["is_outlier"], dtype=bool)
             rate = float(flags.mean()) if len(flags) else 0.0
-            return {"kind": "outlier", "rows": int(len(x)), "outlier_rate": rate,
+            return {"kind": "outlier", "rows": len(x), "outlier_rate": rate,
                     "is_outlier_window": rate > float(self.params["max_outlier_rate"]),
                     "mean_score": float(np.mean(out["instance_score"])) if len(x) else None}
         out = self.detector.predict(x)["data"]
         p = np.atleast_1d(np.asarray(out["p_val"], dtype=float))
         dist = np.atleast_1d(np.asarray(out["distance"], dtype=float))
         result: dict[str, Any] = {
-            "kind": "drift", "rows": int(len(x)), "is_drift": bool(out["is_drift"]),
+            "kind": "drift", "rows": len(x), "is_drift": bool(out["is_drift"]),
             "p_value": float(p.min()), "distance": float(dist.max()),
             "threshold": float(out["threshold"])}
         if self.kind in FEATURE_WISE:
@@ -133,7 +133,7 @@ class Fitted:
             if hasattr(det, history):
                 setattr(det, history, getattr(det, history)[:0])
         result: dict[str, Any] = {
-            "kind": "drift", "online": True, "rows": int(len(x)),
+            "kind": "drift", "online": True, "rows": len(x),
             "is_drift": bool(detections), "detections": detections[:10],
             "detection_count": len(detections), "ert": int(self.params["ert"]),
             "distance": worst[1] if worst else None, "threshold": worst[2] if worst else None}

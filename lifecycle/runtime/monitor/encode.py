@@ -8,8 +8,9 @@ ChiSquareDrift and TabularDrift expect (`categories_per_feature`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ class Encoder:
     encoding: str = "ordinal"  # ordinal | onehot
 
     @classmethod
-    def of(cls, watched: Iterable[str], info: dict[str, Any], encoding: str) -> "Encoder":
+    def of(cls, watched: Iterable[str], info: dict[str, Any], encoding: str) -> Encoder:
         """From the data stage's `info` (feature types and categories)."""
         features = list(watched)
         types = {f: str(info["features"][f]) for f in features}
@@ -37,7 +38,7 @@ class Encoder:
                 "categories": self.categories, "encoding": self.encoding}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Encoder":
+    def from_dict(cls, d: dict[str, Any]) -> Encoder:
         return cls(list(d["features"]), dict(d["types"]),
                    {k: list(v) for k, v in d["categories"].items()}, str(d["encoding"]))
 

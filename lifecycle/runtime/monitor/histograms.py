@@ -7,6 +7,7 @@ open ends), one bin per code for ordinal categorical columns."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -48,5 +49,5 @@ def labels(bins: dict[str, Any], names: list[str] | None = None) -> list[str]:
     e = bins["edges"]
     if not e:
         return ["all"]
-    return [f"< {e[0]:.3g}"] + [f"{a:.3g}–{b:.3g}" for a, b in zip(e, e[1:])] + \
+    return [f"< {e[0]:.3g}"] + [f"{a:.3g}–{b:.3g}" for a, b in itertools.pairwise(e)] + \
         [f"≥ {e[-1]:.3g}"]

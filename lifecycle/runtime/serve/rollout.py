@@ -218,13 +218,13 @@ class RolloutController:
                 self._event("gate_check", step=i, requests=live.get("requests"),
                             values={g["metric"]: g["value"] for g in checked},
                             failed=[g["metric"] for g in failed])
-                self._mlflow(lambda client, run: [client.log_metric(
+                self._mlflow(lambda client, run, checked=checked, i=i: [client.log_metric(
                     run, f"rollout.{g['metric']}", float(g["value"]), step=i)
                     for g in checked if g["value"] is not None])
                 if failed and enough:
-                    reason = "; ".join(f"{g['metric']} {g['value']:.4g} breaks "
-                                       f"{'max ' + str(g['max']) if g.get('max') is not None else 'min ' + str(g['min'])}"
-                                       for g in failed)
+                    reason = "; ".join(f"{g['metric']} {g['value']:.4g} breaks " + (
+                        f"max {g['max']}" if g.get("max") is not None else f"min {g['min']}")
+                        for g in failed)
                     action = self.c["on_failure"]
                     if action == "rollback":
                         self._rollback(f"step {i + 1} at {weight:g}%: {reason}")

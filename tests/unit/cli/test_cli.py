@@ -140,7 +140,8 @@ def test_compiler_commands_never_import_the_runtime() -> None:
         " ['compile', 'specs/fraud.yaml', '-o', '/dev/null'], ['schema', '-o', '/dev/null'],"
         " ['diff', 'specs/fraud.yaml', 'specs/fraud.yaml'], ['diff', '--git', 'HEAD']):\n"
         "    main(argv)\n"
-        "heavy = sorted(m for m in ('ray', 'mlflow', 'torch', 'alibi_detect') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('ray', 'mlflow', 'torch', 'alibi_detect')\n"
+        "               if m in sys.modules)\n"
         "print('HEAVY', heavy)\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        env=dict(os.environ, NO_COLOR="1"), timeout=120)

@@ -9,8 +9,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lifecycle.execute.contract import (NotATimeColumn, check_contract, digest_files, feature_info,
-                                        read_table)
+from lifecycle.execute.contract import (
+    NotATimeColumn,
+    check_contract,
+    digest_files,
+    feature_info,
+    read_table,
+)
 from lifecycle.execute.journal import Journal, read_journal
 from lifecycle.execute.metrics import check_gate
 from lifecycle.execute.runner import stage_key
@@ -142,7 +147,7 @@ def test_a_retrain_reads_only_recent_rows(tmp_path: Path, kind: str) -> None:
 
     now = time.time()
     stamps = [now - 30 * 86400, now - 10 * 86400, now - 2 * 86400, now - 3600]
-    as_dt = [datetime.datetime.fromtimestamp(t, datetime.timezone.utc) for t in stamps]
+    as_dt = [datetime.datetime.fromtimestamp(t, datetime.UTC) for t in stamps]
     column = {"seconds": pa.array(stamps),
               "timestamp": pa.array([d.replace(tzinfo=None) for d in as_dt],
                                     pa.timestamp("ms")),

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -119,7 +119,8 @@ def test_broken_interpolation_points_at_its_line(project: Write) -> None:
 
 
 def test_interpolation_cycle_is_an_error(project: Write) -> None:
-    spec = project("specs/s.yaml", MINIMAL + "description: ${owner}\nlabels: {a: '${labels.b}', b: '${labels.a}'}\n")
+    spec = project("specs/s.yaml", MINIMAL + "description: ${owner}\n"
+                   "labels: {a: '${labels.b}', b: '${labels.a}'}\n")
     with pytest.raises(LoadError) as info:
         compose(spec)
     p = _problem(info.value)

@@ -8,8 +8,9 @@ import http.server
 import json
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -96,7 +97,7 @@ class _Hook(http.server.BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
     fail_first = 0
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if _Hook.fail_first > 0:
             _Hook.fail_first -= 1

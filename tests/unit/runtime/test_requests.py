@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle.runtime.serve.requests import (BadRequest, bucket, choose, rows_of, shadow_room,
-                                             sticky_value)
+from lifecycle.runtime.serve.requests import (
+    BadRequest,
+    bucket,
+    choose,
+    rows_of,
+    shadow_room,
+    sticky_value,
+)
 
 FEATURES = {"amount": {"type": "float"}, "hour": {"type": "int"},
             "channel": {"type": "category", "categories": ["web", "pos"]}}
