@@ -4,11 +4,52 @@ at the model)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from .model import Spec
 from .monitor import DRIFT_DETECTORS
 from .problems import SpecFinding, check, did_you_mean
+
+# Ray's built-in resources, named in resources_per_worker, would reach Ray past the fields
+# the plan, the price and the GPU cap read (and override them): each has its own field.
+_ACCELERATOR = "remove it: lifecycle schedules GPUs only (train.scaling.use_gpu)"
+_RAY_BUILT_IN: dict[str, tuple[str, str]] = {
+    "cpu": ("CPU", "set train.scaling.cpus_per_worker"),
+    "gpu": ("GPU", "ask for GPUs with train.scaling.use_gpu and gpus_per_worker, which the "
+            "plan and the policy's GPU cap count"),
+    "memory": ("memory", "remove it: lifecycle does not reserve memory per training worker"),
+    "objectstorememory": ("object_store_memory", "remove it: lifecycle does not reserve "
+                          "object store memory"),
+    "tpu": ("TPU", _ACCELERATOR),
+    "hpu": ("HPU", _ACCELERATOR),
+    "npu": ("NPU", _ACCELERATOR),
+    "neuroncore": ("neuron_cores", _ACCELERATOR),
+}
+
+
+def ray_built_in(resource: str) -> str | None:
+    """The built-in Ray resource a name means in any case or spelling ('GPU', 'gpus',
+    'num_gpus', 'Neuron-Cores'), or None for a custom resource."""
+    name = re.sub(r"[^a-z0-9]", "", resource.casefold()).removeprefix("num")
+    for candidate in (name, name.removesuffix("s")):
+        if candidate in _RAY_BUILT_IN:
+            return _RAY_BUILT_IN[candidate][0]
+    return None
+
+
+@check
+def custom_resources_only(spec: Spec) -> Iterator[SpecFinding]:
+    if spec.train is None:
+        return
+    hints = dict(_RAY_BUILT_IN.values())
+    for name in spec.train.scaling.resources_per_worker:
+        built_in = ray_built_in(name)
+        if built_in is not None:
+            yield SpecFinding(("train", "scaling", "resources_per_worker", name), "schema.rule",
+                              f"'{name}' is Ray's built-in {built_in} resource; "
+                              "resources_per_worker takes custom resources only",
+                              hints[built_in])
 
 
 @check

@@ -19,7 +19,8 @@ class Scaling(SpecModel):
         1.0, gt=0, le=8, description="GPUs per worker when use_gpu is true (fractions allowed).")
     cpus_per_worker: float = Field(1.0, gt=0, le=256, description="CPUs per worker.")
     resources_per_worker: dict[Identifier, float] = Field(
-        default_factory=dict, description="Extra custom Ray resources per worker.")
+        default_factory=dict, description="Extra custom Ray resources per worker (CPU, GPU "
+        "and Ray's other built-in resources have their own fields).")
     max_failures: int = Field(
         0, ge=0, le=100, description="Worker failures survived by restarting from the last "
         "checkpoint.")

@@ -199,3 +199,22 @@ def test_recent_data_with_a_time_column_is_valid() -> None:
     errs, r = _errors(FRAUD, "+data.time_column=event_time",
                       "+monitors.0.retrain={recent_data: 7d}")
     assert errs == [] and int(r.exit_code) == 0
+
+
+@pytest.mark.parametrize("name, built_in", [
+    ("GPU", "GPU"), ("gpu", "GPU"), ("Gpus", "GPU"), ("num_gpus", "GPU"), ("CPU", "CPU"),
+    ("memory", "memory"), ("TPU", "TPU"), ("neuron_cores", "neuron_cores")])
+def test_ray_built_in_resource_in_resources_per_worker_is_refused(name: str,
+                                                                  built_in: str) -> None:
+    # Ray would get GPUs (or CPUs) that the plan, the price and the GPU cap never count
+    errs, r = _errors(FRAUD, f"+train.scaling.resources_per_worker={{{name}: 8}}")
+    assert [e[:3] for e in errs] == [(
+        "schema.rule", f"train.scaling.resources_per_worker.{name}",
+        f"'{name}' is Ray's built-in {built_in} resource; resources_per_worker takes custom "
+        "resources only")]
+    assert int(r.exit_code) == 2
+
+
+def test_custom_resource_per_worker_is_accepted() -> None:
+    errs, _ = _errors(FRAUD, "+train.scaling.resources_per_worker={spot_node: 1}")
+    assert errs == []
