@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -13,8 +14,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from ..errors import InputError, Location
+from . import cel_runtime as cel
 
 TIER_ORDER = {"low": 0, "medium": 1, "high": 2}
+COMPOSE = "+"  # joins layer names: bundle names are identifiers, which never hold it
 
 
 class Rule(BaseModel):
@@ -28,8 +31,9 @@ class Rule(BaseModel):
     expression: str | None = Field(None, description="CEL that must be true.")
     find: str | None = Field(None, description="CEL returning a list of offending key paths.")
     path: str = Field("", description="Key path a failed expression points at.")
-    message: str = Field(min_length=1, description="What the rule requires.")
-    hint: str | None = Field(None, description="How to satisfy the rule.")
+    message: str = Field(min_length=1, description="What the rule requires, saying what is "
+                         "allowed; ${CEL over settings} placeholders are filled in.")
+    hint: str | None = Field(None, description="How to satisfy the rule (placeholders too).")
     waivable: bool = Field(True, description="Whether a spec waiver can waive it.")
 
     @model_validator(mode="after")
@@ -52,18 +56,49 @@ class BundleFile(BaseModel):
 
 
 @dataclass(frozen=True)
-class Bundle:
+class Layer:
+    """One bundle file with what it extends: the settings its rules read, and its rules."""
+
     name: str
     tier: str | None
     settings: dict[str, Any]
     rules: tuple[Rule, ...]
     files: tuple[Path, ...]
 
+
+@dataclass(frozen=True)
+class Bundle:
+    """What a spec is checked against: its risk tier's bundle, and on top of it the bundle
+    the spec names with `policy:` (its name is then 'high+pci'). Each layer is evaluated
+    with its own settings and a spec must pass both, so naming a bundle can only add
+    rules, whatever that bundle's tier or settings."""
+
+    layers: tuple[Layer, ...]
+
+    @property
+    def name(self) -> str:
+        return COMPOSE.join(layer.name for layer in self.layers)
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """Every rule id once (the first layer's definition)."""
+        seen: dict[str, Rule] = {}
+        for layer in self.layers:
+            for rule in layer.rules:
+                seen.setdefault(rule.id, rule)
+        return tuple(seen.values())
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(dict.fromkeys(f for layer in self.layers for f in layer.files))
+
     @property
     def digest(self) -> str:
-        body = json.dumps({"settings": self.settings,
-                           "rules": [r.model_dump(mode="json") for r in self.rules]},
-                          sort_keys=True, separators=(",", ":"))
+        bodies = [{"settings": layer.settings,
+                   "rules": [r.model_dump(mode="json") for r in layer.rules]}
+                  for layer in self.layers]
+        body = json.dumps(bodies[0] if len(bodies) == 1 else bodies, sort_keys=True,
+                          separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -110,7 +145,8 @@ _BUNDLES: dict[tuple[Any, ...], Bundle] = {}
 
 
 def load_bundle(name: str, dirs: list[Path]) -> Bundle:
-    """Load `name` and what it extends; later bundles' settings and same-id rules win.
+    """Load `name` ('high', or 'high+pci': layers evaluated each on its own) and what each
+    layer extends; within a layer, later bundles' settings and same-id rules win.
     Memoised on the bundle files' mtimes and sizes (validate runs it for every spec)."""
     stamp: list[Any] = [name]
     for d in dirs:
@@ -121,12 +157,13 @@ def load_bundle(name: str, dirs: list[Path]) -> Bundle:
     key = tuple(stamp)
     cached = _BUNDLES.get(key)
     if cached is None:
-        cached = _load_bundle(name, dirs)
+        cached = Bundle(tuple(_load_layer(part, dirs)
+                              for part in dict.fromkeys(name.split(COMPOSE))))
         _BUNDLES[key] = cached
     return cached
 
 
-def _load_bundle(name: str, dirs: list[Path]) -> Bundle:
+def _load_layer(name: str, dirs: list[Path]) -> Layer:
     settings: dict[str, Any] = {}
     rules: dict[str, Rule] = {}
     files: list[Path] = []
@@ -149,5 +186,46 @@ def _load_bundle(name: str, dirs: list[Path]) -> Bundle:
             tier = bf.tier
 
     visit(name, ())
-    return Bundle(name=name, tier=tier, settings=settings, rules=tuple(rules.values()),
-                  files=tuple(files))
+    return Layer(name=name, tier=tier, settings=settings,
+                 rules=tuple(_with_settings(r, settings, name) for r in rules.values()),
+                 files=tuple(files))
+
+
+PLACEHOLDER = re.compile(r"\$\{([^{}]*)\}")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _with_settings(rule: Rule, settings: dict[str, Any], bundle: str) -> Rule:
+    """The rule with its message and hint filled in from the settings of the bundle it is
+    evaluated in, once per load (a placeholder reads only settings, never the spec, so a
+    message costs nothing per spec and says the same to every spec)."""
+    context = cel.Context(variables={"settings": settings})
+
+    def fill(text: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            try:
+                return _shown(cel.compile(m.group(1)).execute(context))
+            except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+                detail = f"no setting {exc}" if isinstance(exc, KeyError) else str(exc)
+                raise _bundle_error(None, "policy.bundle-schema", f"rule {rule.id} in bundle "
+                                    f"'{bundle}': placeholder ${{{m.group(1)}}} cannot be "
+                                    f"filled in ({detail.splitlines()[0]})",
+                                    "placeholders read only settings, e.g. "
+                                    "${settings.max_gpus}") from None
+        return PLACEHOLDER.sub(one, text)
+
+    if "${" not in rule.message + (rule.hint or ""):
+        return rule
+    return rule.model_copy(update={"message": fill(rule.message),
+                                   "hint": None if rule.hint is None else fill(rule.hint)})

@@ -30,8 +30,8 @@ class Spec(SpecModel):
     risk_tier: RiskTier = Field(description="Risk tier; selects the policy bundle.")
     description: str = Field("", max_length=2000, description="What the model is for.")
     policy: Identifier | None = Field(
-        None, description="Policy bundle to apply (default: the one named like risk_tier). "
-        "It must be at least as strict as the risk tier's.")
+        None, description="Policy bundle checked on top of the risk tier's bundle, which "
+        "applies either way (so naming one only adds rules); not one for a lower tier.")
     data: DataSpec = Field(description="Training/evaluation data and its contract.")
     train: TrainSpec | None = Field(None, description="How the model is trained.")
     tune: TuneSpec | None = Field(None, description="Hyperparameter search over train.")

@@ -76,8 +76,8 @@ def test_a_change_only_in_a_preset_is_caught(repo: Path) -> None:
 
 
 def test_a_policy_bundle_change_is_caught(repo: Path) -> None:
-    _edit(repo / "conf" / "policy" / "high.yaml", "steps[0].weight <= 10.0",
-          "steps[0].weight <= 2.0")
+    _edit(repo / "conf" / "policy" / "high.yaml", "max_first_step_weight: 10",
+          "max_first_step_weight: 2")
     d = diff_git("main")
     assert [s.path for s in d.specs] == ["specs/fraud.yaml"]
     [r] = d.specs[0].rules
