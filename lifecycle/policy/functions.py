@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .locate import Unresolved, real_names, real_names_in
+
 SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|"
                         r"private[_-]?key|credential|auth)", re.IGNORECASE)
 SECRET_VALUE = re.compile(
@@ -61,9 +63,36 @@ def _keys_named(node: Any, name: str, prefix: str = "") -> Iterator[tuple[str, A
 
 
 def disallowed_targets(spec: dict[str, Any], allowed_prefixes: list[str]) -> list[str]:
-    """`_target_` keys (Hydra instantiation) whose class/function is not allow-listed."""
+    """`_target_` keys (Hydra instantiation) whose class/function is not defined under an
+    allowed prefix: the name is followed through re-exports to where it is defined, read
+    from source (see locate.py). A target whose source cannot be read here, because its
+    library is not installed or the name is computed at import time, is refused: it is
+    instantiated on workers this check cannot see."""
     return [path for path, value in _keys_named(spec, "_target_")
-            if not (isinstance(value, str) and has_prefix(value, allowed_prefixes))]
+            if not (isinstance(value, str) and _defined_under(value, allowed_prefixes))]
+
+
+def _defined_under(target: str, prefixes: list[str]) -> bool:
+    if not has_prefix(target, prefixes):
+        return False
+    try:
+        return all(has_prefix(name, prefixes) for name in real_names(target))
+    except Unresolved:
+        return False
+
+
+def allowed_entrypoint(entrypoint: str, prefixes: list[str]) -> bool:
+    """Whether 'module:function' names a function defined (not imported) in a module
+    under an allowed prefix. A module not found from here is judged by its name alone:
+    `run` validates from the project root it imports the module from, where it is found."""
+    module, _, function = entrypoint.partition(":")
+    if not has_prefix(module, prefixes):
+        return False
+    try:
+        names = real_names_in(module, function)
+    except Unresolved:
+        return False
+    return names is None or all(has_prefix(name, prefixes) for name in names)
 
 
 def has_prefix(text: str, prefixes: list[str]) -> bool:
@@ -144,6 +173,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "uncovered_features": uncovered_features,
     "gpu_count": gpu_count,
     "distinct": distinct,
+    "allowed_entrypoint": allowed_entrypoint,
 }
 
 # The spec keys each helper reads when a rule passes it `spec` ("" = every key), so

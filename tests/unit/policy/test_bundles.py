@@ -103,8 +103,8 @@ def test_a_composed_bundle_loads_again_by_its_name() -> None:
 
 def test_base_001_message_lists_the_allowed_entrypoint_prefixes() -> None:
     [p] = validate_one(FRAUD, ["train.entrypoint=os.path:join"]).errors
-    assert p.message == ("the training entrypoint must come from a module under one of: "
-                         "examples., models., ml.")
+    assert p.message == ("the training entrypoint must be a function defined in a module "
+                         "under one of: examples., models., ml.")
 
 
 def test_messages_say_what_the_bundle_in_force_allows(platform_bundles: WriteBundle) -> None:
@@ -115,8 +115,8 @@ def test_messages_say_what_the_bundle_in_force_allows(platform_bundles: WriteBun
         settings: {allowed_entrypoint_prefixes: ["ml."]}
         """)
     [p] = validate_one(FRAUD, ["+policy=ml_only"]).errors
-    assert (p.code, p.message) == ("BASE-001", "the training entrypoint must come from a "
-                                   "module under one of: ml.")
+    assert (p.code, p.message) == ("BASE-001", "the training entrypoint must be a function "
+                                   "defined in a module under one of: ml.")
 
 
 @pytest.mark.parametrize("tier", ["low", "medium", "high"])
