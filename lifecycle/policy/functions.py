@@ -141,20 +141,24 @@ def uncovered_features(spec: dict[str, Any], drift_detectors: list[str]) -> list
 
 
 def gpu_count(spec: dict[str, Any]) -> float:
-    """Most GPUs the spec asks for at once: training, tuning trials in parallel, or
-    serving (two versions at their max replicas during a rollout)."""
+    """Most GPUs the spec holds at once. Training (each trial's workers times the trials
+    tuning runs in parallel) happens while the version it replaces is serving (a rerun,
+    a monitor's retrain), and a rollout serves two versions at their most replicas: the
+    peak is serving plus training. Ray gets GPUs from no other field of a spec:
+    train.scaling.resources_per_worker may not name Ray's built-in resources."""
     train = spec.get("train") or {}
     scaling = train.get("scaling") or {}
     per_run = (scaling.get("num_workers", 1) * scaling.get("gpus_per_worker", 1.0)
                if scaling.get("use_gpu") else 0.0)
-    tune = spec.get("tune") or {}
-    tuning = per_run * tune.get("max_concurrent_trials", 1) if tune else 0.0
+    tune = spec.get("tune")
+    parallel = min(tune.get("max_concurrent_trials", 1), tune.get("num_samples", 1)) \
+        if tune else 1
     serve = spec.get("serve") or {}
     replicas = serve.get("replicas") or (serve.get("autoscaling") or {}).get("max_replicas", 1)
     versions = 2 if serve.get("rollout") else 1
     serving = (serve.get("resources") or {}).get("num_gpus", 0.0) * replicas * versions \
         if serve else 0.0
-    return float(max(per_run, tuning, serving))
+    return float(serving + per_run * parallel)
 
 
 def distinct(items: list[Any]) -> list[Any]:
@@ -183,6 +187,6 @@ READS: dict[str, tuple[str, ...]] = {
     "disallowed_targets": ("",),
     "escaping_paths": ("data",),
     "uncovered_features": ("data.contract.features", "monitors"),
-    "gpu_count": ("train.scaling", "tune.max_concurrent_trials", "serve.replicas",
-                  "serve.autoscaling.max_replicas", "serve.resources.num_gpus"),
+    "gpu_count": ("train.scaling", "tune.max_concurrent_trials", "tune.num_samples",
+                  "serve.replicas", "serve.autoscaling.max_replicas", "serve.resources.num_gpus"),
 }

@@ -27,14 +27,15 @@ def rule_reads(rule: Rule) -> tuple[str, ...]:
         while parts and parts[-1] in _MACROS:
             parts.pop()
         found.append(".".join(parts))
-    for m in _CALL.finditer(text):
-        found.extend(p for p in READS.get(m.group(1), ()) if p)
     if rule.path:
         found.append(rule.path)
     plain = [_INDEX.sub("", f) for f in found]
     # `has(spec.a) && spec.a.b > 1` reads a.b: keep the most specific references
     keep = [f for f, p in zip(found, plain)
             if f and not any(q.startswith(p + ".") for q in plain)]
+    # a helper given the whole spec reads all of what it lists, however specific the rest
+    for m in _CALL.finditer(text):
+        keep.extend(p for p in READS.get(m.group(1), ()) if p)
     return tuple(dict.fromkeys(keep))
 
 
