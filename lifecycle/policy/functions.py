@@ -4,6 +4,7 @@ with `find:` reports each offender where it is written."""
 
 from __future__ import annotations
 
+import datetime as dt
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -99,6 +100,17 @@ def has_prefix(text: str, prefixes: list[str]) -> bool:
     return any(text == p.rstrip(".") or text.startswith(p) for p in prefixes)
 
 
+def with_paths(items: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """Each mapping of a list with its `index` and `key_path` added, so a `find` rule can
+    point at the item that breaks it: with_paths(spec.waivers, 'waivers')."""
+    return [{**item, "index": i, "key_path": f"{prefix}[{i}]"} for i, item in enumerate(items)]
+
+
+def days_between(start: str, end: str) -> int:
+    """Days from one YYYY-MM-DD date to another (negative when `end` is earlier)."""
+    return (dt.date.fromisoformat(str(end)) - dt.date.fromisoformat(str(start))).days
+
+
 def _scheme(uri: str) -> str | None:
     match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", uri)
     return match.group(1).lower() if match else None
@@ -178,6 +190,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "gpu_count": gpu_count,
     "distinct": distinct,
     "allowed_entrypoint": allowed_entrypoint,
+    "with_paths": with_paths,
+    "days_between": days_between,
 }
 
 # The spec keys each helper reads when a rule passes it `spec` ("" = every key), so

@@ -19,7 +19,8 @@ class Waiver(SpecModel):
     rule: str = Field(min_length=1, description="Id of the policy rule waived.")
     reason: str = Field(min_length=10, description="Why the rule does not apply here.")
     approved_by: Email = Field(description="Who approved the waiver.")
-    expires: dt.date = Field(description="Last day the waiver applies (YYYY-MM-DD).")
+    expires: dt.date = Field(description="Last day the waiver applies (YYYY-MM-DD); the "
+                             "policy limits how far ahead (max_waiver_days).")
 
 
 class Retirement(SpecModel):

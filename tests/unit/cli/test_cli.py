@@ -37,7 +37,7 @@ def test_policy_failure_exits_1_with_file_line_rule_and_message() -> None:
     line = r.stdout.splitlines()[0]
     assert line == ("command-line override 'serve.rollout.steps.0.weight=50'  HR-002  "
                     "serve.rollout.steps[0].weight  high-risk models start their canary at 10% "
-                    "or less (set the first step's weight to 10 or less)")
+                    "or less (set this step's weight to 10 or less)")
 
 
 @pytest.mark.parametrize("content, code", [
@@ -106,7 +106,7 @@ def test_plan_shows_stages_rollout_and_policy() -> None:
     r = _cli("plan", FRAUD)
     assert r.returncode == 0
     for text in ("tune", "4 trials", "step 1: 5% for 10m", "input-drift: tabular",
-                 "HR-002", "17 passed"):
+                 "HR-002", "21 passed"):
         assert text in r.stdout, text
 
 

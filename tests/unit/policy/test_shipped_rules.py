@@ -16,6 +16,10 @@ from ...conftest import ROOT
 FRAUD = ROOT / "specs" / "fraud.yaml"  # high risk; passes every rule
 CHURN = ROOT / "specs" / "churn-service.yaml"  # medium risk
 
+GATED = "gates: [{metric: error_rate, max: 0.01}]"
+LONG_WAIVER = ("+waivers=[{rule: HR-002, reason: 'pilot limited to two merchants', "
+               "approved_by: cro@example.com, expires: 9999-12-31}]")
+
 # rule id -> (spec, overrides that make exactly this rule fail, key path it points at)
 FAILING: dict[str, tuple[Path, list[str], str]] = {
     "BASE-001": (FRAUD, ["train.entrypoint=os.path:join"], "train.entrypoint"),
@@ -26,17 +30,27 @@ FAILING: dict[str, tuple[Path, list[str], str]] = {
                  "train.scaling"),
     "BASE-006": (FRAUD, ["tune.num_samples=501"], "tune.num_samples"),
     "BASE-007": (FRAUD, ["tune.time_budget=25h"], "tune.time_budget"),
+    "BASE-008": (FRAUD, [LONG_WAIVER], "waivers[0].expires"),
     "MR-001": (CHURN, ["evaluate.gates=[]"], "evaluate"),
     "MR-002": (CHURN, ["approvals=[]"], "approvals"),
     "MR-003": (CHURN, ["~serve.rollout"], "serve"),
     "MR-004": (CHURN, ["serve.rollout.on_failure=pause"], "serve.rollout.on_failure"),
+    "MR-005": (CHURN, [f"serve.rollout.steps=[{{weight: 0, hold: 10m, {GATED}}}, {{weight: 100}}]"],
+               "serve.rollout.steps"),
+    "MR-006": (CHURN, ["serve.rollout.strategy=blue_green", "serve.rollout.steps=[{weight: 100}]"],
+               "serve.rollout.steps"),
+    "MR-007": (CHURN, ["serve.rollout.gate_interval=10m"], "serve.rollout.steps[0].hold"),
+    "MR-008": (CHURN, ["serve.rollout.steps.0.gates=[{metric: latency_p99_ms, max: 250}]"],
+               "serve.rollout.steps[0].gates"),
     "HR-001": (FRAUD, ["approvals.1.role=model-risk"], "approvals"),
     "HR-002": (FRAUD, ["serve.rollout.steps.0.weight=50"], "serve.rollout.steps[0].weight"),
     "HR-003": (FRAUD, ["evaluate.gates=[]"], "evaluate"),
     "HR-004": (FRAUD, ["monitors.0.features=[amount,hour,channel]"],
                "data.contract.features.merchant_risk"),
     "HR-005": (FRAUD, ["serve.rollout.on_failure=alert"], "serve.rollout.on_failure"),
-    "HR-006": (FRAUD, ["serve.rollout.steps.1.gates=[]"], "serve.rollout.steps"),
+    "HR-006": (FRAUD, [f"serve.rollout.steps=[{{weight: 5, hold: 10m, {GATED}}}, {{weight: 20, "
+                       f"hold: 10m}}, {{weight: 50, hold: 10m, {GATED}}}, {{weight: 100}}]"],
+               "serve.rollout.steps"),
 }
 # rules that fail alongside because they say the same thing in another tier
 ALSO_FAILING = {"HR-003": {"MR-001"}, "HR-005": {"MR-004"}}
@@ -95,9 +109,3 @@ def test_data_paths_allowed(path: str) -> None:
 def test_allowed_target_passes() -> None:
     result = validate_one(FRAUD, ["+train.config.opt={_target_: torch.optim.Adam}"])
     assert result.errors == []
-
-
-def test_gpu_cap_counts_parallel_trials() -> None:
-    # 20 workers x 1 GPU x 2 concurrent trials = 40 <= 64; 40 x 2 = 80 > 64
-    assert validate_one(FRAUD, ["train.scaling.use_gpu=true",
-                                "train.scaling.num_workers=20"]).errors == []

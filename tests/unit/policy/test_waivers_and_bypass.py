@@ -94,7 +94,8 @@ def test_policy_sees_values_set_through_yaml_merge_keys(project: Write) -> None:
 def test_policy_sees_values_from_a_user_preset(project: Write) -> None:
     project("specs/conf/serve/rollout/fast.yaml",
             "strategy: canary\non_failure: rollback\nsteps:\n"
-            "  - {weight: 60, hold: 1m, gates: [{metric: error_rate, max: 0.5}]}\n"
+            "  - {weight: 60, hold: 10m, gates: [{metric: error_rate, max: 0.01}]}\n"
+            "  - {weight: 80, hold: 10m, gates: [{metric: error_rate, max: 0.01}]}\n"
             "  - {weight: 100}\n")
     text = FRAUD.read_text().replace("  - /train: torch_ddp\n",
                                      "  - /train: torch_ddp\n  - /serve/rollout: fast\n")
