@@ -91,6 +91,10 @@ def find_module(name: str, root: Path | None = None) -> bool:
     return _find(name, str(root or Path.cwd())) is not None
 
 
+def _is_special(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
 def _dotted(node: ast.expr) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
@@ -202,6 +206,8 @@ class _Resolver:
         if not parts:
             return {module.name}
         head, tail = parts[0], parts[1:]
+        if _is_special(head):  # __builtins__, __loader__, ...: set at import, read by nothing
+            raise Unresolved(f"'{head}' is a special attribute of '{module.name}'")
         bindings = _read(module) if module.source is not None else None
         if bindings is not None and head in bindings.names:
             out: set[str] = set()
@@ -241,7 +247,7 @@ class _Resolver:
             if ref == [head]:  # x = x
                 return {".".join([module.name, head, *tail])}
             return self.within(module, ref + tail, depth)
-        special = [p for p in tail if p.startswith("__") and p.endswith("__")]
+        special = [p for p in tail if _is_special(p)]
         if special:
             raise Unresolved(f"'{special[0]}' reaches past the object defined in "
                              f"'{module.name}'")

@@ -68,6 +68,7 @@ def models(project: Write) -> Path:
     ("models.net:path", False),  # os.path, through `from .layers import *`
     ("models.lazy:train", False),  # made up by the module's __getattr__
     ("models.net:nothing", False),
+    ("models.net:__loader__", False),
     ("os.path:join", False),
 ])
 def test_entrypoint_must_be_defined_under_an_allowed_prefix(models: Path, entrypoint: str,
@@ -90,6 +91,8 @@ def test_entrypoint_module_not_found_here_is_judged_by_its_prefix(models: Path) 
     ("models.net.sp.run", False),
     ("models.net.path.join", False),
     ("models.net.Net.__init__.__globals__", False),
+    ("models.net.__builtins__", False),
+    ("models.__init__", False),
     ("models.lazy.anything", False),
     ("nothere.Thing", False),  # cannot be read here, so it cannot be trusted
 ])
