@@ -7,6 +7,7 @@
     run_spec(path, overrides, options, on_event) -> RunResult | ExitCode
     run_plan(plan, options, on_event)            -> RunResult
     run_status(options)         -> list[dict]         runs and stages from the journals
+    approve(path, role, key, ...) -> Signed           sign an approval of the spec's plan
     diff_files(old, new)        -> DiffReport         two specs or two compiled plans
     diff_git(rev, paths)        -> DiffReport         the working tree against a revision
 
@@ -24,11 +25,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from .compile import compile_plan, spec_json
+from .compile.approvals import Signed, evaluate_with_approvals, sign_approval
 from .diff import DiffReport, Where, compare, report
 from .errors import ExitCode, InputError, LifecycleError, Location, PolicyError, Problem
 from .load import LoadedSpec, compose, display_path, format_path, parse_path, platform_conf_dir
 from .plan import Plan, PolicyReport
-from .policy import check_bundle, check_bundle_tier, evaluate, load_bundle, select_bundle_name
+from .policy import check_bundle, check_bundle_tier, load_bundle, select_bundle_name
 from .policy.references import bundle_reads
 from .spec import Retirement, Spec
 from .spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
@@ -38,6 +40,7 @@ from .spec.problems import SpecFinding, from_validation_error, non_finite_number
 __all__ = [
     "Platform",
     "Validation",
+    "approve",
     "compile_spec",
     "diff_files",
     "diff_git",
@@ -166,7 +169,8 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     if syntax:
         result.problems.extend(syntax)
         return result
-    report = evaluate(resolved, bundle, on or today())
+    report, approvals = evaluate_with_approvals(spec, resolved, bundle, loaded.path, platform.conf,
+                                                on or today(), display_path(loaded.path))
     result.policy = report
     for r in report.results:
         if r.status == "pass" or r.status == "not_applicable":
@@ -182,7 +186,7 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             result.problems.append(Problem(r.rule, r.message, r.key_path, loc, r.hint,
                                            severity=r.severity))
     if result.exit_code != ExitCode.INVALID_INPUT:  # a plan that fails policy is still shown
-        result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides)
+        result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides, approvals)
     return result
 
 
@@ -208,6 +212,28 @@ def compile_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     if result.plan is None or result.errors:
         raise _refusal(result, path, policy_fails=True)
     return result.plan
+
+
+def approve(path: str | Path, role: str, key: str | Path, ticket: str | None = None,
+            expires: str | dt.date | None = None, by: str | None = None,
+            overrides: list[str] | tuple[str, ...] = (), on: dt.date | None = None,
+            passphrase: Any = None) -> Signed:
+    """Sign an approval of the plan the spec compiles to (with `overrides`), as the owner
+    of `key` in the platform's approvers conf; written beside the spec in
+    `<spec>.approvals/`. A spec that breaks the schema cannot be approved; one that fails
+    policy can (it may fail only for want of this approval)."""
+    result = validate_one(path, overrides, on)
+    if result.plan is None or result.loaded is None:
+        raise _refusal(result, path)
+    if isinstance(expires, str):
+        try:
+            expires = dt.date.fromisoformat(expires)
+        except ValueError:
+            raise InputError.one("approve.expires", f"--expires {expires} is not a date",
+                                 Location(origin="lifecycle approve"), "",
+                                 "write it as YYYY-MM-DD") from None
+    return sign_approval(result.plan, result.loaded.path, Platform.current().conf, role,
+                         Path(key), ticket, expires, by, on or today(), passphrase)
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -97,11 +97,13 @@ def evaluate_stage(spec: Spec, upstream: str) -> EvaluateStage:
                          gates=gates, resources=Resources(cpus=1, workers=1))
 
 
-def register_stage(spec: Spec, upstream: str) -> RegisterStage:
+def register_stage(spec: Spec, upstream: str,
+                   approved_digest: str | None = None) -> RegisterStage:
     assert spec.register is not None
     r = spec.register
     return RegisterStage(id="register", depends_on=[upstream], model=r.model, alias=r.alias,
-                         tags=dict(r.tags), resources=Resources(cpus=0, workers=0))
+                         tags=dict(r.tags), approved_digest=approved_digest,
+                         resources=Resources(cpus=0, workers=0))
 
 
 def monitor_stage(spec: Spec, upstream: list[str]) -> MonitorStage:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from .approvals import PlanApprovals
 from .canonical import canonical_json, content_hash
 from .policy_report import PolicyReport
 
@@ -100,6 +101,10 @@ class RegisterStage(StageBase):
     model: str
     alias: str
     tags: dict[str, str]
+    approved_digest: str | None = Field(
+        None, description="The approval digest the plan's signed approvals cover: the "
+        "registered version is tagged with it, and promotion checks it (in the stage, so a "
+        "change to it registers a version that carries the new one).")
 
 
 class MonitorParams(PlanModel):
@@ -183,6 +188,9 @@ class Plan(PlanModel):
     stages: list[Stage] = Field(description="Stages in a valid execution order.")
     serve_config: dict[str, JsonValue] | None = Field(
         None, description="Ray Serve config (ServeDeploySchema) the plan implies.")
+    approvals: PlanApprovals | None = Field(
+        None, description="The approval digest and which approvals count (None: the spec "
+        "has no approvals).")
 
     def stage(self, stage_id: str) -> Any:
         for s in self.stages:
