@@ -31,6 +31,7 @@ from .errors import ExitCode, InputError, LifecycleError, Location, PolicyError,
 from .load import LoadedSpec, compose, display_path, format_path, parse_path, platform_conf_dir
 from .plan import Plan, PolicyReport
 from .policy import check_bundle, check_bundle_tier, load_bundle, select_bundle_name
+from .policy.approvals import folder_prefix
 from .policy.references import bundle_reads
 from .spec import Retirement, Spec
 from .spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
@@ -354,8 +355,22 @@ def rollout_command(target: str | Path, command: str, address: str | None = None
     from .execute import serving
 
     application = application_of(target).application
+    approval = _promotion_approval(target) if command == "promote" else None
     serving.attach(address)
-    return serving.command(application, command)
+    return serving.command(application, command, approval, today())
+
+
+def _promotion_approval(target: str | Path) -> tuple[str | None, list[Any]] | None:
+    """What a promotion is held to when a spec is named: the digest its approvals cover
+    now, and those approvals (a spec that fails policy now is not promoted). None when
+    only an application is named: the candidate version's own record is checked."""
+    if not Path(target).is_file():
+        return None
+    result = validate_one(target)
+    if result.plan is None or result.errors:
+        raise _refusal(result, target, policy_fails=True)
+    record = result.plan.approvals
+    return (None, []) if record is None else (record.approved_digest, list(record.counted))
 
 
 def retire(target: str | Path, address: str | None = None,
@@ -488,11 +503,17 @@ def diff_git(rev: str, paths: list[str] | tuple[str, ...] = (), on: dt.date | No
 
     conf_changed = sorted(f for f in changed if in_conf(f))
     specs = sorted(set(candidates))
-    affected = [f for f in specs if f in changed or (conf_changed and _composed_from(
-        root / f, conf_changed, root, platform, on))]
+    # a spec's signed approvals are files beside it: read and compared with it
+    signed = {f: folder_prefix(f) for f in specs}
+    approvers_changed = any("approvers" in f.split("/")[:-1] for f in conf_changed)
+    affected = [f for f in specs if f in changed or any(c.startswith(signed[f]) for c in changed)
+                or (approvers_changed and (root / signed[f]).is_dir())
+                or (conf_changed and _composed_from(root / f, conf_changed, root, platform, on))]
     with tempfile.TemporaryDirectory(prefix="lifecycle-diff-") as tmp:
         old_root = Path(tmp)
-        needed = [f for f in old_set if f in set(affected) or in_conf(f)]
+        approvals_of = tuple(signed[f] for f in affected)
+        needed = [f for f in old_set if f in set(affected) or in_conf(f)
+                  or f.startswith(approvals_of)]
         git.write_tree(git.read_at(root, commit, needed), old_root)
         old_platform = Platform(
             conf=_mapped(platform.conf, root, old_root),

@@ -4,14 +4,17 @@ spec projects in a temporary folder."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 11, 22)
+# the example approvers (conf/approvers; keys derived in examples/approvers) and their roles
+EXAMPLE_APPROVERS = {"alice@example.com": "model-risk", "bob@example.com": "product"}
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +34,36 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Pa
         return path
 
     return write
+
+
+Approved = Callable[..., Path]
+
+
+@pytest.fixture
+def approved(tmp_path: Path) -> Approved:
+    """approved(spec, overrides=(), approvers=EXAMPLE_APPROVERS) -> `spec` with approvals
+    signed by the example approvers for the plan it compiles to with `overrides`: an
+    approved spec, as a team keeps it, so that a test of another rule sees that rule fail
+    and nothing else. A spec outside tmp_path (the repository's) is copied first."""
+    from examples.approvers.sign import write_keys
+    from lifecycle.api import approve
+
+    made = iter(range(1000))
+
+    def make(spec: Path, overrides: Sequence[str] = (),
+             approvers: Mapping[str, str] | None = None) -> Path:
+        folder = tmp_path / f"approved-{next(made)}"
+        target = spec
+        if not spec.resolve().is_relative_to(tmp_path.resolve()):
+            target = folder / "specs" / spec.name
+            target.parent.mkdir(parents=True)
+            shutil.copy(spec, target)
+        keys = write_keys(folder / "keys")
+        for who, role in (EXAMPLE_APPROVERS if approvers is None else approvers).items():
+            approve(target, role=role, key=keys[who], overrides=list(overrides))
+        return target
+
+    return make
 
 
 MINIMAL = """

@@ -29,7 +29,7 @@ def build_stages(spec: Spec, approved_digest: str | None = None) -> list[Any]:
         stages.append(build.evaluate_stage(spec, producer))
         producer = "evaluate"
     if spec.register is not None and producer is not None:
-        stages.append(build.register_stage(spec, producer, approved_digest))
+        stages.append(build.register_stage(spec, producer))
         producer = "register"
     if spec.monitors:
         stages.append(build.monitor_stage(spec, ["data"] + ([producer] if producer else [])))
@@ -40,7 +40,7 @@ def build_stages(spec: Spec, approved_digest: str | None = None) -> list[Any]:
         stages.append(build.deploy_stage(spec, upstream))
         last = "deploy"
         if spec.serve.rollout is not None:
-            stages.append(build.rollout_stage(spec))
+            stages.append(build.rollout_stage(spec, approved_digest))
             last = "rollout"
         if spec.retirement is not None:
             stages.append(build.retire_stage(spec, [last]))

@@ -148,6 +148,14 @@ def version_tags(approved_digest: str | None,
     return tags
 
 
+def approval_tags(plan: Any) -> dict[str, str]:
+    """The approval tags of a version this plan registers or deploys."""
+    record = plan.approvals
+    if record is None:
+        return version_tags(None, [])
+    return version_tags(record.approved_digest, record.counted)
+
+
 def recorded_approvals(version_tags: Mapping[str, str]) -> list[ApprovalRecord]:
     """The approvals a version's tags list (those it was registered under)."""
     try:

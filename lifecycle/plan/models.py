@@ -101,10 +101,6 @@ class RegisterStage(StageBase):
     model: str
     alias: str
     tags: dict[str, str]
-    approved_digest: str | None = Field(
-        None, description="The approval digest the plan's signed approvals cover: the "
-        "registered version is tagged with it, and promotion checks it (in the stage, so a "
-        "change to it registers a version that carries the new one).")
 
 
 class MonitorParams(PlanModel):
@@ -159,6 +155,10 @@ class RolloutStage(StageBase):
     gate_interval_s: float
     on_failure: str
     sticky_key: str | None
+    approved_digest: str | None = Field(
+        None, description="The approval digest the plan's signed approvals cover: the "
+        "version promoted must carry it (plan.approvals.promotion_refusal). None: no signed "
+        "approval, nothing to check.")
 
 
 class RetireStage(StageBase):

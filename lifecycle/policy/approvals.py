@@ -74,6 +74,13 @@ def approvals_folder(spec_path: Path) -> Path:
     return spec_path.with_name(spec_path.stem + FOLDER_SUFFIX)
 
 
+def folder_prefix(spec_file: str) -> str:
+    """The repository path prefix of a spec's approvals (`specs/fraud.yaml` ->
+    `specs/fraud.approvals/`): `lifecycle diff --git` reads them with the spec."""
+    stem, _, _ = spec_file.rpartition(".")
+    return (stem or spec_file) + FOLDER_SUFFIX + "/"
+
+
 def statement_file(folder: Path, role: str, by: str) -> Path:
     return folder / f"{role}--{by}.json"
 
@@ -182,7 +189,8 @@ class _Signed:
     refusal: tuple[str, str] | None  # (rule, reason)
 
 
-def _read_signed(path: Path, approvers: Approvers | None, moment: dt.datetime) -> _Signed:
+def _read_signed(path: Path, approvers: Approvers | None, moment: dt.datetime,
+                 broken: str | None = None) -> _Signed:
     sig_path = path.with_name(path.name + ".sig")
     try:
         message = path.read_bytes()
@@ -202,8 +210,8 @@ def _read_signed(path: Path, approvers: Approvers | None, moment: dt.datetime) -
         return _Signed(path, statement, None, ("APR-004", f"{exc} (was it edited after "
                                                           "it was signed?)"))
     if approvers is None:
-        return _Signed(path, statement, key, ("APR-003", "the platform has no approvers conf "
-                                                         "(conf/approvers)"))
+        return _Signed(path, statement, key, ("APR-003", broken or "the platform has no "
+                                                         "approvers conf (conf/approvers)"))
     if not approvers.knows(statement.by):
         return _Signed(path, statement, key, ("APR-003", f"{statement.by} is not in "
                                                          f"{approvers.folder / 'allowed_signers'}"))
@@ -223,6 +231,7 @@ def review(spec_name: str, spec_approvals: Sequence[dict[str, Any]], folder: Pat
     """Which approvals count for a plan with `digest`, and why the others do not."""
     counted: list[ApprovalRecord] = []
     refused: list[RefusedApproval] = []
+    broken: str | None = None
     for i, entry in enumerate(spec_approvals):
         record = ApprovalRecord(by=entry["by"], role=entry["role"], ticket=entry.get("ticket"),
                                 source=f"approvals[{i}]")
@@ -234,11 +243,15 @@ def review(spec_name: str, spec_approvals: Sequence[dict[str, Any]], folder: Pat
                 "approvals only")))
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if files:
-        approvers = load_approvers(conf)
+        try:
+            approvers = load_approvers(conf)
+        except InputError as exc:  # a broken conf verifies nobody: every approval says why
+            approvers = None
+            broken = exc.message
         moment = dt.datetime.combine(today, dt.datetime.now(dt.UTC).timetz())
         by_key: dict[str, ApprovalRecord] = {}
         for path in files:
-            signed = _read_signed(path, approvers, moment)
+            signed = _read_signed(path, approvers, moment, broken)
             s = signed.statement
             record = s.record(signed.key, path.name) if s is not None else ApprovalRecord(
                 by="?", role="?", source=path.name)
