@@ -357,8 +357,8 @@ def _passphrase() -> bytes:
 
 def cmd_approve(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
-    from ..render import make_console
     from ..load import display_path
+    from ..render import make_console
     from ..render.plan_text import render_approval
 
     spec, overrides = _one_spec(parser, ns.args)

@@ -99,8 +99,9 @@ def _narrow(kind: str, body: dict[str, Any]) -> dict[str, Any] | None:
     if fields is None:
         return None
     out = {k: body.get(k) for k in fields}
-    if isinstance(out.get("train"), dict):
-        out["train"] = {k: out["train"].get(k) for k in _TRAIN}
+    train = out.get("train")
+    if isinstance(train, dict):
+        out["train"] = {k: train.get(k) for k in _TRAIN}
     if kind == "monitor":  # the order monitors are written in means nothing
         out["monitors"] = sorted(out.get("monitors") or [], key=lambda m: str(m.get("name")))
     out["resources"] = body.get("resources")

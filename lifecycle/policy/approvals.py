@@ -30,7 +30,7 @@ from ..plan.policy_report import RuleResult
 from .sshsig import AllowedSigner, PublicKey, SignatureError, parse_allowed_signers
 
 NAMESPACE = "lifecycle-approval"
-STATEMENT_TYPE = "lifecycle.approval/v1"
+STATEMENT_TYPE: Literal["lifecycle.approval/v1"] = "lifecycle.approval/v1"
 FOLDER_SUFFIX = ".approvals"
 ALLOW_UNSIGNED = "allow_unsigned_approvals"  # the bundle setting (default: false)
 

@@ -18,6 +18,7 @@ import base64
 import datetime as dt
 import fnmatch
 import hashlib
+import importlib.util
 import re
 import struct
 from dataclasses import dataclass
@@ -132,9 +133,14 @@ def _unarmor(armored: str) -> bytes:
         raise SignatureError("the signature's body is not base64") from None
 
 
+_NEEDS_BCRYPT = ("{path} is protected by a passphrase, and reading such a key needs the "
+                 "bcrypt package: pip install 'lifecycle[sign]'")
+
+
 def load_signing_key(path: Path, passphrase: bytes | None = None) -> tuple[object, PublicKey]:
     """An ed25519 private key from an OpenSSH key file, and its public half. Raises
     KeyFileError (never with the key's content in the message)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -144,8 +150,12 @@ def load_signing_key(path: Path, passphrase: bytes | None = None) -> tuple[objec
         raise KeyFileError(f"cannot read the key file {path}: {exc.strerror}") from None
     try:
         key = serialization.load_ssh_private_key(data, password=passphrase)
+    except UnsupportedAlgorithm:  # a passphrase-protected key: bcrypt derives its cipher key
+        raise KeyFileError(_NEEDS_BCRYPT.format(path=path)) from None
     except TypeError:  # encrypted and no passphrase, or a passphrase for a plain key
         if passphrase is None:
+            if importlib.util.find_spec("bcrypt") is None:  # do not ask for it in vain
+                raise KeyFileError(_NEEDS_BCRYPT.format(path=path)) from None
             raise KeyFileError(f"{path} is protected by a passphrase") from None
         raise KeyFileError(f"{path} is not protected by a passphrase") from None
     except ValueError as exc:
