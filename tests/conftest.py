@@ -3,18 +3,20 @@ spec projects in a temporary folder."""
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import shutil
+import tempfile
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
+from lifecycle.plan import Plan
+
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 11, 22)
-# the example approvers (conf/approvers; keys derived in examples/approvers) and their roles
-EXAMPLE_APPROVERS = {"alice@example.com": "model-risk", "bob@example.com": "product"}
 
 
 @pytest.fixture(autouse=True)
@@ -39,29 +41,40 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Pa
 Approved = Callable[..., Path]
 
 
+def approved_copy(spec: Path, folder: Path, overrides: Sequence[str] = (),
+                  approvers: Mapping[str, str] | None = None) -> Path:
+    """`spec` with approvals signed by the example approvers (keys derived in
+    examples/approvers) for the plan it compiles to with `overrides`: an approved spec, as
+    a team keeps it. A spec outside `folder` (the repository's) is copied into it first."""
+    from examples.approvers.sign import sign_copy
+
+    return sign_copy(spec, folder, overrides, approvers)
+
+
+def compile_approved(spec: Path, overrides: Sequence[str] = ()) -> Plan:
+    """The plan of `spec` with `overrides`, approved for exactly that: the integration
+    tests shrink the example (fewer epochs, no tuning, other gates) and run what the
+    approvers signed, as a team would."""
+    from lifecycle.api import compile_spec
+
+    return compile_spec(approved_copy(spec, _scratch(), overrides), list(overrides))
+
+
+def _scratch() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="lifecycle-approved-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 @pytest.fixture
 def approved(tmp_path: Path) -> Approved:
-    """approved(spec, overrides=(), approvers=EXAMPLE_APPROVERS) -> `spec` with approvals
-    signed by the example approvers for the plan it compiles to with `overrides`: an
-    approved spec, as a team keeps it, so that a test of another rule sees that rule fail
-    and nothing else. A spec outside tmp_path (the repository's) is copied first."""
-    from examples.approvers.sign import write_keys
-    from lifecycle.api import approve
-
-    made = iter(range(1000))
+    """approved(spec, overrides=(), approvers=None) -> `spec` approved for
+    the plan it compiles to with `overrides` (see approved_copy), so that a test of
+    another rule sees that rule fail and nothing else."""
 
     def make(spec: Path, overrides: Sequence[str] = (),
              approvers: Mapping[str, str] | None = None) -> Path:
-        folder = tmp_path / f"approved-{next(made)}"
-        target = spec
-        if not spec.resolve().is_relative_to(tmp_path.resolve()):
-            target = folder / "specs" / spec.name
-            target.parent.mkdir(parents=True)
-            shutil.copy(spec, target)
-        keys = write_keys(folder / "keys")
-        for who, role in (EXAMPLE_APPROVERS if approvers is None else approvers).items():
-            approve(target, role=role, key=keys[who], overrides=list(overrides))
-        return target
+        return approved_copy(spec, tmp_path, overrides, approvers)
 
     return make
 
