@@ -472,3 +472,53 @@ def test_cold_validate_imports_cryptography_only_for_signed_approvals() -> None:
                               env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout.strip()
     assert imports(ROOT / "specs" / "churn-service.yaml") == "False"
     assert imports(FRAUD) == "True"
+
+
+def test_promote_refuses_a_candidate_without_the_approved_digest(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lifecycle promote SPEC`'s check, with the registry and the cluster faked."""
+    import types
+
+    import lifecycle.runtime.serve as serve_pkg
+    from lifecycle.execute import serving
+
+    approved = "sha256:" + "a" * 64
+    tags: dict[str, str] = {APPROVALS_TAG: "[]"}
+    control = types.ModuleType("control")
+    control.app_configs = lambda: {"fraud-detector": {  # type: ignore[attr-defined]
+        "args": {"model": "fraud-detector"},
+        "deployments": [{"name": "Model_candidate",
+                         "user_config": {"version": "3", "tracking_uri": "sqlite:///x"}}]}}
+
+    class Client:
+        def __init__(self, uri: str) -> None:
+            assert uri == "sqlite:///x"
+
+        def get_model_version(self, model: str, version: str) -> object:
+            assert (model, version) == ("fraud-detector", "3")
+            return types.SimpleNamespace(tags=tags)
+
+    tracking = types.ModuleType("mlflow.tracking")
+    tracking.MlflowClient = Client  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "mlflow", types.ModuleType("mlflow"))
+    monkeypatch.setitem(sys.modules, "mlflow.tracking", tracking)
+    monkeypatch.setitem(sys.modules, "lifecycle.runtime.serve.control", control)
+    monkeypatch.setattr(serve_pkg, "control", control, raising=False)
+    with pytest.raises(PolicyError) as info:
+        serving._authorise_promotion("fraud-detector", "3", (approved, []), TODAY)
+    [p] = info.value.problems
+    assert p.code == "promote.unapproved" and info.value.exit_code == 1
+    assert p.message.startswith("promotion refused: version fraud-detector 3 carries no "
+                                "approved plan digest")
+    tags[DIGEST_TAG] = approved
+    serving._authorise_promotion("fraud-detector", "3", (approved, []), TODAY)
+
+
+def test_promote_of_a_spec_is_held_to_its_approvals_now(signed: Platform) -> None:
+    digest, counted = api._promotion_approval(signed.spec) or (None, [])
+    plan = api.compile_spec(signed.spec)
+    assert digest == plan_digest(plan) and [a.by for a in counted] == [
+        "alice@example.com", "bob@example.com"]
+    signed.spec.write_text(signed.spec.read_text().replace("min: 0.85", "min: 0.7"))
+    with pytest.raises(PolicyError):  # changed since: no promotion until approved again
+        api._promotion_approval(signed.spec)
