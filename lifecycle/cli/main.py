@@ -367,7 +367,8 @@ def cmd_approve(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     s = done.statement
     render_approval(make_console(no_color=ns.no_color, wrap=True),
                     display_path(done.statement_path), s.by, s.role, s.ticket,
-                    s.expires.isoformat() if s.expires else None, s.digest, done.key)
+                    s.expires.isoformat() if s.expires else None, s.digest, done.key,
+                    done.failing)
     return 0
 
 

@@ -53,6 +53,7 @@ class Signed:
     signature_path: Path
     statement: signed.Statement
     key: str  # the signing key's fingerprint
+    failing: tuple[str, ...]  # rules the approved plan fails, besides wanting approvals
 
 
 def _refuse(code: str, message: str, hint: str, where: Path | None = None) -> InputError:
@@ -120,4 +121,7 @@ def sign_approval(plan: Plan, spec_path: Path, conf: Path, role: str, key_path: 
     target.write_bytes(message)
     sig_path = target.with_name(target.name + ".sig")
     sig_path.write_text(signature, encoding="ascii")
-    return Signed(target, sig_path, statement, public.fingerprint)
+    failing = tuple(dict.fromkeys(
+        r.rule for r in plan.policy.failures
+        if not r.rule.startswith("APR-") and not r.key_path.startswith("approvals")))
+    return Signed(target, sig_path, statement, public.fingerprint, failing)

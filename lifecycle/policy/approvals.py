@@ -82,7 +82,8 @@ def folder_prefix(spec_file: str) -> str:
 
 
 def statement_file(folder: Path, role: str, by: str) -> Path:
-    return folder / f"{role}--{by}.json"
+    name = f"{role}--{by}".replace("/", "_").replace("\\", "_")
+    return folder / f"{name}.json"
 
 
 # --- the platform's approvers ----------------------------------------------------------
@@ -183,7 +184,6 @@ def _load_approvers(folder: Path, signers_path: Path, roles_path: Path) -> Appro
 
 @dataclass(frozen=True)
 class _Signed:
-    file: Path
     statement: Statement | None
     key: PublicKey | None
     refusal: tuple[str, str] | None  # (rule, reason)
@@ -197,9 +197,9 @@ def _read_signed(path: Path, approvers: Approvers | None, moment: dt.datetime,
         statement = Statement.model_validate_json(message)
     except (OSError, ValidationError, ValueError) as exc:
         what = exc.strerror if isinstance(exc, OSError) else "not an approval statement"
-        return _Signed(path, None, None, ("APR-002", f"{what}"))
+        return _Signed(None, None, ("APR-002", f"{what}"))
     if not sig_path.is_file():
-        return _Signed(path, statement, None, ("APR-002", f"no signature: {sig_path.name} is "
+        return _Signed(statement, None, ("APR-002", f"no signature: {sig_path.name} is "
                                                           "missing"))
     try:
         from .sshsig import verify
@@ -207,23 +207,23 @@ def _read_signed(path: Path, approvers: Approvers | None, moment: dt.datetime,
         key = verify(message, sig_path.read_text(encoding="utf-8", errors="replace"),
                      NAMESPACE)
     except SignatureError as exc:
-        return _Signed(path, statement, None, ("APR-004", f"{exc} (was it edited after "
+        return _Signed(statement, None, ("APR-004", f"{exc} (was it edited after "
                                                           "it was signed?)"))
     if approvers is None:
-        return _Signed(path, statement, key, ("APR-003", broken or "the platform has no "
+        return _Signed(statement, key, ("APR-003", broken or "the platform has no "
                                                          "approvers conf (conf/approvers)"))
     if not approvers.knows(statement.by):
-        return _Signed(path, statement, key, ("APR-003", f"{statement.by} is not in "
+        return _Signed(statement, key, ("APR-003", f"{statement.by} is not in "
                                                          f"{approvers.folder / 'allowed_signers'}"))
     wrong_key = approvers.key_of(statement.by, key, moment)
     if wrong_key is not None:
-        return _Signed(path, statement, key, ("APR-004", wrong_key))
+        return _Signed(statement, key, ("APR-004", wrong_key))
     if not approvers.may_sign_for(statement.by, statement.role):
         may = ", ".join(approvers.roles_of(statement.by)) or "no role"
-        return _Signed(path, statement, key, (
+        return _Signed(statement, key, (
             "APR-005", f"{statement.by} may not approve as {statement.role} (roles.yaml "
                        f"lets them sign for: {may})"))
-    return _Signed(path, statement, key, None)
+    return _Signed(statement, key, None)
 
 
 def review(spec_name: str, spec_approvals: Sequence[dict[str, Any]], folder: Path,

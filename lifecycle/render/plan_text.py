@@ -157,7 +157,8 @@ def _approvals(console: Console, plan: Plan) -> None:
 
 
 def render_approval(console: Console, statement_path: str, by: str, role: str,
-                    ticket: str | None, expires: str | None, digest: str, key: str) -> None:
+                    ticket: str | None, expires: str | None, digest: str, key: str,
+                    failing: tuple[str, ...] = ()) -> None:
     """What `lifecycle approve` signed, and where it wrote it."""
     console.print(f"[ok]✓[/] signed {escape(statement_path)} (+ .sig): {escape(by)} approves "
                   f"as {escape(role)}" + (f", ticket {escape(ticket)}" if ticket else "")
@@ -165,3 +166,6 @@ def render_approval(console: Console, statement_path: str, by: str, role: str,
     console.print(f"  plan approval digest {digest}\n  key {key}\n"
                   "  commit the statement and its .sig with the spec; `lifecycle validate` "
                   "verifies them")
+    if failing:
+        console.print(f"  [warning]note:[/] the plan you approved fails {', '.join(failing)} "
+                      "(`lifecycle validate` says why)")

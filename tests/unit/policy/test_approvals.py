@@ -316,6 +316,12 @@ def test_two_people_signing_one_role_in_two_spellings_fail_hr_001(platform: Plat
 
 # --- lifecycle approve ---------------------------------------------------------------------
 
+def test_approve_says_which_rules_the_approved_plan_fails(platform: Platform) -> None:
+    done = api.approve(platform.spec, "product", platform.keys["bob@example.com"],
+                       overrides=["serve.rollout.steps.0.weight=50"])
+    assert done.failing == ("HR-002",)
+
+
 def test_approve_refuses_a_key_the_platform_does_not_list(platform: Platform) -> None:
     with pytest.raises(InputError) as info:
         platform.approve("mallory@example.com", "product")
@@ -376,6 +382,7 @@ def test_approve_through_the_cli_never_prints_the_key(platform: Platform) -> Non
                        env=dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200"))
     assert r.returncode == 0, r.stderr
     assert "bob@example.com approves as product, ticket PRD-9" in r.stdout
+    assert "note:" not in r.stdout  # it fails nothing but HR-001, for want of approvals
     secret = platform.keys["bob@example.com"].read_text()
     body = "".join(secret.splitlines()[1:-1])
     assert body[:40] not in r.stdout + r.stderr and "PRIVATE KEY" not in r.stdout + r.stderr
