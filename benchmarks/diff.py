@@ -2,7 +2,7 @@
 
 Builds a git repository in a temporary folder (the three example specs copied to 100 specs
 with their own names; the platform conf/ is lifecycle's own), commits it, edits 10 specs
-(a gate lowered, a canary widened, a monitor's p_val, tuning budget, an approval removed),
+(a gate lowered, a canary widened, a monitor's p_val, tuning budget, an outlier rate raised),
 then times, alternating, each a fresh process:
   (a) `git diff HEAD` — the text diff a reviewer would otherwise read;
   (b) `lifecycle diff --git HEAD --format markdown`.
@@ -33,7 +33,7 @@ EDITS = [
     ("      - weight: 5\n", "      - weight: 20\n"),
     ("p_val: 0.01", "p_val: 0.001"),
     ("num_samples: 4", "num_samples: 16"),
-    ("  - {by: bob@example.com, role: product, ticket: PRD-77}\n", ""),
+    ("max_outlier_rate: 0.05", "max_outlier_rate: 0.2"),
 ]
 
 

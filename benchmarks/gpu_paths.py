@@ -30,9 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 
 def compile_plan(overrides: list[str]) -> Any:
+    """The example's plan with these overrides, approved for them by the example
+    approvers (a changed high-risk spec needs fresh approvals)."""
+    import tempfile
+
+    from examples.approvers.sign import sign_copy
     from lifecycle import api
 
-    return api.compile_spec(ROOT / "specs" / "fraud.yaml", overrides)
+    spec = sign_copy(ROOT / "specs" / "fraud.yaml", Path(tempfile.mkdtemp()), overrides)
+    return api.compile_spec(spec, overrides)
 
 
 def train_once(use_gpu: bool, args: argparse.Namespace, store: str) -> dict[str, Any]:

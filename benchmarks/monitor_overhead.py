@@ -42,13 +42,14 @@ def fit_monitors(tmp: Path) -> tuple[list[Any], list[dict[str, Any]], Any]:
     """The fraud spec's monitors fitted on its training data, as the monitor stage does."""
     import pyarrow.parquet as pq
 
+    from examples.approvers.sign import sign_copy
     from lifecycle.api import compile_spec
     from lifecycle.execute.contract import feature_info
     from lifecycle.runtime.monitor import detectors
     from lifecycle.runtime.monitor.encode import Encoder
 
-    plan = compile_spec(SPEC, ["serve.autoscaling=null", "serve.replicas=1",
-                               "serve.resources.num_cpus=0.3"])
+    small = ["serve.autoscaling=null", "serve.replicas=1", "serve.resources.num_cpus=0.3"]
+    plan = compile_spec(sign_copy(SPEC, tmp / "approved", small), small)  # approved as run
     table = pq.read_table(ROOT / "examples/fraud/data/train.parquet")
     info = feature_info(table, plan.stage("data").contract)
     fitted, entries = [], []

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 
 def timed(cmd: list[str]) -> float:
@@ -44,6 +45,8 @@ def main() -> None:
     args = ap.parse_args()
     if not (ROOT / "examples/fraud/data/train.parquet").exists():
         sys.exit("run: python -m examples.fraud.make_data")
+    from examples.approvers.sign import sign_copy
+
     hand, ours = [], []
     for i in range(args.repeats):
         tmp = tempfile.mkdtemp()
@@ -51,16 +54,18 @@ def main() -> None:
             hand.append(timed([sys.executable, "benchmarks/handwritten_fraud.py",
                                "--num-samples", str(args.num_samples), "--epochs",
                                str(args.epochs), "--storage", f"{tmp}/hw"]))
-            ours.append(timed([sys.executable, "-m", "lifecycle", "run", "specs/fraud.yaml",
-                               f"tune.num_samples={args.num_samples}",
-                               f"train.config.epochs={args.epochs}",
-                               f"tune.scheduler.max_t={args.epochs}",
-                               # time the work, not the model's luck: the gate always passes
-                               "evaluate.gates=[{metric: auc, min: 0.5}]",
-                               # the scope (data -> register): the monitor stage
-                               # (fitting drift detectors) has no hand-written counterpart
-                               "~monitors", "--force",
-                               "--store", f"{tmp}/store"]))
+            changes = [f"tune.num_samples={args.num_samples}",
+                       f"train.config.epochs={args.epochs}",
+                       f"tune.scheduler.max_t={args.epochs}",
+                       # time the work, not the model's luck: the gate always passes
+                       "evaluate.gates=[{metric: auc, min: 0.5}]",
+                       # the scope (data -> register): the monitor stage
+                       # (fitting drift detectors) has no hand-written counterpart
+                       "~monitors"]
+            # a changed high-risk spec runs once its changes are approved (example keys)
+            spec = sign_copy(ROOT / "specs/fraud.yaml", Path(tmp) / "approved", changes)
+            ours.append(timed([sys.executable, "-m", "lifecycle", "run", str(spec), *changes,
+                               "--force", "--store", f"{tmp}/store"]))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print(f"repeat {i + 1}: hand-written {hand[-1]:.1f} s, lifecycle run {ours[-1]:.1f} s",

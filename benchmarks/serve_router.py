@@ -44,9 +44,12 @@ OURS_APP = "bench-router"
 
 def register_model(tmp: Path) -> tuple[str, str]:
     """Train and register the fraud model once (small settings); returns (uri, version)."""
+    from examples.approvers.sign import sign_copy
+
     tracking = f"sqlite:///{tmp}/mlflow.db"
-    cmd = [sys.executable, "-m", "lifecycle", "run", "specs/fraud.yaml", "~tune", "~serve",
-           "train.config.epochs=1", "evaluate.gates=[{metric: auc, min: 0.5}]",
+    small = ["~tune", "~serve", "train.config.epochs=1", "evaluate.gates=[{metric: auc, min: 0.5}]"]
+    spec = sign_copy(ROOT / "specs/fraud.yaml", tmp / "approved", small)  # approved as run
+    cmd = [sys.executable, "-m", "lifecycle", "run", str(spec), *small,
            "--store", str(tmp / "store"), "--tracking-uri", tracking]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                        env=dict(os.environ, NO_COLOR="1"))
@@ -130,6 +133,7 @@ def main() -> None:
     import ray
     from ray import serve
 
+    from examples.approvers.sign import sign_copy
     from examples.fraud.make_data import make
     from lifecycle.api import compile_spec
     from lifecycle.execute.executors.deploy import application_config
@@ -138,8 +142,8 @@ def main() -> None:
     port = 8123
     start_serve(port)
     rows = make(500, seed=9).drop_columns(["is_fraud"]).to_pylist()
-    plan = compile_spec(ROOT / "specs/fraud.yaml", ["serve.autoscaling=null", "serve.replicas=1",
-                                                    "serve.resources.num_cpus=0.3"])
+    small = ["serve.autoscaling=null", "serve.replicas=1", "serve.resources.num_cpus=0.3"]
+    plan = compile_spec(sign_copy(ROOT / "specs/fraud.yaml", tmp / "approved", small), small)
     versions = {"stable": version, "candidate": version}
     ours = application_config(without_monitor(plan.serve_config or {}), "fraud-detector",
                               versions, tracking)

@@ -7,6 +7,7 @@
     run_spec(path, overrides, options, on_event) -> RunResult | ExitCode
     run_plan(plan, options, on_event)            -> RunResult
     run_status(options)         -> list[dict]         runs and stages from the journals
+    approve(path, role, key, ...) -> Signed           sign an approval of the spec's plan
     diff_files(old, new)        -> DiffReport         two specs or two compiled plans
     diff_git(rev, paths)        -> DiffReport         the working tree against a revision
 
@@ -24,11 +25,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from .compile import compile_plan, spec_json
+from .compile.approvals import Signed, evaluate_with_approvals, sign_approval
 from .diff import DiffReport, Where, compare, report
 from .errors import ExitCode, InputError, LifecycleError, Location, PolicyError, Problem
 from .load import LoadedSpec, compose, display_path, format_path, parse_path, platform_conf_dir
 from .plan import Plan, PolicyReport
-from .policy import check_bundle, check_bundle_tier, evaluate, load_bundle, select_bundle_name
+from .policy import check_bundle, check_bundle_tier, load_bundle, select_bundle_name
+from .policy.approvals import folder_prefix
 from .policy.references import bundle_reads
 from .spec import Retirement, Spec
 from .spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
@@ -38,6 +41,7 @@ from .spec.problems import SpecFinding, from_validation_error, non_finite_number
 __all__ = [
     "Platform",
     "Validation",
+    "approve",
     "compile_spec",
     "diff_files",
     "diff_git",
@@ -166,7 +170,8 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     if syntax:
         result.problems.extend(syntax)
         return result
-    report = evaluate(resolved, bundle, on or today())
+    report, approvals = evaluate_with_approvals(spec, resolved, bundle, loaded.path, platform.conf,
+                                                on or today(), display_path(loaded.path))
     result.policy = report
     for r in report.results:
         if r.status == "pass" or r.status == "not_applicable":
@@ -182,7 +187,7 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             result.problems.append(Problem(r.rule, r.message, r.key_path, loc, r.hint,
                                            severity=r.severity))
     if result.exit_code != ExitCode.INVALID_INPUT:  # a plan that fails policy is still shown
-        result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides)
+        result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides, approvals)
     return result
 
 
@@ -208,6 +213,28 @@ def compile_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     if result.plan is None or result.errors:
         raise _refusal(result, path, policy_fails=True)
     return result.plan
+
+
+def approve(path: str | Path, role: str, key: str | Path, ticket: str | None = None,
+            expires: str | dt.date | None = None, by: str | None = None,
+            overrides: list[str] | tuple[str, ...] = (), on: dt.date | None = None,
+            passphrase: Any = None) -> Signed:
+    """Sign an approval of the plan the spec compiles to (with `overrides`), as the owner
+    of `key` in the platform's approvers conf; written beside the spec in
+    `<spec>.approvals/`. A spec that breaks the schema cannot be approved; one that fails
+    policy can (it may fail only for want of this approval)."""
+    result = validate_one(path, overrides, on)
+    if result.plan is None or result.loaded is None:
+        raise _refusal(result, path)
+    if isinstance(expires, str):
+        try:
+            expires = dt.date.fromisoformat(expires)
+        except ValueError:
+            raise InputError.one("approve.expires", f"--expires {expires} is not a date",
+                                 Location(origin="lifecycle approve"), "",
+                                 "write it as YYYY-MM-DD") from None
+    return sign_approval(result.plan, result.loaded.path, Platform.current().conf, role,
+                         Path(key), ticket, expires, by, on or today(), passphrase)
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -328,8 +355,22 @@ def rollout_command(target: str | Path, command: str, address: str | None = None
     from .execute import serving
 
     application = application_of(target).application
+    approval = _promotion_approval(target) if command == "promote" else None
     serving.attach(address)
-    return serving.command(application, command)
+    return serving.command(application, command, approval, today())
+
+
+def _promotion_approval(target: str | Path) -> tuple[str | None, list[Any]] | None:
+    """What a promotion is held to when a spec is named: the digest its approvals cover
+    now, and those approvals (a spec that fails policy now is not promoted). None when
+    only an application is named: the candidate version's own record is checked."""
+    if not Path(target).is_file():
+        return None
+    result = validate_one(target)
+    if result.plan is None or result.errors:
+        raise _refusal(result, target, policy_fails=True)
+    record = result.plan.approvals
+    return (None, []) if record is None else (record.approved_digest, list(record.counted))
 
 
 def retire(target: str | Path, address: str | None = None,
@@ -462,11 +503,17 @@ def diff_git(rev: str, paths: list[str] | tuple[str, ...] = (), on: dt.date | No
 
     conf_changed = sorted(f for f in changed if in_conf(f))
     specs = sorted(set(candidates))
-    affected = [f for f in specs if f in changed or (conf_changed and _composed_from(
-        root / f, conf_changed, root, platform, on))]
+    # a spec's signed approvals are files beside it: read and compared with it
+    signed = {f: folder_prefix(f) for f in specs}
+    approvers_changed = any("approvers" in f.split("/")[:-1] for f in conf_changed)
+    affected = [f for f in specs if f in changed or any(c.startswith(signed[f]) for c in changed)
+                or (approvers_changed and (root / signed[f]).is_dir())
+                or (conf_changed and _composed_from(root / f, conf_changed, root, platform, on))]
     with tempfile.TemporaryDirectory(prefix="lifecycle-diff-") as tmp:
         old_root = Path(tmp)
-        needed = [f for f in old_set if f in set(affected) or in_conf(f)]
+        approvals_of = tuple(signed[f] for f in affected)
+        needed = [f for f in old_set if f in set(affected) or in_conf(f)
+                  or f.startswith(approvals_of)]
         git.write_tree(git.read_at(root, commit, needed), old_root)
         old_platform = Platform(
             conf=_mapped(platform.conf, root, old_root),

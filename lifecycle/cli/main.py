@@ -46,6 +46,17 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--serve-config", help="also write the Ray Serve config (serve deploy "
                    "schema) to this file")
 
+    a = sub.add_parser("approve", help="sign an approval of the spec's plan with your SSH key "
+                       "(written beside the spec, in SPEC.approvals/)", epilog=EPILOG)
+    a.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
+    a.add_argument("--role", required=True, help="the role you approve for (conf/approvers/"
+                   "roles.yaml says which you may sign for)")
+    a.add_argument("--key", required=True, metavar="KEYFILE", help="your ed25519 private key "
+                   "(its public half must be in conf/approvers/allowed_signers)")
+    a.add_argument("--ticket", help="change or review ticket")
+    a.add_argument("--expires", metavar="YYYY-MM-DD", help="last day the approval holds")
+    a.add_argument("--by", help="your identity, when your key is listed under several")
+
     r = sub.add_parser("run", help="run the plan on Ray (local by default)", epilog=EPILOG)
     r.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
     _run_options(r)
@@ -335,6 +346,32 @@ def cmd_diff(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return int(ExitCode.POLICY) if failing else 0
 
 
+def _passphrase() -> bytes:
+    import getpass
+
+    if not sys.stdin.isatty():
+        raise LifecycleError("the key is protected by a passphrase and there is no terminal "
+                             "to ask for it")
+    return getpass.getpass("passphrase for the key: ").encode()
+
+
+def cmd_approve(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..load import display_path
+    from ..render import make_console
+    from ..render.plan_text import render_approval
+
+    spec, overrides = _one_spec(parser, ns.args)
+    done = api.approve(spec, ns.role, ns.key, ns.ticket, ns.expires, ns.by, overrides,
+                       passphrase=_passphrase)
+    s = done.statement
+    render_approval(make_console(no_color=ns.no_color, wrap=True),
+                    display_path(done.statement_path), s.by, s.role, s.ticket,
+                    s.expires.isoformat() if s.expires else None, s.digest, done.key,
+                    done.failing)
+    return 0
+
+
 def cmd_schema(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
 
@@ -345,6 +382,7 @@ def cmd_schema(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]] = {
     "validate": cmd_validate, "plan": cmd_plan, "compile": cmd_compile, "schema": cmd_schema,
+    "approve": cmd_approve,
     "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status, "diff": cmd_diff,
     "promote": cmd_rollout, "rollback": cmd_rollout, "pause": cmd_rollout,
     "resume": cmd_rollout, "retire": cmd_retire, "monitor": cmd_monitor,

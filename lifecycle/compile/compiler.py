@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..plan import Plan, PolicyReport, content_hash, with_hashes
+from ..plan import Plan, PlanApprovals, PolicyReport, content_hash, with_hashes
 from ..spec import Spec
 from . import stages as build
 from .serve_config import serve_config
@@ -16,7 +16,7 @@ def spec_json(spec: Spec) -> dict[str, Any]:
     return spec.model_dump(mode="json", exclude_none=True)
 
 
-def build_stages(spec: Spec) -> list[Any]:
+def build_stages(spec: Spec, approved_digest: str | None = None) -> list[Any]:
     stages: list[Any] = [build.data_stage(spec)]
     producer = None
     if spec.tune is not None:
@@ -40,7 +40,7 @@ def build_stages(spec: Spec) -> list[Any]:
         stages.append(build.deploy_stage(spec, upstream))
         last = "deploy"
         if spec.serve.rollout is not None:
-            stages.append(build.rollout_stage(spec))
+            stages.append(build.rollout_stage(spec, approved_digest))
             last = "rollout"
         if spec.retirement is not None:
             stages.append(build.retire_stage(spec, [last]))
@@ -48,8 +48,10 @@ def build_stages(spec: Spec) -> list[Any]:
 
 
 def compile_plan(spec: Spec, policy: PolicyReport, presets: tuple[str, ...] = (),
-                 overrides: tuple[str, ...] = ()) -> Plan:
+                 overrides: tuple[str, ...] = (), approvals: PlanApprovals | None = None) -> Plan:
     resolved = spec_json(spec)
+    approved = approvals.approved_digest if approvals is not None else None
     return Plan(name=spec.name, risk_tier=spec.risk_tier, spec_hash=content_hash(resolved),
                 spec=resolved, presets=list(presets), overrides=list(overrides), policy=policy,
-                stages=build_stages(spec), serve_config=serve_config(spec))
+                stages=build_stages(spec, approved), serve_config=serve_config(spec),
+                approvals=approvals)

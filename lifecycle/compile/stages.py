@@ -148,7 +148,7 @@ def deploy_stage(spec: Spec, upstream: list[str]) -> DeployStage:
                             workers=per_version * n_versions + 1 + (1 if spec.monitors else 0)))
 
 
-def rollout_stage(spec: Spec) -> RolloutStage:
+def rollout_stage(spec: Spec, approved_digest: str | None = None) -> RolloutStage:
     assert spec.serve is not None and spec.serve.rollout is not None
     r = spec.serve.rollout
     steps = [RolloutStepParams(weight=s.weight, hold_s=s.hold,
@@ -157,7 +157,8 @@ def rollout_stage(spec: Spec) -> RolloutStage:
              for s in r.steps]
     return RolloutStage(id="rollout", depends_on=["deploy"], strategy=r.strategy, steps=steps,
                         gate_interval_s=r.gate_interval, on_failure=r.on_failure,
-                        sticky_key=r.sticky_key, resources=Resources(cpus=0, workers=1))
+                        sticky_key=r.sticky_key, approved_digest=approved_digest,
+                        resources=Resources(cpus=0, workers=1))
 
 
 def retire_stage(spec: Spec, upstream: list[str]) -> RetireStage:

@@ -213,6 +213,8 @@ def compare(old: Plan | None, new: Plan | None, *, path: str, old_path: str | No
                               rules=touched, where=where))
     changes.extend(_resource_changes(old, new, locate_new, lambda key: sorted(
         rid for rid in rule_status if _touches(reads.get(rid, ()), _real(key)))))
+    changes.extend(_approval_changes(old, new, changes, lambda key: sorted(
+        rid for rid in rule_status if _touches(reads.get(rid, ()), _real(key)))))
     rules = _rule_changes(old, new)
     stage_changes = _stage_changes(old, new)
     status = "changed" if changes or rules or stage_changes else "unchanged"
@@ -236,7 +238,7 @@ def _rule_changes(old: Plan | None, new: Plan | None) -> list[RuleChange]:
     out: list[RuleChange] = []
     for rid in sorted(set(a) | set(b)):
         sa, sb = a.get(rid, (None, "", ""))[0], b.get(rid, (None, "", ""))[0]
-        if sa == sb:
+        if sa == sb or rid.startswith("APR-"):  # per approval: _approval_changes says it
             continue
         message = (b.get(rid) or a.get(rid) or (None, "", ""))[1]
         out.append(RuleChange(rule=rid, old=sa, new=sb, direction=_rule_direction(sa, sb),
@@ -277,3 +279,46 @@ def _resource_changes(old: Plan, new: Plan, locate: Locate | None,
                      reason=f"GPUs {'raised' if after > before else 'lowered'}",
                      rules=rules_of(key) if key else [],
                      where=locate(key) if locate is not None and key else None)
+
+
+def _approval_changes(old: Plan, new: Plan, changes: list[Change],
+                      rules_of: Callable[[RealPath], list[str]]) -> Iterator[Change]:
+    """Signed approvals (files beside the spec, not spec keys): those the change makes
+    stale, in one line with what voided them; those refused or removed; those added or
+    signed again for this change."""
+    before = {a.source: a for a in (old.approvals.counted if old.approvals else []) if a.signed}
+    after = {a.source: a for a in (new.approvals.counted if new.approvals else []) if a.signed}
+    refused = {r.approval.source: r for r in (new.approvals.refused if new.approvals else [])}
+    rules = rules_of(("approvals",))
+    signed_only = new.approvals is not None and new.approvals.signed_only
+    stale = [a for src, a in before.items() if src not in after and src in refused
+             and refused[src].rule == "APR-007"]
+    if stale:
+        why = list(dict.fromkeys(c.reason for c in changes if c.direction != "neutral"))
+        cause = ", ".join(why[:3]) + (" …" if len(why) > 3 else "") if why else \
+            "its approval digest changed"
+        n = len(stale)
+        which = f"{n} approvals no longer cover" if n > 1 else "1 approval no longer covers"
+        yield Change(path="approvals (signed)", stage=None, kind="changed",
+                     old=[a.label for a in before.values()],
+                     new=[a.label for a in after.values()],
+                     direction="loosens" if signed_only else "review", rules=rules,
+                     reason=f"{which} this spec: {cause} (approvers sign again: "
+                     "lifecycle approve)")
+    for src, a in before.items():
+        if src in after or a in stale:
+            continue
+        r = refused.get(src)
+        reason = f"approval no longer counts ({r.rule}: {r.reason})" if r else "approval removed"
+        yield Change(path=f"approvals[{a.label}]", stage=None, kind="removed", old=a.label,
+                     new=None, direction="loosens", reason=reason, rules=rules)
+    for src, a in after.items():
+        if src not in before:
+            yield Change(path=f"approvals[{a.label}]", stage=None, kind="added", old=None,
+                         new=a.label, direction="tightens", reason="signed approval added",
+                         rules=rules)
+        elif before[src].digest != a.digest or before[src].expires != a.expires:
+            yield Change(path=f"approvals[{a.label}]", stage=None, kind="changed",
+                         old=str(before[src].expires or "no expiry"),
+                         new=str(a.expires or "no expiry"), direction="tightens",
+                         reason="approval signed again for this change", rules=rules)

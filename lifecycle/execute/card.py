@@ -52,9 +52,7 @@ def model_card(plan: Plan, outputs: dict[str, dict[str, Any]], lineage: dict[str
             lines.append(f"| {g['gate']} | {g['value']:.4f} | {bound} | "
                          f"{'pass' if g['passed'] else 'FAIL'}{note} |")
     lines += ["", "## Governance", ""]
-    for a in spec.get("approvals", []):
-        lines.append(f"- approved by {a['by']} ({a['role']}"
-                     + (f", {a['ticket']}" if a.get("ticket") else "") + ")")
+    lines += _approvals(plan, spec)
     waived = [r for r in plan.policy.results if r.status == "waived"]
     passed = sum(r.status == "pass" for r in plan.policy.results)
     lines.append(f"- policy: {passed} rule(s) passed, {len(waived)} waived")
@@ -63,3 +61,22 @@ def model_card(plan: Plan, outputs: dict[str, dict[str, Any]], lineage: dict[str
         lines.append(f"  - {r.rule} waived by {r.waiver.approved_by} until "
                      f"{r.waiver.expires.isoformat()}: {r.waiver.reason}")
     return "\n".join(lines) + "\n"
+
+
+def _approvals(plan: Plan, spec: dict[str, Any]) -> list[str]:
+    """Who approved: signer, role, ticket, expiry and key fingerprint of each approval
+    that counted, and the plan digest they cover."""
+    if plan.approvals is None:
+        return [f"- approved by {a['by']} ({a['role']}"
+                + (f", {a['ticket']}" if a.get("ticket") else "") + ")"
+                for a in spec.get("approvals", [])]
+    lines = []
+    for a in plan.approvals.counted:
+        detail = [a.role] + ([a.ticket] if a.ticket else [])
+        detail.append(f"until {a.expires.isoformat()}" if a.expires else "no expiry")
+        detail.append(f"signed with key `{a.key}`" if a.key else "unsigned")
+        lines.append(f"- approved by {a.by} ({', '.join(detail)})")
+    approved = plan.approvals.approved_digest
+    if approved is not None:
+        lines.append(f"- the approvals cover plan approval digest `{approved}`")
+    return lines

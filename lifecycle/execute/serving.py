@@ -5,10 +5,18 @@ Router and rollout controller."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Sequence
 from typing import Any
 
-from ..errors import Location, Problem, RuntimeFailure
+from ..errors import Location, PolicyError, Problem, RuntimeFailure
+from ..plan.approvals import (
+    ApprovalRecord,
+    promotion_refusal,
+    recorded_approvals,
+    recorded_digest,
+)
 
 COMMANDS = ("promote", "rollback", "pause", "resume")
 
@@ -97,7 +105,14 @@ def status(application: str) -> dict[str, Any]:
     return out
 
 
-def command(application: str, name: str) -> str:
+Approval = tuple[str | None, Sequence[ApprovalRecord]]  # (approved digest, approvals)
+
+
+def command(application: str, name: str, approval: Approval | None = None,
+            today: dt.date | None = None) -> str:
+    """Send a command to the application's rollout controller. A promote is first checked
+    against `approval` (the approved digest and approvals of the spec named; None when
+    only the application was named: then the candidate version's own record)."""
     import ray
 
     from ..runtime.serve import rollout
@@ -107,7 +122,40 @@ def command(application: str, name: str) -> str:
         raise _fail(f"no rollout controller for '{application}'",
                     "a rollout starts with `lifecycle run SPEC` when the spec has "
                     "serve.rollout")
+    if name == "promote":
+        state = ray.get(controller.status.remote(), timeout=30)
+        candidate = (state.get("versions") or {}).get("candidate")
+        if candidate is not None:
+            _authorise_promotion(application, str(candidate), approval, today)
     return str(ray.get(controller.send.remote(name), timeout=30))
+
+
+def _authorise_promotion(application: str, version: str, approval: Approval | None,
+                         today: dt.date | None) -> None:
+    """Refuse (exit 1) to promote a version whose tags do not carry the plan digest the
+    approvals cover."""
+    from mlflow.tracking import MlflowClient
+
+    from ..runtime.serve import control
+
+    config = control.app_configs().get(application) or {}
+    slot = next((d.get("user_config") or {} for d in config.get("deployments", [])
+                 if d.get("name") == "Model_candidate"), {})
+    model = (config.get("args") or {}).get("model")
+    uri = slot.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+    if not model or not uri:
+        raise _fail(f"cannot read version {version} of '{application}' from the registry",
+                    "the application's config names no model or tracking URI: redeploy it "
+                    "with `lifecycle run SPEC`", "serving.registry")
+    tags = dict(MlflowClient(uri).get_model_version(model, version).tags)
+    digest, approvals = approval if approval is not None else (
+        recorded_digest(tags), recorded_approvals(tags))
+    refusal = promotion_refusal(tags, digest, approvals, version=f"{model} {version}",
+                                today=today)
+    if refusal is not None:
+        loc = Location(origin=f"lifecycle promote {application}")
+        raise PolicyError(f"promotion refused: {refusal}", location=loc, problems=(Problem(
+            "promote.unapproved", f"promotion refused: {refusal}", "", loc),))
 
 
 def retire(application: str, model: str, tracking_uri: str | None, archive: bool,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..plan import Plan
+from ..plan.approvals import APPROVALS_TAG, version_tags
 
 
 def git_commit(root: str) -> str | None:
@@ -22,6 +23,13 @@ def git_commit(root: str) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _approvals(plan: Plan) -> str:
+    """The approvals that counted (signer, role, ticket, expiry, key fingerprint)."""
+    if plan.approvals is None:
+        return json.dumps(plan.spec.get("approvals", []))
+    return version_tags(None, plan.approvals.counted)[APPROVALS_TAG]
 
 
 class Tracking:
@@ -40,7 +48,7 @@ class Tracking:
         self.lineage = {"plan_hash": plan.plan_hash, "spec_path": spec_path,
                         "git_commit": git_commit(root) or "",
                         "policy_bundle": f"{plan.policy.bundle}@{plan.policy.bundle_hash[:12]}",
-                        "approvals": json.dumps(plan.spec.get("approvals", [])),
+                        "approvals": _approvals(plan),
                         "lifecycle_run_id": run_id}
         exp = self.client.get_experiment_by_name(plan.name)
         # With a sqlite store MLflow would put artifacts in ./mlruns of whatever folder the

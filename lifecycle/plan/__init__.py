@@ -1,5 +1,6 @@
 """The execution plan (typed stages, canonical JSON, content hashes)."""
 
+from .approvals import ApprovalRecord, PlanApprovals, RefusedApproval, plan_digest
 from .canonical import canonical_json, content_hash
 from .graph import topological_order, with_hashes
 from .models import (
@@ -24,8 +25,9 @@ from .models import (
 )
 from .policy_report import PolicyReport, RuleResult, WaiverRecord
 
-__all__ = ["PLAN_SCHEMA_VERSION", "DataStage", "DeployStage", "EvaluateStage", "GateParams",
-           "MonitorParams", "MonitorStage", "Plan", "PolicyReport", "RegisterStage",
-           "Resources", "RetireStage", "RolloutStage", "RolloutStepParams", "RuleResult",
-           "SearchParam", "Stage", "TrainParams", "TrainStage", "TuneStage", "WaiverRecord",
-           "canonical_json", "content_hash", "topological_order", "with_hashes"]
+__all__ = ["PLAN_SCHEMA_VERSION", "ApprovalRecord", "DataStage", "DeployStage", "EvaluateStage",
+           "GateParams", "MonitorParams", "MonitorStage", "Plan", "PlanApprovals", "PolicyReport",
+           "RefusedApproval", "RegisterStage", "Resources", "RetireStage", "RolloutStage",
+           "RolloutStepParams", "RuleResult", "SearchParam", "Stage", "TrainParams", "TrainStage",
+           "TuneStage", "WaiverRecord", "canonical_json", "content_hash", "plan_digest",
+           "topological_order", "with_hashes"]

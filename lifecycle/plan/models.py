@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from .approvals import PlanApprovals
 from .canonical import canonical_json, content_hash
 from .policy_report import PolicyReport
 
@@ -154,6 +155,10 @@ class RolloutStage(StageBase):
     gate_interval_s: float
     on_failure: str
     sticky_key: str | None
+    approved_digest: str | None = Field(
+        None, description="The approval digest the plan's signed approvals cover: the "
+        "version promoted must carry it (plan.approvals.promotion_refusal). None: no signed "
+        "approval, nothing to check.")
 
 
 class RetireStage(StageBase):
@@ -183,6 +188,9 @@ class Plan(PlanModel):
     stages: list[Stage] = Field(description="Stages in a valid execution order.")
     serve_config: dict[str, JsonValue] | None = Field(
         None, description="Ray Serve config (ServeDeploySchema) the plan implies.")
+    approvals: PlanApprovals | None = Field(
+        None, description="The approval digest and which approvals count (None: the spec "
+        "has no approvals).")
 
     def stage(self, stage_id: str) -> Any:
         for s in self.stages:

@@ -181,6 +181,45 @@ def distinct(items: list[Any]) -> list[Any]:
     return out
 
 
+def independent_approvals(approvals: list[Any]) -> int:
+    """The most approvals that are each from a different person and a different role:
+    people and roles compared case-insensitively, and one signing key is one person
+    (whatever names it signed under). A person holding two roles, or two people sharing
+    one, count once: the size of a largest matching between people and roles."""
+    items = [a for a in approvals if isinstance(a, dict)]
+    person = list(range(len(items)))  # union-find: same name or same key, same person
+
+    def root(i: int) -> int:
+        while person[i] != i:
+            person[i] = person[person[i]]
+            i = person[i]
+        return i
+
+    seen: dict[tuple[str, str], int] = {}
+    for i, a in enumerate(items):
+        for mark in (("by", str(a.get("by", "")).lower()), ("key", str(a.get("key") or ""))):
+            if not mark[1]:
+                continue
+            j = seen.setdefault(mark, i)
+            person[root(i)] = root(j)
+    roles_of: dict[int, set[str]] = {}
+    for i, a in enumerate(items):
+        roles_of.setdefault(root(i), set()).add(str(a.get("role", "")).lower())
+    holder: dict[str, int] = {}  # role -> person matched to it
+
+    def assign(p: int, tried: set[str]) -> bool:
+        for role in sorted(roles_of[p]):
+            if role in tried:
+                continue
+            tried.add(role)
+            if role not in holder or assign(holder[role], tried):
+                holder[role] = p
+                return True
+        return False
+
+    return sum(assign(p, set()) for p in roles_of)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "secret_paths": secret_paths,
     "disallowed_targets": disallowed_targets,
@@ -192,6 +231,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "allowed_entrypoint": allowed_entrypoint,
     "with_paths": with_paths,
     "days_between": days_between,
+    "independent_approvals": independent_approvals,
 }
 
 # The spec keys each helper reads when a rule passes it `spec` ("" = every key), so

@@ -134,6 +134,38 @@ def render_plan(console: Console, plan: Plan, spec_path: str) -> None:
                      f"{r.waiver.expires.isoformat()})[/]")
         table.add_row(r.rule, f"[{style}]{r.status}[/]", note)
     console.print(table)
+    _approvals(console, plan)
     console.print(f"[dim]{counts.get('pass', 0)} passed, {counts.get('waived', 0)} waived, "
                   f"{counts.get('fail', 0)} failed, {counts.get('not_applicable', 0)} not "
                   f"applicable · plan {plan.plan_hash[:12]}[/]")
+
+
+def _approvals(console: Console, plan: Plan) -> None:
+    record = plan.approvals
+    if record is None:
+        return
+    console.print(f"[bold]approvals[/] [dim](approval digest {record.digest[:19]}…; "
+                  f"{'signed only' if record.signed_only else 'unsigned entries count'})[/]")
+    for a in record.counted:
+        how = f"signed, key {a.key}" if a.key else "unsigned"
+        until = f", until {a.expires.isoformat()}" if a.expires else ""
+        ticket = f", {escape(a.ticket)}" if a.ticket else ""
+        console.print(f"  [ok]✓[/] {escape(a.label)}{ticket} ({how}{until})")
+    for r in record.refused:
+        console.print(f"  [error]✗[/] {escape(r.approval.label)} [dim]{r.rule}: "
+                      f"{escape(r.reason)}[/]")
+
+
+def render_approval(console: Console, statement_path: str, by: str, role: str,
+                    ticket: str | None, expires: str | None, digest: str, key: str,
+                    failing: tuple[str, ...] = ()) -> None:
+    """What `lifecycle approve` signed, and where it wrote it."""
+    console.print(f"[ok]✓[/] signed {escape(statement_path)} (+ .sig): {escape(by)} approves "
+                  f"as {escape(role)}" + (f", ticket {escape(ticket)}" if ticket else "")
+                  + (f", until {expires}" if expires else ", no expiry"))
+    console.print(f"  plan approval digest {digest}\n  key {key}\n"
+                  "  commit the statement and its .sig with the spec; `lifecycle validate` "
+                  "verifies them")
+    if failing:
+        console.print(f"  [warning]note:[/] the plan you approved fails {', '.join(failing)} "
+                      "(`lifecycle validate` says why)")

@@ -40,7 +40,10 @@ class Spec(SpecModel):
     serve: ServeSpec | None = Field(None, description="Ray Serve deployment and rollout.")
     monitors: list[MonitorSpec] = Field(default_factory=list,
                                         description="Drift and outlier monitors.")
-    approvals: list[Approval] = Field(default_factory=list, description="Sign-offs.")
+    approvals: list[Approval] = Field(
+        default_factory=list, description="Unsigned sign-offs: they count where the tier's "
+        "bundle allows unsigned approvals. Signed approvals live beside the spec, in "
+        "SPEC.approvals/ (lifecycle approve; docs/approvals.md).")
     waivers: list[Waiver] = Field(default_factory=list, description="Approved exceptions to "
                                   "policy rules.")
     retirement: Retirement | None = Field(None, description="When and how to retire.")

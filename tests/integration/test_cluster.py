@@ -21,7 +21,7 @@ import pytest
 from lifecycle.execute.journal import read_journal
 from lifecycle.execute.storage import Store
 
-from ..conftest import ROOT
+from ..conftest import ROOT, approved_copy
 from .test_run import FRAUD, TRAIN_ONLY, _data
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _run(address: str, overrides: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "lifecycle", "run", str(FRAUD), *overrides,
+    cmd = [sys.executable, "-m", "lifecycle", "run", str(approved_copy(FRAUD, tmp, overrides)),
+           *overrides,
            "--address", address, "--store", str(tmp / "store"),
            "--tracking-uri", f"sqlite:///{tmp}/mlflow.db"]
     env = dict(os.environ, NO_COLOR="1", RAY_AUTH_MODE="token",

@@ -18,13 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from examples.fraud.make_data import make, write
-from lifecycle.api import compile_spec
 from lifecycle.errors import ExitCode
 from lifecycle.execute.journal import read_journal
 from lifecycle.execute.runner import run_plan
 from lifecycle.execute.storage import Store
 
-from ..conftest import ROOT
+from ..conftest import ROOT, approved_copy, compile_approved
 
 pytestmark = pytest.mark.integration
 FRAUD = ROOT / "specs" / "fraud.yaml"
@@ -51,7 +50,7 @@ def _client(options: Any) -> Any:
 
 def test_example_trains_tunes_evaluates_and_registers(ray_session: str, data_dir: str,
                                                       run_options: Any) -> None:
-    plan = compile_spec(FRAUD, _data(data_dir, 4000) + SMALL + [
+    plan = compile_approved(FRAUD, _data(data_dir, 4000) + SMALL + [
         "tune.num_samples=2", "tune.max_concurrent_trials=2",
         "tune.search_space.lr.loguniform=[0.015,0.03]"])
     result = run_plan(plan, run_options)
@@ -89,7 +88,7 @@ def test_example_trains_tunes_evaluates_and_registers(ray_session: str, data_dir
 
 def test_unchanged_stages_are_skipped_and_force_redoes_them(
         ray_session: str, data_dir: str, run_options: Any) -> None:
-    plan = compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY)
+    plan = compile_approved(FRAUD, _data(data_dir) + TRAIN_ONLY)
     first = run_plan(plan, run_options)
     assert first.exit_code == ExitCode.OK, first.message
     second = run_plan(plan, run_options)
@@ -105,7 +104,8 @@ def test_killed_driver_resumes_without_redoing_finished_stages(
         ray_session: str, data_dir: str, tmp_path: Path) -> None:
     overrides = _data(data_dir) + TRAIN_ONLY
     store = tmp_path / "store"
-    cmd = [sys.executable, "-m", "lifecycle", "run", str(FRAUD), *overrides,
+    spec = approved_copy(FRAUD, tmp_path, overrides)
+    cmd = [sys.executable, "-m", "lifecycle", "run", str(spec), *overrides,
            "--store", str(store), "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
     env = dict(os.environ, LIFECYCLE_RAY_ATTACH=ray_session, NO_COLOR="1")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -146,7 +146,7 @@ def test_contract_violation_stops_before_training(ray_session: str, data_dir: st
     table = table.set_column(table.column_names.index("amount"), "amount",
                              pa.array(amounts, pa.float64()))
     pq.write_table(table, ROOT / data_dir / "train.parquet")
-    result = run_plan(compile_spec(FRAUD, overrides + TRAIN_ONLY), run_options)
+    result = run_plan(compile_approved(FRAUD, overrides + TRAIN_ONLY), run_options)
     assert result.exit_code == ExitCode.POLICY
     assert "column 'amount' breaks min 0: 7 row(s) are below 0" in result.message
     assert [s.status for s in result.stages][:3] == ["failed", "not_run", "not_run"]
@@ -157,7 +157,7 @@ def test_contract_violation_stops_before_training(ray_session: str, data_dir: st
 
 def test_failing_gate_stops_before_registration(ray_session: str, data_dir: str,
                                                 run_options: Any) -> None:
-    plan = compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY + [
+    plan = compile_approved(FRAUD, _data(data_dir) + TRAIN_ONLY + [
         "evaluate.gates=[{metric: auc, min: 0.999}]"])
     result = run_plan(plan, run_options)
     assert result.exit_code == ExitCode.POLICY
@@ -173,12 +173,12 @@ def test_champion_gate_refuses_a_regression(ray_session: str, data_dir: str,
                                             run_options: Any) -> None:
     """A real champion (alias set in MLflow) scored on the same eval data: a worse
     candidate is refused with the champion's value and the bound, and not registered."""
-    first = run_plan(compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY), run_options)
+    first = run_plan(compile_approved(FRAUD, _data(data_dir) + TRAIN_ONLY), run_options)
     assert first.exit_code == ExitCode.OK, first.message
     client = _client(run_options)
     v1 = client.get_model_version_by_alias("fraud-detector", "challenger")
     client.set_registered_model_alias("fraud-detector", "champion", v1.version)
-    worse = compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY + [
+    worse = compile_approved(FRAUD, _data(data_dir) + TRAIN_ONLY + [
         "train.config.epochs=1", "train.config.lr=0.00001",
         "evaluate.gates=[{metric: auc, vs: champion, max_regression: 0.005}]"])
     second = run_plan(worse, run_options)
@@ -196,7 +196,7 @@ def test_champion_gate_refuses_a_regression(ray_session: str, data_dir: str,
 
 def test_missing_entrypoint_stops_with_exit_2(ray_session: str, data_dir: str,
                                               run_options: Any) -> None:
-    plan = compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY + [
+    plan = compile_approved(FRAUD, _data(data_dir) + TRAIN_ONLY + [
         "train.entrypoint=examples.fraud.nothere:train_loop"])
     result = run_plan(plan, run_options)
     assert result.exit_code == ExitCode.INVALID_INPUT
@@ -207,7 +207,7 @@ def test_missing_entrypoint_stops_with_exit_2(ray_session: str, data_dir: str,
 def test_a_killed_training_worker_is_survived(ray_session: str, data_dir: str,
                                               run_options: Any, tmp_path: Path) -> None:
     marker = tmp_path / "crashed"
-    plan = compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY + [
+    plan = compile_approved(FRAUD, _data(data_dir) + TRAIN_ONLY + [
         "train.scaling.max_failures=1",
         f"+train.config.fault_injection={{epoch: 0, marker: '{marker}'}}"])
     result = run_plan(plan, run_options)
@@ -218,7 +218,7 @@ def test_a_killed_training_worker_is_survived(ray_session: str, data_dir: str,
 
 def test_more_gpus_than_the_cluster_has_fails_before_training(
         ray_session: str, data_dir: str, run_options: Any) -> None:
-    plan = compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY + ["train.scaling.use_gpu=true"])
+    plan = compile_approved(FRAUD, _data(data_dir) + TRAIN_ONLY + ["train.scaling.use_gpu=true"])
     t0 = time.perf_counter()
     result = run_plan(plan, run_options)
     assert result.exit_code == ExitCode.RUNTIME
@@ -230,7 +230,7 @@ def test_status_lists_runs_and_stages(ray_session: str, data_dir: str,
                                       run_options: Any) -> None:
     from lifecycle.api import run_status
 
-    plan = compile_spec(FRAUD, _data(data_dir) + TRAIN_ONLY + [
+    plan = compile_approved(FRAUD, _data(data_dir) + TRAIN_ONLY + [
         "train.entrypoint=examples.fraud.nothere:train_loop"])
     result = run_plan(plan, run_options)
     [summary] = run_status(run_options)

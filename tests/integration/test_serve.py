@@ -18,14 +18,13 @@ import pytest
 import requests
 
 from examples.fraud.make_data import make, write
-from lifecycle.api import compile_spec
 from lifecycle.errors import ExitCode
 from lifecycle.execute import RunOptions
 from lifecycle.execute.journal import read_journal
 from lifecycle.execute.runner import run_plan
 from lifecycle.execute.storage import Store
 
-from ..conftest import ROOT
+from ..conftest import ROOT, compile_approved
 
 pytestmark = pytest.mark.integration
 FRAUD = ROOT / "specs" / "fraud.yaml"
@@ -55,7 +54,7 @@ def world(ray_session: str, serve_port: int, tmp_path_factory: pytest.TempPathFa
                          tracking_uri=f"sqlite:///{tmp}/mlflow.db", spec_path=str(FRAUD),
                          show_progress=False, serve_host="127.0.0.1", serve_port=serve_port,
                          serve_timeout_s=240)
-    first = run_plan(compile_spec(FRAUD, data + TRAIN + ["~serve"]), options)
+    first = run_plan(compile_approved(FRAUD, data + TRAIN + ["~serve"]), options)
     assert first.exit_code == ExitCode.OK, first.message
     from mlflow.tracking import MlflowClient
 
@@ -128,7 +127,7 @@ class Background:
 def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
     from lifecycle.runtime.serve import control
 
-    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
+    plan = compile_approved(FRAUD, world["data"] + TRAIN + SERVE + [
         "train.config.hidden=24", "serve.shadow.fraction=1.0", "serve.shadow.max_queued=100",
         *_rollout("ab", "[{weight: 10, gates: [{metric: error_rate, max: 0.05}]}]"),
         "+serve.rollout.sticky_key=customer"])
@@ -198,7 +197,7 @@ def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
 
 
 def test_healthy_canary_walks_every_step_and_becomes_champion(world: dict[str, Any]) -> None:
-    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
+    plan = compile_approved(FRAUD, world["data"] + TRAIN + SERVE + [
         "train.config.hidden=24", *_rollout("canary", "[{weight: 10, hold: 3s, gates: "
                                             "[{metric: error_rate, max: 0.05}]}, {weight: 50, "
                                             "hold: 2s, gates: [{metric: error_rate, max: 0.05}]},"
@@ -228,10 +227,10 @@ def test_healthy_canary_walks_every_step_and_becomes_champion(world: dict[str, A
 def test_failing_canary_is_rolled_back_with_the_reason(world: dict[str, Any]) -> None:
     faulty = ["train.config.hidden=8", "train.config.serve_fault={error_rate: 0.5}"]
     # train and register first, without traffic; the full plan below reuses those stages
-    trained = run_plan(compile_spec(FRAUD, world["data"] + TRAIN + faulty + ["~serve"]),
+    trained = run_plan(compile_approved(FRAUD, world["data"] + TRAIN + faulty + ["~serve"]),
                        world["options"])
     assert trained.exit_code == ExitCode.OK, trained.message
-    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + faulty + [
+    plan = compile_approved(FRAUD, world["data"] + TRAIN + SERVE + faulty + [
         *_rollout("canary", "[{weight: 10, hold: 60s, gates: [{metric: error_rate, "
                             "max: 0.05}]}, {weight: 100}]")])
     world["options"].wait = True
@@ -264,7 +263,7 @@ def test_a_replica_killed_under_load_costs_almost_nothing(world: dict[str, Any])
 
     from lifecycle.runtime.serve import control
 
-    plan = compile_spec(FRAUD, world["data"] + TRAIN + [
+    plan = compile_approved(FRAUD, world["data"] + TRAIN + [
         "serve.autoscaling=null", "serve.replicas=2", "serve.resources.num_cpus=0.2",
         "train.config.hidden=24",
         *_rollout("ab", "[{weight: 50, gates: [{metric: error_rate, max: 0.05}]}]"),
@@ -322,7 +321,7 @@ def _serve_with_monitors(world: dict[str, Any], hidden: int, monitors: str, hold
                          extra: tuple[str, ...] = ()) -> Any:
     """A new candidate (`hidden` makes it a new version) deployed behind a 10% canary
     step held for `hold` with an error-rate gate, watched by `monitors`."""
-    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
+    plan = compile_approved(FRAUD, world["data"] + TRAIN + SERVE + [
         f"train.config.hidden={hidden}", monitors, *extra,
         *_rollout("canary", f"[{{weight: 10, hold: {hold}, gates: [{{metric: error_rate, "
                             "max: 0.05}]}, {weight: 100}]")])
@@ -498,7 +497,7 @@ def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any
     serve.batching, concurrent requests are scored together."""
     from lifecycle.api import retire, rollout_command, serve_status
 
-    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
+    plan = compile_approved(FRAUD, world["data"] + TRAIN + SERVE + [
         "train.config.hidden=14", "serve.batching={max_batch_size: 8, batch_wait_timeout: 0.05}",
         *_rollout("blue_green", "[{weight: 0, hold: 600s, gates: [{metric: error_rate, "
                                 "max: 0.05}]}, {weight: 100}]")])

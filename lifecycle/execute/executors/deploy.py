@@ -10,6 +10,7 @@ from typing import Any
 
 from ...errors import ExitCode
 from ...plan import DeployStage
+from ...plan.approvals import DIGEST_TAG, approval_tags
 from ..context import StageContext, StageFailed
 
 
@@ -22,6 +23,20 @@ def resolve_versions(client: Any, model: str, candidate: str,
     if stable == candidate:
         stable = None
     return {"stable": stable, "candidate": candidate}
+
+
+def tag_approvals(client: Any, model: str, version: str, plan: Any) -> None:
+    """The candidate carries the approvals of the plan deploying it: the register stage
+    tagged it, but is skipped when the model's inputs did not change (a re-approved
+    rollout change deploys the same version under a new approval digest)."""
+    tags = approval_tags(plan)
+    for key, value in tags.items():
+        client.set_model_version_tag(model, version, key, value)
+    if DIGEST_TAG not in tags:
+        try:
+            client.delete_model_version_tag(model, version, DIGEST_TAG)
+        except Exception:  # it had none
+            pass
 
 
 def monitor_config(ctx: StageContext) -> dict[str, Any] | None:
@@ -95,6 +110,7 @@ def run(stage: DeployStage, ctx: StageContext) -> dict[str, Any]:
     serve.start(http_options={"host": host, "port": port})
     client = MlflowClient(ctx.tracking.uri)
     versions = resolve_versions(client, stage.model, str(registered["version"]))
+    tag_approvals(client, stage.model, str(versions["candidate"]), ctx.plan)
     app = application_config(ctx.plan.serve_config, stage.model, versions, ctx.tracking.uri,
                              monitor_config(ctx))
     try:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ...errors import ExitCode
 from ...plan import RegisterStage
+from ...plan.approvals import APPROVALS_TAG, DIGEST_TAG, approval_tags
 from ..card import model_card
 from ..context import StageContext, StageFailed
 
@@ -16,10 +17,13 @@ def run(stage: RegisterStage, ctx: StageContext) -> dict[str, Any]:
         raise StageFailed("registration needs MLflow tracking", ExitCode.RUNTIME)
     train_stage, producer = ctx.producer()
     card = model_card(ctx.plan, ctx.upstream, ctx.tracking.lineage)
+    # the approval tags are lifecycle's own: a spec's register.tags cannot set them
+    tags = {**{k: v for k, v in stage.tags.items() if k not in (APPROVALS_TAG, DIGEST_TAG)},
+            **approval_tags(ctx.plan)}
     try:
         return ctx.tracking.register(
             producer["checkpoint"], train_stage.train.entrypoint, train_stage.train.framework,
-            stage.model, stage.alias, stage.tags, card)
+            stage.model, stage.alias, tags, card)
     except StageFailed:
         raise
     except Exception as exc:

@@ -30,6 +30,11 @@ def controller_config(stage: RolloutStage, ctx: StageContext) -> dict[str, Any]:
         "monitors": [m.name for m in monitors],
         "block_promotion": [m.name for m in monitors
                             if "block_promotion" in m.on_drift + m.on_outlier],
+        # what a promotion is held to: plan.approvals.promotion_refusal(candidate's tags,
+        # approved_digest, approvals) must say nothing (docs/approvals.md)
+        "approved_digest": stage.approved_digest,
+        "approvals": [a.model_dump(mode="json") for a in
+                      (ctx.plan.approvals.counted if ctx.plan.approvals else [])],
     }
 
 

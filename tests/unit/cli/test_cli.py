@@ -12,7 +12,7 @@ import pytest
 
 from lifecycle.cli.main import main
 
-from ...conftest import ROOT
+from ...conftest import ROOT, Approved
 
 FRAUD = "specs/fraud.yaml"
 
@@ -31,8 +31,9 @@ def test_validate_all_examples_exits_0() -> None:
     assert r.stdout.count("✓") == 3
 
 
-def test_policy_failure_exits_1_with_file_line_rule_and_message() -> None:
-    r = _cli("validate", FRAUD, "serve.rollout.steps.0.weight=50")
+def test_policy_failure_exits_1_with_file_line_rule_and_message(approved: Approved) -> None:
+    wide = "serve.rollout.steps.0.weight=50"  # approved as it is: only the rule fails
+    r = _cli("validate", str(approved(ROOT / FRAUD, [wide])), wide)
     assert r.returncode == 1
     line = r.stdout.splitlines()[0]
     assert line == ("command-line override 'serve.rollout.steps.0.weight=50'  HR-002  "
@@ -82,8 +83,9 @@ def test_bad_override_exits_2() -> None:
     assert r.stdout.startswith("command-line override 'train.framework=pytorch'")
 
 
-def test_validate_json_output() -> None:
-    r = _cli("validate", FRAUD, "serve.rollout.steps.0.weight=50", "--format", "json")
+def test_validate_json_output(approved: Approved) -> None:
+    wide = "serve.rollout.steps.0.weight=50"
+    r = _cli("validate", str(approved(ROOT / FRAUD, [wide])), wide, "--format", "json")
     data = json.loads(r.stdout)
     [res] = data["results"]
     assert res["exit_code"] == 1 and res["problems"][0]["code"] == "HR-002"

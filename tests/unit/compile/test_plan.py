@@ -8,7 +8,7 @@ from lifecycle.api import compile_spec, load_plan
 from lifecycle.errors import InputError, PolicyError
 from lifecycle.plan import Plan
 
-from ...conftest import ROOT
+from ...conftest import ROOT, Approved
 
 FRAUD = ROOT / "specs" / "fraud.yaml"
 
@@ -41,8 +41,9 @@ def test_stage_order_and_dependencies() -> None:
         ("deploy", ["register", "monitor"]), ("rollout", ["deploy"]), ("retire", ["rollout"])]
 
 
-def test_stage_resources() -> None:
-    plan = compile_spec(FRAUD, ["train.scaling.use_gpu=true", "train.scaling.num_workers=2"])
+def test_stage_resources(approved: Approved) -> None:
+    gpus = ["train.scaling.use_gpu=true", "train.scaling.num_workers=2"]
+    plan = compile_spec(approved(FRAUD, gpus), gpus)
     tune = plan.stage("tune")
     assert (tune.resources.workers, tune.resources.gpus) == (4, 4.0)
     assert tune.train.gpus_per_worker == 1.0
@@ -57,16 +58,17 @@ def test_a_change_rehashes_its_stage_and_everything_downstream_only() -> None:
     assert changed == {"tune", "evaluate", "register", "monitor", "deploy", "rollout", "retire"}
 
 
-def test_a_rollout_change_leaves_training_untouched() -> None:
+def test_a_rollout_change_leaves_training_untouched(approved: Approved) -> None:
+    hold = ["serve.rollout.steps.1.hold=1h"]  # re-approved: the version registered stays
     a = {s.id: s.content_hash for s in compile_spec(FRAUD).stages}
-    b = {s.id: s.content_hash for s in
-         compile_spec(FRAUD, ["serve.rollout.steps.1.hold=1h"]).stages}
+    b = {s.id: s.content_hash for s in compile_spec(approved(FRAUD, hold), hold).stages}
     assert {k for k in a if a[k] != b[k]} == {"rollout", "retire"}
 
 
-def test_compile_refuses_a_spec_that_fails_policy() -> None:
+def test_compile_refuses_a_spec_that_fails_policy(approved: Approved) -> None:
+    wide = ["serve.rollout.steps.0.weight=50"]
     with pytest.raises(PolicyError) as info:
-        compile_spec(FRAUD, ["serve.rollout.steps.0.weight=50"])
+        compile_spec(approved(FRAUD, wide), wide)
     assert [p.code for p in info.value.problems] == ["HR-002"]
 
 
@@ -93,17 +95,19 @@ def test_serve_config_lowers_the_split_to_a_router() -> None:
     assert cand["autoscaling_config"]["max_replicas"] == 4
 
 
-def test_weights_live_in_user_config_not_args() -> None:
+def test_weights_live_in_user_config_not_args(approved: Approved) -> None:
     """Changing args restarts every replica; the rollout only touches user_config."""
+    ten = ["serve.rollout.steps.0.weight=10"]
     a = compile_spec(FRAUD).serve_config
-    b = compile_spec(FRAUD, ["serve.rollout.steps.0.weight=10"]).serve_config
+    b = compile_spec(approved(FRAUD, ten), ten).serve_config
     assert a is not None and b is not None
     assert a["applications"][0]["args"] == b["applications"][0]["args"]
     assert a != b
 
 
-def test_gpu_serving_sets_ray_actor_options() -> None:
-    cfg = compile_spec(FRAUD, ["serve.resources.num_gpus=0.5"]).serve_config
+def test_gpu_serving_sets_ray_actor_options(approved: Approved) -> None:
+    gpus = ["serve.resources.num_gpus=0.5"]
+    cfg = compile_spec(approved(FRAUD, gpus), gpus).serve_config
     assert cfg is not None
     assert cfg["applications"][0]["deployments"][1]["ray_actor_options"] == \
         {"num_cpus": 0.5, "num_gpus": 0.5}

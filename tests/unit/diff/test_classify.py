@@ -4,6 +4,7 @@ the direction."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,25 @@ from lifecycle.diff import DiffReport
 from ...conftest import ROOT
 
 FRAUD = (ROOT / "specs" / "fraud.yaml").read_text()
+APPROVALS = ROOT / "specs" / "fraud.approvals"  # the example's signed approvals
 
 
-def _diff(tmp_path: Path, *edits: tuple[str, str], old_text: str = FRAUD) -> DiffReport:
+def _diff(tmp_path: Path, *edits: tuple[str, str], old_text: str = FRAUD,
+          signed: bool = False, drop: tuple[str, ...] = ()) -> DiffReport:
+    """With `signed`, both sides carry the example's signed approvals (less the files in
+    `drop` on the new side): they cover the old side, and what the edits do to them is
+    part of the diff. Without, neither side is approved (the change classes alone)."""
     new_text = old_text
     for before, after in edits:
         assert before in new_text, before
         new_text = new_text.replace(before, after, 1)
-    (tmp_path / "old").mkdir(exist_ok=True)
-    (tmp_path / "new").mkdir(exist_ok=True)
+    for side in ("old", "new"):
+        shutil.rmtree(tmp_path / side, ignore_errors=True)
+        (tmp_path / side).mkdir()
+        if signed:
+            shutil.copytree(APPROVALS, tmp_path / side / "fraud.approvals")
+    for name in drop:
+        (tmp_path / "new" / "fraud.approvals" / name).unlink()
     old, new = tmp_path / "old" / "fraud.yaml", tmp_path / "new" / "fraud.yaml"
     old.write_text(old_text)
     new.write_text(new_text)
@@ -109,9 +120,10 @@ def test_monitor_action_removed_loosens(tmp_path: Path) -> None:
 
 
 def test_approval_removed_loosens(tmp_path: Path) -> None:
-    d = _diff(tmp_path, ("  - {by: bob@example.com, role: product, ticket: PRD-77}\n", ""))
+    bob = "product--bob@example.com.json"
+    d = _diff(tmp_path, signed=True, drop=(bob, bob + ".sig"))
     c = _one(d, "approvals[product: bob@example.com]")
-    assert (c.direction, c.stage) == ("loosens", None)
+    assert (c.direction, c.stage, c.reason) == ("loosens", None, "approval removed")
     assert {"HR-001", "MR-002"} <= set(c.rules)
     assert _rule(d, "HR-001").new == "fail"
 
@@ -135,7 +147,7 @@ def test_tuning_budget_raised_loosens(tmp_path: Path) -> None:
 
 
 def test_risk_tier_lowered_loosens_and_drops_rules(tmp_path: Path) -> None:
-    d = _diff(tmp_path, ("risk_tier: high", "risk_tier: medium"))
+    d = _diff(tmp_path, ("risk_tier: high", "risk_tier: medium"), signed=True)
     c = _one(d, "risk_tier")
     assert (c.direction, c.reason) == ("loosens", "risk tier high → medium")
     hr = _rule(d, "HR-001")
@@ -145,12 +157,12 @@ def test_risk_tier_lowered_loosens_and_drops_rules(tmp_path: Path) -> None:
 def test_waiver_added_then_extended_loosens(tmp_path: Path) -> None:
     waiver = ("waivers:\n  - {rule: HR-002, reason: 'pilot with one merchant only', "
               "approved_by: carol@example.com, expires: 2026-12-31}\n")
-    d = _diff(tmp_path, ("approvals:\n", waiver + "approvals:\n"),
+    d = _diff(tmp_path, ("retirement:\n", waiver + "retirement:\n"),
               ("      - weight: 5\n", "      - weight: 20\n"))
     c = _one(d, "waivers[HR-002]")
     assert (c.kind, c.direction, c.reason) == ("added", "loosens", "waiver added")
     assert _rule(d, "HR-002").new == "waived"
-    old = FRAUD.replace("approvals:\n", waiver + "approvals:\n").replace(
+    old = FRAUD.replace("retirement:\n", waiver + "retirement:\n").replace(
         "      - weight: 5\n", "      - weight: 20\n")
     d2 = _diff(tmp_path, ("expires: 2026-12-31", "expires: 2027-06-30"), old_text=old)
     c2 = _one(d2, "waivers[HR-002].expires")
@@ -197,3 +209,31 @@ def test_contract_loosened(tmp_path: Path) -> None:
 def test_cosmetic_changes_give_an_empty_diff(tmp_path: Path, edits: list[tuple[str, str]]) -> None:
     d = _diff(tmp_path, *edits)
     assert d.specs == [] and not d.loosened
+
+
+def test_loosened_gate_makes_the_signed_approvals_stale(tmp_path: Path) -> None:
+    d = _diff(tmp_path, ("{metric: auc, min: 0.85}", "{metric: auc, min: 0.80}"), signed=True)
+    c = _one(d, "approvals (signed)")
+    assert c.reason == ("2 approvals no longer cover this spec: gate minimum lowered "
+                        "(approvers sign again: lifecycle approve)")
+    assert (c.direction, c.new) == ("loosens", [])
+    assert _rule(d, "HR-001").new == "fail"
+    assert d.loosened
+
+
+def test_a_tightening_still_voids_the_approvals_and_fails_the_diff(tmp_path: Path) -> None:
+    """Nothing loosened but the high-risk spec lost the approvals it needs: non-zero."""
+    d = _diff(tmp_path, ("{metric: auc, min: 0.85}", "{metric: auc, min: 0.90}"), signed=True)
+    assert _one(d, "evaluate.gates[auc].min").direction == "tightens"
+    assert _one(d, "approvals (signed)").direction == "loosens"
+    hr = _rule(d, "HR-001")
+    assert (hr.old, hr.new, hr.direction) == ("pass", "fail", "loosens")
+
+
+def test_comment_and_hyperparameter_changes_keep_the_approvals(tmp_path: Path) -> None:
+    d = _diff(tmp_path, ("# traffic, and drift/outlier", "# traffic and drift or outlier"),
+              ("lr: 0.003", "lr: 0.004"), ("description: Scores", "description: Rates"),
+              signed=True)
+    [spec] = d.specs
+    assert not [c for c in spec.changes if c.path.startswith("approvals")]
+    assert not spec.rules and not d.loosened

@@ -130,3 +130,27 @@ def test_a_spec_that_no_longer_validates_is_an_input_error(repo: Path) -> None:
     _edit(repo / "specs" / "fraud.yaml", "num_samples: 4", "num_sample: 4")
     r = _cli(repo, "--git", "main")
     assert r.returncode == 2 and "schema.unknown-key" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_approvals_beside_a_spec_are_read_at_the_revision(repo: Path) -> None:
+    shutil.copytree(ROOT / "specs" / "fraud.approvals", repo / "specs" / "fraud.approvals")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "approved")
+    _edit(repo / "specs" / "fraud.yaml", "{metric: auc, min: 0.85}", "{metric: auc, min: 0.8}")
+    [spec] = diff_git("HEAD").specs
+    [stale] = [c for c in spec.changes if c.path == "approvals (signed)"]
+    assert stale.reason.startswith("2 approvals no longer cover this spec")
+
+
+def test_a_change_only_to_the_approvals_is_caught(repo: Path) -> None:
+    shutil.copytree(ROOT / "specs" / "fraud.approvals", repo / "specs" / "fraud.approvals")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "approved")
+    for name in ("product--bob@example.com.json", "product--bob@example.com.json.sig"):
+        (repo / "specs" / "fraud.approvals" / name).unlink()
+    d = diff_git("HEAD")
+    assert [s.path for s in d.specs] == ["specs/fraud.yaml"]
+    [c] = [c for c in d.specs[0].changes if c.path.startswith("approvals")]
+    assert (c.path, c.direction, c.reason) == (
+        "approvals[product: bob@example.com]", "loosens", "approval removed")
+    assert d.loosened

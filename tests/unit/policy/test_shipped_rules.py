@@ -11,7 +11,7 @@ import pytest
 from lifecycle.api import policy_dirs, validate_one
 from lifecycle.policy import load_bundle
 
-from ...conftest import ROOT
+from ...conftest import ROOT, Approved
 
 FRAUD = ROOT / "specs" / "fraud.yaml"  # high risk; passes every rule
 CHURN = ROOT / "specs" / "churn-service.yaml"  # medium risk
@@ -42,7 +42,7 @@ FAILING: dict[str, tuple[Path, list[str], str]] = {
     "MR-007": (CHURN, ["serve.rollout.gate_interval=10m"], "serve.rollout.steps[0].hold"),
     "MR-008": (CHURN, ["serve.rollout.steps.0.gates=[{metric: latency_p99_ms, max: 250}]"],
                "serve.rollout.steps[0].gates"),
-    "HR-001": (FRAUD, ["approvals.1.role=model-risk"], "approvals"),
+    "HR-001": (FRAUD, [], "approvals"),  # signed by alice alone (ONLY_SIGNED_BY)
     "HR-002": (FRAUD, ["serve.rollout.steps.0.weight=50"], "serve.rollout.steps[0].weight"),
     "HR-003": (FRAUD, ["evaluate.gates=[]"], "evaluate"),
     "HR-004": (FRAUD, ["monitors.0.features=[amount,hour,channel]"],
@@ -54,6 +54,9 @@ FAILING: dict[str, tuple[Path, list[str], str]] = {
 }
 # rules that fail alongside because they say the same thing in another tier
 ALSO_FAILING = {"HR-003": {"MR-001"}, "HR-005": {"MR-004"}}
+# FRAUD's examples run on a copy approved for exactly the change (a change to what the
+# approvals cover would otherwise void them too); these are signed by fewer approvers
+ONLY_SIGNED_BY = {"HR-001": {"alice@example.com": "model-risk"}}
 
 
 def _failed(result) -> set[str]:  # type: ignore[no-untyped-def]
@@ -68,8 +71,10 @@ def test_example_specs_pass_every_rule(spec: Path) -> None:
 
 
 @pytest.mark.parametrize("rule", sorted(FAILING))
-def test_rule_fails_on_its_example(rule: str) -> None:
+def test_rule_fails_on_its_example(rule: str, approved: Approved) -> None:
     spec, overrides, key_path = FAILING[rule]
+    if spec == FRAUD:
+        spec = approved(FRAUD, overrides, ONLY_SIGNED_BY.get(rule))
     result = validate_one(spec, overrides)
     assert _failed(result) == {rule} | ALSO_FAILING.get(rule, set())
     problems = [p for p in result.problems if p.code == rule]

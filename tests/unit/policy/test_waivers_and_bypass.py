@@ -5,7 +5,7 @@ from pathlib import Path
 
 from lifecycle.api import validate_one
 
-from ...conftest import ROOT
+from ...conftest import ROOT, Approved
 
 FRAUD = ROOT / "specs" / "fraud.yaml"
 WAIVER = ("+waivers=[{rule: HR-002, reason: 'pilot limited to two merchants', "
@@ -13,26 +13,29 @@ WAIVER = ("+waivers=[{rule: HR-002, reason: 'pilot limited to two merchants', "
 Write = Callable[[str, str], Path]
 
 
-def test_wide_first_step_fails_with_rule_line_and_message() -> None:
-    r = validate_one(FRAUD, ["serve.rollout.steps.0.weight=50"])
+def test_wide_first_step_fails_with_rule_line_and_message(approved: Approved) -> None:
+    wide = ["serve.rollout.steps.0.weight=50"]
+    r = validate_one(approved(FRAUD, wide), wide)
     [p] = r.errors
     assert p.code == "HR-002"
     assert p.message == "high-risk models start their canary at 10% or less"
     assert p.location.origin == "command-line override 'serve.rollout.steps.0.weight=50'"
 
 
-def test_wide_first_step_in_the_file_points_at_its_line(project: Write) -> None:
+def test_wide_first_step_in_the_file_points_at_its_line(project: Write,
+                                                        approved: Approved) -> None:
     text = FRAUD.read_text().replace("      - weight: 5\n", "      - weight: 50\n")
     spec = project("specs/fraud.yaml", text)
     project("examples/.keep", "")
-    r = validate_one(spec)
+    r = validate_one(approved(spec))
     [p] = r.errors
     line = text.splitlines().index("      - weight: 50") + 1
     assert (p.code, p.location.file, p.location.line) == ("HR-002", "specs/fraud.yaml", line)
 
 
-def test_unexpired_waiver_turns_the_failure_into_a_visible_waiver() -> None:
-    r = validate_one(FRAUD, ["serve.rollout.steps.0.weight=50", WAIVER % "2027-01-31"])
+def test_unexpired_waiver_turns_the_failure_into_a_visible_waiver(approved: Approved) -> None:
+    changes = ["serve.rollout.steps.0.weight=50", WAIVER % "2027-01-31"]
+    r = validate_one(approved(FRAUD, changes), changes)
     assert r.errors == [] and int(r.exit_code) == 0
     [p] = [p for p in r.problems if p.code == "HR-002"]
     assert p.severity == "info" and p.message.startswith("waived:")
@@ -42,56 +45,62 @@ def test_unexpired_waiver_turns_the_failure_into_a_visible_waiver() -> None:
     assert res.status == "waived" and res.waiver is not None
 
 
-def test_waiver_valid_through_its_expiry_day() -> None:
-    r = validate_one(FRAUD, ["serve.rollout.steps.0.weight=50", WAIVER % "2026-11-22"])
+def test_waiver_valid_through_its_expiry_day(approved: Approved) -> None:
+    changes = ["serve.rollout.steps.0.weight=50", WAIVER % "2026-11-22"]
+    r = validate_one(approved(FRAUD, changes), changes)
     assert r.errors == []
 
 
-def test_expired_waiver_is_itself_a_violation() -> None:
-    r = validate_one(FRAUD, ["serve.rollout.steps.0.weight=50", WAIVER % "2026-11-21"])
+def test_expired_waiver_is_itself_a_violation(approved: Approved) -> None:
+    changes = ["serve.rollout.steps.0.weight=50", WAIVER % "2026-11-21"]
+    r = validate_one(approved(FRAUD, changes), changes)
     assert sorted((p.code, p.key_path) for p in r.errors) == [
         ("HR-002", "serve.rollout.steps[0].weight"), ("POL-003", "waivers[0].expires")]
 
 
-def test_expired_waiver_fails_even_when_the_rule_passes() -> None:
-    r = validate_one(FRAUD, [WAIVER % "2026-01-01"])
+def test_expired_waiver_fails_even_when_the_rule_passes(approved: Approved) -> None:
+    changes = [WAIVER % "2026-01-01"]
+    r = validate_one(approved(FRAUD, changes), changes)
     assert [p.code for p in r.errors] == ["POL-003"]
 
 
-def test_waiver_for_unknown_rule_suggests_the_id() -> None:
-    r = validate_one(FRAUD, [(WAIVER % "2027-01-01").replace("HR-002", "HR-02")])
+def test_waiver_for_unknown_rule_suggests_the_id(approved: Approved) -> None:
+    changes = [(WAIVER % "2027-01-01").replace("HR-002", "HR-02")]
+    r = validate_one(approved(FRAUD, changes), changes)
     [p] = r.errors
     assert p.code == "POL-001" and "did you mean 'HR-002'?" in (p.hint or "")
 
 
-def test_unneeded_waiver_is_a_warning() -> None:
-    r = validate_one(FRAUD, [WAIVER % "2027-01-01"])
+def test_unneeded_waiver_is_a_warning(approved: Approved) -> None:
+    changes = [WAIVER % "2027-01-01"]
+    r = validate_one(approved(FRAUD, changes), changes)
     assert r.errors == []
     assert [p.code for p in r.problems if p.severity == "warning"] == ["POL-004"]
 
 
-def test_non_waivable_rule_cannot_be_waived() -> None:
-    r = validate_one(FRAUD, ["+train.config.api_token=abc123",
-                             (WAIVER % "2027-01-01").replace("HR-002", "BASE-003")])
+def test_non_waivable_rule_cannot_be_waived(approved: Approved) -> None:
+    changes = ["+train.config.api_token=abc123",
+                             (WAIVER % "2027-01-01").replace("HR-002", "BASE-003")]
+    r = validate_one(approved(FRAUD, changes), changes)
     assert sorted(p.code for p in r.errors) == ["BASE-003", "POL-002"]
 
 
-def test_policy_sees_values_set_through_interpolation(project: Write) -> None:
+def test_policy_sees_values_set_through_interpolation(project: Write, approved: Approved) -> None:
     text = FRAUD.read_text().replace("      - weight: 5\n", "      - weight: ${labels.w}\n")
     text += "labels: {w: '50'}\n"
-    r = validate_one(project("specs/fraud.yaml", text))
+    r = validate_one(approved(project("specs/fraud.yaml", text)))
     assert [p.code for p in r.errors] == ["HR-002"]
 
 
-def test_policy_sees_values_set_through_yaml_merge_keys(project: Write) -> None:
+def test_policy_sees_values_set_through_yaml_merge_keys(project: Write, approved: Approved) -> None:
     text = FRAUD.read_text().replace(
         "      - weight: 5\n        hold: 10m\n",
         "      - <<: {weight: 50, hold: 10m}\n")
-    r = validate_one(project("specs/fraud.yaml", text))
+    r = validate_one(approved(project("specs/fraud.yaml", text)))
     assert [p.code for p in r.errors] == ["HR-002"]
 
 
-def test_policy_sees_values_from_a_user_preset(project: Write) -> None:
+def test_policy_sees_values_from_a_user_preset(project: Write, approved: Approved) -> None:
     project("specs/conf/serve/rollout/fast.yaml",
             "strategy: canary\non_failure: rollback\nsteps:\n"
             "  - {weight: 60, hold: 10m, gates: [{metric: error_rate, max: 0.01}]}\n"
@@ -102,14 +111,15 @@ def test_policy_sees_values_from_a_user_preset(project: Write) -> None:
     start = text.index("  rollout:\n")
     end = text.index("\nmonitors:")
     text = text[:start] + text[end:]
-    r = validate_one(project("specs/fraud.yaml", text))
+    r = validate_one(approved(project("specs/fraud.yaml", text)))
     [p] = r.errors
     assert p.code == "HR-002" and p.location.file == "specs/conf/serve/rollout/fast.yaml"
 
 
 def test_a_spec_cannot_pick_a_weaker_bundle() -> None:
     r = validate_one(FRAUD, ["+policy=low"])
-    assert [p.code for p in r.errors] == ["policy.bundle-too-weak"]
+    # the bundle is covered by the approval digest: the example approvals no longer hold
+    assert [p.code for p in r.errors] == ["policy.bundle-too-weak", "APR-007", "APR-007"]
     assert int(r.exit_code) == 2
 
 

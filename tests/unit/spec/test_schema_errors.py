@@ -7,7 +7,7 @@ import pytest
 
 from lifecycle.api import validate_one
 
-from ...conftest import ROOT
+from ...conftest import ROOT, Approved
 
 FRAUD = ROOT / "specs" / "fraud.yaml"
 DEMAND = ROOT / "specs" / "demand-batch.yaml"
@@ -195,9 +195,9 @@ def test_user_key_that_looks_like_a_union_tag_is_kept(tmp_path) -> None:  # type
     assert errs[0][:2] == ("schema.unknown-key", "list[x]")
 
 
-def test_recent_data_with_a_time_column_is_valid() -> None:
-    errs, r = _errors(FRAUD, "+data.time_column=event_time",
-                      "+monitors.0.retrain={recent_data: 7d}")
+def test_recent_data_with_a_time_column_is_valid(approved: Approved) -> None:
+    recent = ["+data.time_column=event_time", "+monitors.0.retrain={recent_data: 7d}"]
+    errs, r = _errors(approved(FRAUD, recent), *recent)
     assert errs == [] and int(r.exit_code) == 0
 
 
