@@ -37,7 +37,9 @@ def evaluate_with_approvals(spec: Spec, resolved: dict[str, Any], bundle: Bundle
         return evaluate(resolved, bundle, today), None
     record = signed.review(
         spec.name, resolved.get("approvals", []), folder, conf, spec_digest(spec, resolved),
-        bool(bundle.settings.get(signed.ALLOW_UNSIGNED, False)), today)
+        # every layer must allow unsigned approvals (a named bundle can only add rules)
+        all(bool(layer.settings.get(signed.ALLOW_UNSIGNED, False))
+            for layer in bundle.layers), today)
     report = evaluate(signed.policy_view(resolved, record), bundle, today)
     findings = signed.results(record, shown_path or str(spec_path))
     return report.model_copy(update={"results": [*report.results, *findings]}), record
