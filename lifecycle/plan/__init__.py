@@ -1,6 +1,7 @@
 """The execution plan (typed stages, canonical JSON, content hashes)."""
 
 from .canonical import canonical_json, content_hash
+from .cost import CostEstimate, CostLine, PriceTable, cost_per_1000_predictions
 from .graph import topological_order, with_hashes
 from .models import (
                      PLAN_SCHEMA_VERSION,
@@ -23,9 +24,12 @@ from .models import (
                      TuneStage,
 )
 from .policy_report import PolicyReport, RuleResult, WaiverRecord
+from .slo import BurnAlertParams, SloParams, error_budget
 
-__all__ = ["PLAN_SCHEMA_VERSION", "DataStage", "DeployStage", "EvaluateStage", "GateParams",
-           "MonitorParams", "MonitorStage", "Plan", "PolicyReport", "RegisterStage",
-           "Resources", "RetireStage", "RolloutStage", "RolloutStepParams", "RuleResult",
-           "SearchParam", "Stage", "TrainParams", "TrainStage", "TuneStage", "WaiverRecord",
-           "canonical_json", "content_hash", "topological_order", "with_hashes"]
+__all__ = ["PLAN_SCHEMA_VERSION", "BurnAlertParams", "CostEstimate", "CostLine", "DataStage",
+           "DeployStage", "EvaluateStage", "GateParams", "MonitorParams", "MonitorStage", "Plan",
+           "PolicyReport", "PriceTable", "RegisterStage", "Resources", "RetireStage",
+           "RolloutStage", "RolloutStepParams", "RuleResult", "SearchParam", "SloParams",
+           "Stage", "TrainParams", "TrainStage", "TuneStage", "WaiverRecord", "canonical_json",
+           "content_hash", "cost_per_1000_predictions", "error_budget", "topological_order",
+           "with_hashes"]

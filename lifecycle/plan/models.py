@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from .canonical import canonical_json, content_hash
+from .cost import CostEstimate
 from .policy_report import PolicyReport
+from .slo import SloParams
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -183,6 +185,10 @@ class Plan(PlanModel):
     stages: list[Stage] = Field(description="Stages in a valid execution order.")
     serve_config: dict[str, JsonValue] | None = Field(
         None, description="Ray Serve config (ServeDeploySchema) the plan implies.")
+    slos: list[SloParams] = Field(default_factory=list, description="The SLOs the runtime "
+                                  "keeps and the compiled Prometheus rules measure.")
+    cost: CostEstimate | None = Field(None, description="The plan priced with the "
+                                      "platform's price table.")
 
     def stage(self, stage_id: str) -> Any:
         for s in self.stages:
