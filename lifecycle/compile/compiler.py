@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..plan import Plan, PolicyReport, content_hash, with_hashes
+from ..plan import CostEstimate, Plan, PolicyReport, content_hash, with_hashes
 from ..spec import Spec
 from . import stages as build
 from .serve_config import serve_config
+from .slo import slo_params
 
 
 def spec_json(spec: Spec) -> dict[str, Any]:
@@ -48,8 +49,10 @@ def build_stages(spec: Spec) -> list[Any]:
 
 
 def compile_plan(spec: Spec, policy: PolicyReport, presets: tuple[str, ...] = (),
-                 overrides: tuple[str, ...] = ()) -> Plan:
+                 overrides: tuple[str, ...] = (), cost: CostEstimate | None = None) -> Plan:
+    """`cost`: the spec priced (compile.price) with the platform's price table."""
     resolved = spec_json(spec)
     return Plan(name=spec.name, risk_tier=spec.risk_tier, spec_hash=content_hash(resolved),
                 spec=resolved, presets=list(presets), overrides=list(overrides), policy=policy,
-                stages=build_stages(spec), serve_config=serve_config(spec))
+                stages=build_stages(spec), serve_config=serve_config(spec),
+                slos=slo_params(spec), cost=cost)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import Location, Problem
@@ -77,10 +78,14 @@ def _run(rule: Rule, context: Any) -> tuple[str, list[str]]:
     return ("pass" if ok else "fail"), [rule.path] if not ok else []
 
 
-def evaluate(spec: dict[str, Any], bundle: Bundle, today: dt.date) -> PolicyReport:
-    """Run every rule; failures covered by an unexpired waiver become 'waived'."""
+def evaluate(spec: dict[str, Any], bundle: Bundle, today: dt.date,
+             cost: Mapping[str, float] | None = None) -> PolicyReport:
+    """Run every rule; failures covered by an unexpired waiver become 'waived'.
+    `cost`: the spec priced with the platform's price table, read by rules as `cost.*`
+    (training, monthly_serving_min, monthly_serving_max)."""
     context = cel.Context(variables={"spec": spec, "settings": bundle.settings,
-                                     "today": today.isoformat()}, functions=FUNCTIONS)
+                                     "today": today.isoformat(), "cost": dict(cost or {})},
+                          functions=FUNCTIONS)
     waivers: dict[str, tuple[int, dict[str, Any]]] = {}
     for i, w in enumerate(spec.get("waivers", [])):
         waivers.setdefault(w["rule"], (i, w))

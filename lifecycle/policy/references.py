@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 
 from .bundle import Bundle, Rule
-from .functions import READS
+from .functions import COST_READS, READS
 
 _SPEC_REF = re.compile(r"\bspec((?:\.[A-Za-z_]\w*)+)")
+_COST_REF = re.compile(r"(?<![\w.])cost\.([A-Za-z_]\w*)")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(\s*spec\b")
 
 
@@ -29,6 +30,8 @@ def rule_reads(rule: Rule) -> tuple[str, ...]:
         found.append(".".join(parts))
     for m in _CALL.finditer(text):
         found.extend(p for p in READS.get(m.group(1), ()) if p)
+    for m in _COST_REF.finditer(text):
+        found.extend(COST_READS.get(m.group(1), ()))
     if rule.path:
         found.append(rule.path)
     plain = [_INDEX.sub("", f) for f in found]
