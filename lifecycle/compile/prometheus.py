@@ -139,8 +139,8 @@ def _slo_group(app: str, slo: SloParams) -> dict[str, Any]:
                        "short_window": short},
             "annotations": {
                 "summary": f"{{{{ $labels.application }}}} version {{{{ $labels.version }}}} "
-                           f"({{{{ $labels.slot }}}}) burns the error budget of {what} "
-                           f"faster than {a.factor:g}x over {long} and {short}",
+                           f"burns the error budget of {what} faster than {a.factor:g}x "
+                           f"over {long} and {short}",
                 "actions": actions,
             },
         })
@@ -150,7 +150,7 @@ def _slo_group(app: str, slo: SloParams) -> dict[str, Any]:
         "labels": {**labels, "severity": "ticket"},
         "annotations": {
             "summary": f"{{{{ $labels.application }}}} version {{{{ $labels.version }}}} "
-                       f"({{{{ $labels.slot }}}}) has spent the error budget of {what}",
+                       f"has spent the error budget of {what}",
             "actions": actions,
         },
     })
