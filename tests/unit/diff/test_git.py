@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle.api import diff_git
+from lifecycle.render import diff_text
 
 from ...conftest import ROOT
 
@@ -130,3 +131,14 @@ def test_a_spec_that_no_longer_validates_is_an_input_error(repo: Path) -> None:
     _edit(repo / "specs" / "fraud.yaml", "num_samples: 4", "num_sample: 4")
     r = _cli(repo, "--git", "main")
     assert r.returncode == 2 and "schema.unknown-key" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_changed_price_table_reprices_every_spec_under_git(repo: Path) -> None:
+    _edit(repo / "conf" / "cost" / "default.yaml", "cpu_hour: 0.04", "cpu_hour: 0.08")
+    d = diff_git("main")
+    assert sorted(s.path for s in d.specs) == ["specs/demand-batch.yaml", "specs/fraud.yaml"]
+    demand = next(s for s in d.specs if s.path == "specs/demand-batch.yaml")
+    assert demand.changes == [] and demand.cost is not None and demand.cost.repriced
+    # one 1-CPU worker for 1 h: 0.04 + 4 GB × 0.005 = 0.06 -> 0.08 + 0.02 = 0.10
+    assert (demand.cost.training.old, demand.cost.training.new) == (0.06, 0.1)
+    assert "price table changed" in diff_text(d) and not d.loosened
