@@ -510,6 +510,9 @@ def diff_git(rev: str, paths: list[str] | tuple[str, ...] = (), on: dt.date | No
             conf=_mapped(platform.conf, root, old_root),
             policy_path=tuple(_mapped(p, root, old_root) for p in platform.policy_path),
             cost_path=tuple(_mapped(p, root, old_root) for p in platform.cost_path))
+        if not any((d / "default.yaml").is_file() for d in old_platform.cost_dirs):
+            # a revision from before price tables: price its side with today's table
+            old_platform = replace(old_platform, cost_path=tuple(platform.cost_dirs))
         results = []
         for f in affected:
             new_path, old_path = root / f, old_root / f
