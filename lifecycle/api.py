@@ -10,6 +10,8 @@
     approve(path, role, key, ...) -> Signed           sign an approval of the spec's plan
     diff_files(old, new)        -> DiffReport         two specs or two compiled plans
     diff_git(rev, paths)        -> DiffReport         the working tree against a revision
+    prometheus_rules(plan)      -> str                its SLOs as Prometheus rules (YAML)
+    grafana_dashboard(plan)     -> dict               its Grafana dashboard (JSON model)
 
 Only run_spec / run_plan import ray and mlflow, lazily, through lifecycle.execute.
 """
@@ -24,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .compile import compile_plan, spec_json
+from .compile import compile_plan, price, spec_json
 from .compile.approvals import Signed, evaluate_with_approvals, sign_approval
 from .diff import DiffReport, Where, compare, report
 from .errors import ExitCode, InputError, LifecycleError, Location, PolicyError, Problem
@@ -32,6 +34,7 @@ from .load import LoadedSpec, compose, display_path, format_path, parse_path, pl
 from .plan import Plan, PolicyReport
 from .policy import check_bundle, check_bundle_tier, load_bundle, select_bundle_name
 from .policy.approvals import folder_prefix
+from .policy.prices import load_price_table
 from .policy.references import bundle_reads
 from .spec import Retirement, Spec
 from .spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
@@ -46,10 +49,12 @@ __all__ = [
     "diff_files",
     "diff_git",
     "diff_schema",
+    "grafana_dashboard",
     "load_plan",
     "monitor_report",
     "plan_from_json",
     "policy_dirs",
+    "prometheus_rules",
     "retire",
     "rollout_command",
     "run_plan",
@@ -104,16 +109,24 @@ class Platform:
 
     conf: Path
     policy_path: tuple[Path, ...]
+    cost_path: tuple[Path, ...] = ()
 
     @classmethod
     def current(cls) -> Platform:
-        extra = tuple(Path(p) for p in os.environ.get("LIFECYCLE_POLICY_PATH", "")
-                      .split(os.pathsep) if p)
-        return cls(platform_conf_dir(), extra)
+        def paths(var: str) -> tuple[Path, ...]:
+            return tuple(Path(p) for p in os.environ.get(var, "").split(os.pathsep) if p)
+
+        return cls(platform_conf_dir(), paths("LIFECYCLE_POLICY_PATH"),
+                   paths("LIFECYCLE_COST_PATH"))
 
     @property
     def policy_dirs(self) -> list[Path]:
         return [*self.policy_path, self.conf / "policy"]
+
+    @property
+    def cost_dirs(self) -> list[Path]:
+        """Where the price table comes from: LIFECYCLE_COST_PATH entries, then conf/cost."""
+        return [*self.cost_path, self.conf / "cost"]
 
 
 def policy_dirs() -> list[Path]:
@@ -128,7 +141,7 @@ def _locate(loaded: LoadedSpec, key_path: tuple[str | int, ...]) -> Location:
 
 def _finding(loaded: LoadedSpec, f: SpecFinding) -> Problem:
     return Problem(f.code, f.message, format_path(f.key_path), _locate(loaded, f.key_path),
-                   f.hint)
+                   f.hint, severity=f.severity)
 
 
 def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
@@ -170,8 +183,16 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     if syntax:
         result.problems.extend(syntax)
         return result
+    # --- cost: the spec priced with the platform's table; rules read it as cost.*
+    try:
+        estimate = price(spec, load_price_table(platform.cost_dirs).table)
+    except InputError as exc:
+        result.problems.extend(exc.all_problems())
+        return result
+    # ---
     report, approvals = evaluate_with_approvals(spec, resolved, bundle, loaded.path, platform.conf,
-                                                on or today(), display_path(loaded.path))
+                                                on or today(), display_path(loaded.path),
+                                                cost=estimate.policy_view())
     result.policy = report
     for r in report.results:
         if r.status == "pass" or r.status == "not_applicable":
@@ -187,7 +208,8 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             result.problems.append(Problem(r.rule, r.message, r.key_path, loc, r.hint,
                                            severity=r.severity))
     if result.exit_code != ExitCode.INVALID_INPUT:  # a plan that fails policy is still shown
-        result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides, approvals)
+        result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides, approvals,
+                                   cost=estimate)
     return result
 
 
@@ -279,6 +301,22 @@ def plan_from_json(text: str, where: Location | None = None) -> Plan:
             Problem("plan.invalid", msg, "", loc,
                     "recompile it with `lifecycle compile`; plans from another schema "
                     "version are not read"),)) from None
+
+
+# --- SLO artifacts for the ecosystem (docs/slo.md) -------------------------------------
+
+def prometheus_rules(plan: Plan) -> str:
+    """The plan's recording and alerting rules (multiwindow burn rates), as a rule file."""
+    from .compile.prometheus import rules_yaml
+
+    return rules_yaml(plan)
+
+
+def grafana_dashboard(plan: Plan) -> dict[str, Any]:
+    """A Grafana dashboard over the rules' series and the runtime's metrics."""
+    from .compile.grafana import dashboard
+
+    return dashboard(plan)
 
 
 def run_plan(plan: Plan, options: Any, on_event: Any = None) -> Any:
@@ -494,7 +532,8 @@ def diff_git(rev: str, paths: list[str] | tuple[str, ...] = (), on: dt.date | No
         old_blobs = git.read_at(root, commit, gone)
         candidates += [f for f, data in old_blobs.items() if git.looks_like_spec(f, data)]
     old_set = set(old_files)
-    platform_dirs = [d for d in (platform.conf, *platform.policy_path) if rel(d) is not None]
+    platform_dirs = [d for d in (platform.conf, *platform.policy_path, *platform.cost_path)
+                     if rel(d) is not None]
     shared = [rel(d) for d in platform_dirs]
 
     def in_conf(f: str) -> bool:
@@ -517,7 +556,11 @@ def diff_git(rev: str, paths: list[str] | tuple[str, ...] = (), on: dt.date | No
         git.write_tree(git.read_at(root, commit, needed), old_root)
         old_platform = Platform(
             conf=_mapped(platform.conf, root, old_root),
-            policy_path=tuple(_mapped(p, root, old_root) for p in platform.policy_path))
+            policy_path=tuple(_mapped(p, root, old_root) for p in platform.policy_path),
+            cost_path=tuple(_mapped(p, root, old_root) for p in platform.cost_path))
+        if not any((d / "default.yaml").is_file() for d in old_platform.cost_dirs):
+            # a revision from before price tables: price its side with today's table
+            old_platform = replace(old_platform, cost_path=tuple(platform.cost_dirs))
         results = []
         for f in affected:
             new_path, old_path = root / f, old_root / f
@@ -555,6 +598,10 @@ def _composed_from(spec: Path, changed: list[str], root: Path, platform: Platfor
         try:
             used |= {str(p.resolve()) for p in
                      load_bundle(result.policy.bundle, platform.policy_dirs).files}
+        except LifecycleError:
+            pass
+        try:  # a changed price table reprices every spec
+            used.add(str(load_price_table(platform.cost_dirs).path.resolve()))
         except LifecycleError:
             pass
     return any(str((root / f).resolve()) in used for f in changed)

@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     c.add_argument("--serve-config", help="also write the Ray Serve config (serve deploy "
                    "schema) to this file")
+    c.add_argument("--prometheus-rules", metavar="FILE", help="also write the SLOs' "
+                   "Prometheus recording and burn-rate alerting rules (docs/slo.md)")
+    c.add_argument("--grafana", metavar="FILE", help="also write a Grafana dashboard (JSON) "
+                   "of traffic, errors, latency, drift, live quality and error budgets")
 
     a = sub.add_parser("approve", help="sign an approval of the spec's plan with your SSH key "
                        "(written beside the spec, in SPEC.approvals/)", epilog=EPILOG)
@@ -316,6 +320,10 @@ def cmd_compile(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _write(ns.output, plan.to_json())
     if ns.serve_config and plan.serve_config is not None:
         _write(ns.serve_config, json.dumps(plan.serve_config, indent=2, sort_keys=True) + "\n")
+    if ns.prometheus_rules:
+        _write(ns.prometheus_rules, api.prometheus_rules(plan))
+    if ns.grafana:
+        _write(ns.grafana, json.dumps(api.grafana_dashboard(plan), indent=2) + "\n")
     if ns.output != "-":
         make_console(stderr=True, no_color=ns.no_color).print(
             f"[ok]✓[/] wrote {ns.output} (plan {plan.plan_hash[:12]}, {len(plan.stages)} stages)")

@@ -5,7 +5,7 @@ One call from the validate pipeline: `evaluate_with_approvals`."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,21 +26,23 @@ def spec_digest(spec: Spec, resolved: dict[str, Any]) -> str:
 
 def evaluate_with_approvals(spec: Spec, resolved: dict[str, Any], bundle: Bundle,
                             spec_path: Path, conf: Path, today: dt.date,
-                            shown_path: str | None = None
+                            shown_path: str | None = None,
+                            cost: Mapping[str, float] | None = None
                             ) -> tuple[PolicyReport, PlanApprovals | None]:
     """The bundle's rules over the spec with only the approvals that count, plus an APR-*
     result for each approval that does not; and the plan's approvals record (None when
-    the spec has no approvals at all: nothing is read, nothing is imported)."""
+    the spec has no approvals at all: nothing is read, nothing is imported). `cost`: the
+    spec priced, for the rules' `cost.*` (policy.evaluate)."""
     folder = signed.approvals_folder(spec_path)
     has_signed = folder.is_dir() and any(folder.glob("*.json"))
     if not has_signed and not spec.approvals:
-        return evaluate(resolved, bundle, today), None
+        return evaluate(resolved, bundle, today, cost), None
     record = signed.review(
         spec.name, resolved.get("approvals", []), folder, conf, spec_digest(spec, resolved),
         # every layer must allow unsigned approvals (a named bundle can only add rules)
         all(bool(layer.settings.get(signed.ALLOW_UNSIGNED, False))
             for layer in bundle.layers), today)
-    report = evaluate(signed.policy_view(resolved, record), bundle, today)
+    report = evaluate(signed.policy_view(resolved, record), bundle, today, cost)
     findings = signed.results(record, shown_path or str(spec_path))
     return report.model_copy(update={"results": [*report.results, *findings]}), record
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..plan import Plan, PlanApprovals, PolicyReport, content_hash, with_hashes
+from ..plan import CostEstimate, Plan, PlanApprovals, PolicyReport, content_hash, with_hashes
 from ..spec import Spec
 from . import stages as build
 from .serve_config import serve_config
+from .slo import slo_params
 
 
 def spec_json(spec: Spec) -> dict[str, Any]:
@@ -48,10 +49,12 @@ def build_stages(spec: Spec, approved_digest: str | None = None) -> list[Any]:
 
 
 def compile_plan(spec: Spec, policy: PolicyReport, presets: tuple[str, ...] = (),
-                 overrides: tuple[str, ...] = (), approvals: PlanApprovals | None = None) -> Plan:
+                 overrides: tuple[str, ...] = (), approvals: PlanApprovals | None = None,
+                 cost: CostEstimate | None = None) -> Plan:
+    """`cost`: the spec priced (compile.price) with the platform's price table."""
     resolved = spec_json(spec)
     approved = approvals.approved_digest if approvals is not None else None
     return Plan(name=spec.name, risk_tier=spec.risk_tier, spec_hash=content_hash(resolved),
                 spec=resolved, presets=list(presets), overrides=list(overrides), policy=policy,
                 stages=build_stages(spec, approved), serve_config=serve_config(spec),
-                approvals=approvals)
+                approvals=approvals, slos=slo_params(spec), cost=cost)

@@ -4,6 +4,9 @@ from .compare import compare
 from .model import (
                     DIFF_SCHEMA_VERSION,
                     Change,
+                    CostDelta,
+                    CostDiff,
+                    CostTotal,
                     DiffReport,
                     Direction,
                     RuleChange,
@@ -13,5 +16,5 @@ from .model import (
                     report,
 )
 
-__all__ = ["DIFF_SCHEMA_VERSION", "Change", "DiffReport", "Direction", "RuleChange", "SpecDiff",
-           "StageChange", "Where", "compare", "report"]
+__all__ = ["DIFF_SCHEMA_VERSION", "Change", "CostDelta", "CostDiff", "CostTotal", "DiffReport",
+           "Direction", "RuleChange", "SpecDiff", "StageChange", "Where", "compare", "report"]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..spec.base import format_duration
 from .model import Direction
 
 Kind = Literal["added", "removed", "changed"]
@@ -199,6 +200,24 @@ TABLE: dict[str, Classifier] = {
                                           down="shortened"),
     "monitors[*].retrain.max_per_week": bound("retrains per week", "higher"),
     "monitors[*].retrain.recent_data": flag("retraining data window"),
+    # slos (the operational contract; docs/slo.md)
+    "slos[*]": safeguard("SLO"),
+    "slos[*].sli": flag("SLI measured"),
+    "slos[*].objective": bound("SLO objective", "lower"),
+    "slos[*].window": bound("SLO window", "lower", up="lengthened", down="shortened",
+                            note=" (old errors are forgotten sooner)"),
+    "slos[*].threshold_ms": bound("latency SLO threshold", "higher"),
+    "slos[*].metric": flag("quality SLO metric"),
+    "slos[*].min": bound("quality SLO minimum", "lower"),
+    "slos[*].max": bound("quality SLO maximum", "higher"),
+    "slos[*].of": flag("freshness SLO subject"),
+    "slos[*].max_age": bound("freshness SLO max age", "higher", up="lengthened",
+                             down="shortened"),
+    "slos[*].burn_alerts[*]": safeguard("burn-rate alert"),
+    "slos[*].burn_alerts[*].factor": bound("burn-rate alert factor", "higher",
+                                           note=" (a higher factor fires later)"),
+    "slos[*].burn_alerts[*].severity": ranked("burn-rate alert severity", ["ticket", "page"]),
+    "slos[*].on_burn[*]": safeguard("action on burn"),
     # governance
     "approvals[*]": safeguard("approval"),
     "waivers[*]": exception("waiver"),
@@ -226,6 +245,14 @@ def _serve_gate_id(g: dict[str, Any]) -> str:
     return str(g.get("metric")) + (f" of {g['monitor']}" if g.get("monitor") else "")
 
 
+def _burn_alert_id(a: dict[str, Any]) -> str:
+    def d(seconds: Any) -> str:
+        return format_duration(float(seconds)) if isinstance(seconds, (int, float)) \
+            else str(seconds)
+
+    return f"{d(a.get('long_window'))}/{d(a.get('short_window'))}"
+
+
 SHAPE = Shape(
     identity={
         "evaluate.gates": _gate_id,
@@ -233,9 +260,12 @@ SHAPE = Shape(
         "monitors": lambda m: str(m.get("name")),
         "approvals": lambda a: f"{a.get('role')}: {a.get('by')}",
         "waivers": lambda w: str(w.get("rule")),
+        "slos": lambda s: str(s.get("name")),
+        "slos[*].burn_alerts": _burn_alert_id,
     },
     sets=frozenset({"evaluate.metrics", "monitors[*].features", "monitors[*].on_drift",
                     "monitors[*].on_outlier", "data.contract.features.*.categories",
+                    "slos[*].on_burn",
                     "data.train.columns", "data.eval.columns", "data.reference.columns"}),
     named_maps=frozenset({"data.contract.features", "tune.search_space", "train.config",
                           "labels", "register.tags", "train.scaling.resources_per_worker"}),

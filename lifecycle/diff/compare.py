@@ -10,6 +10,7 @@ from typing import Any
 
 from ..plan import Plan
 from .classify import SHAPE, Kind, classify
+from .cost import cost_diff
 from .model import Change, Direction, RuleChange, SpecDiff, StageChange, Where
 
 RealPath = tuple[str | int, ...]
@@ -191,7 +192,8 @@ def compare(old: Plan | None, new: Plan | None, *, path: str, old_path: str | No
                         direction=direction, reason=what, where=where)
         return SpecDiff(name=name, path=path, old_path=old_path, status=status,
                         risk_tier=tier, changes=[change],
-                        rules=_rule_changes(old, new), stages=_stage_changes(old, new))
+                        rules=_rule_changes(old, new), stages=_stage_changes(old, new),
+                        cost=cost_diff(old, new))
     walk = _Walk()
     walk.node(old.spec, new.spec, "", "", (), ())
     stages = {s.id for s in new.stages} | {s.id for s in old.stages}
@@ -217,9 +219,10 @@ def compare(old: Plan | None, new: Plan | None, *, path: str, old_path: str | No
         rid for rid in rule_status if _touches(reads.get(rid, ()), _real(key)))))
     rules = _rule_changes(old, new)
     stage_changes = _stage_changes(old, new)
-    status = "changed" if changes or rules or stage_changes else "unchanged"
+    cost = cost_diff(old, new)
+    status = "changed" if changes or rules or stage_changes or cost else "unchanged"
     return SpecDiff(name=name, path=path, old_path=old_path, status=status, risk_tier=tier,
-                    changes=changes, rules=rules, stages=stage_changes)
+                    changes=changes, rules=rules, stages=stage_changes, cost=cost)
 
 
 def _nearest(locate: Locate | None, path: RealPath) -> Where | None:

@@ -57,6 +57,42 @@ class StageChange(DiffModel):
     effect: str = Field(description="What running the plan redoes, e.g. 'retrains'.")
 
 
+# --- cost (the plans' estimates, like Infracost on a pull request; docs/cost.md) -----
+
+class CostDelta(DiffModel):
+    """One priced item of the plan (training, tuning, model replicas, router, monitors),
+    before and after; low/high are the minimum and maximum (replicas) of a month served."""
+
+    item: str
+    stage: str
+    per: Literal["run", "month"]
+    old_low: float | None = Field(description="Before (None: the item is new).")
+    old_high: float | None
+    new_low: float | None = Field(description="After (None: the item is gone).")
+    new_high: float | None
+    delta_low: float = Field(description="new_low - old_low (a missing side counts 0).")
+    delta_high: float = Field(description="new_high - old_high (a missing side counts 0).")
+
+
+class CostTotal(DiffModel):
+    old: float | None = Field(description="Before (None: not priced).")
+    new: float | None = Field(description="After (None: not priced).")
+    delta: float = Field(description="new - old (a missing side counts 0).")
+
+
+class CostDiff(DiffModel):
+    currency: str = Field(description="The price table's currency (new side).")
+    price_table: str = Field(description="The price table the new side was priced with.")
+    repriced: bool = Field(description="The price table itself changed between the sides.")
+    items: list[CostDelta] = Field(description="The items whose price changed.")
+    training: CostTotal = Field(description="One run of training or tuning.")
+    monthly_serving_min: CostTotal = Field(description="A month served at min replicas.")
+    monthly_serving_max: CostTotal = Field(description="A month served at max replicas.")
+
+
+# ---
+
+
 class SpecDiff(DiffModel):
     name: str = Field(description="The spec's name (the new side's, unless removed).")
     path: str = Field(description="The spec file (or plan) on the new side.")
@@ -66,6 +102,8 @@ class SpecDiff(DiffModel):
     changes: list[Change] = Field(default_factory=list)
     rules: list[RuleChange] = Field(default_factory=list)
     stages: list[StageChange] = Field(default_factory=list)
+    cost: CostDiff | None = Field(None, description="What the change does to the plan's "
+                                  "estimated cost (None: no price changed).")
 
     def count(self, direction: Direction) -> int:
         return (sum(c.direction == direction for c in self.changes)

@@ -2,6 +2,7 @@
 
 from .approvals import ApprovalRecord, PlanApprovals, RefusedApproval, plan_digest
 from .canonical import canonical_json, content_hash
+from .cost import CostEstimate, CostLine, PriceTable, cost_per_1000_predictions
 from .graph import topological_order, with_hashes
 from .models import (
                      PLAN_SCHEMA_VERSION,
@@ -24,10 +25,13 @@ from .models import (
                      TuneStage,
 )
 from .policy_report import PolicyReport, RuleResult, WaiverRecord
+from .slo import BurnAlertParams, SloParams, error_budget
 
-__all__ = ["PLAN_SCHEMA_VERSION", "ApprovalRecord", "DataStage", "DeployStage", "EvaluateStage",
-           "GateParams", "MonitorParams", "MonitorStage", "Plan", "PlanApprovals", "PolicyReport",
+__all__ = ["PLAN_SCHEMA_VERSION", "ApprovalRecord", "BurnAlertParams", "CostEstimate", "CostLine",
+           "DataStage", "DeployStage", "EvaluateStage", "GateParams", "MonitorParams",
+           "MonitorStage", "Plan", "PlanApprovals", "PolicyReport", "PriceTable",
            "RefusedApproval", "RegisterStage", "Resources", "RetireStage", "RolloutStage",
-           "RolloutStepParams", "RuleResult", "SearchParam", "Stage", "TrainParams", "TrainStage",
-           "TuneStage", "WaiverRecord", "canonical_json", "content_hash", "plan_digest",
-           "topological_order", "with_hashes"]
+           "RolloutStepParams", "RuleResult", "SearchParam", "SloParams", "Stage", "TrainParams",
+           "TrainStage", "TuneStage", "WaiverRecord", "canonical_json", "content_hash",
+           "cost_per_1000_predictions", "error_budget", "plan_digest", "topological_order",
+           "with_hashes"]

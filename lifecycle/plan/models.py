@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from .approvals import PlanApprovals
 from .canonical import canonical_json, content_hash
+from .cost import CostEstimate
 from .policy_report import PolicyReport
+from .slo import SloParams
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -191,6 +193,10 @@ class Plan(PlanModel):
     approvals: PlanApprovals | None = Field(
         None, description="The approval digest and which approvals count (None: the spec "
         "has no approvals).")
+    slos: list[SloParams] = Field(default_factory=list, description="The SLOs the runtime "
+                                  "keeps and the compiled Prometheus rules measure.")
+    cost: CostEstimate | None = Field(None, description="The plan priced with the "
+                                      "platform's price table.")
 
     def stage(self, stage_id: str) -> Any:
         for s in self.stages:

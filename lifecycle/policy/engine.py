@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,9 +100,11 @@ def _run(rule: Rule, context: Any) -> _Outcome:
         return _Outcome(rule, "broken", (rule.path,), detail)
 
 
-def _layer_outcomes(spec: dict[str, Any], layer: Layer, today: dt.date) -> list[_Outcome]:
+def _layer_outcomes(spec: dict[str, Any], layer: Layer, today: dt.date,
+                    cost: dict[str, float]) -> list[_Outcome]:
     context = cel.Context(variables={"spec": spec, "settings": layer.settings,
-                                     "today": today.isoformat()}, functions=FUNCTIONS)
+                                     "today": today.isoformat(), "cost": cost},
+                          functions=FUNCTIONS)
     return [_run(rule, context) for rule in layer.rules]
 
 
@@ -121,9 +124,12 @@ def _merged(outcomes: list[_Outcome]) -> list[_Outcome]:
     return out
 
 
-def evaluate(spec: dict[str, Any], bundle: Bundle, today: dt.date) -> PolicyReport:
+def evaluate(spec: dict[str, Any], bundle: Bundle, today: dt.date,
+             cost: Mapping[str, float] | None = None) -> PolicyReport:
     """Run every rule of every layer; failures covered by an unexpired waiver become
-    'waived'."""
+    'waived'. `cost`: the spec priced with the platform's price table, read by rules as
+    `cost.*` (training, monthly_serving_min, monthly_serving_max) in every layer, each
+    layer comparing it with its own settings."""
     waivers: dict[str, dict[str, Any]] = {}
     for w in spec.get("waivers", []):
         waivers.setdefault(w["rule"], w)
@@ -132,7 +138,9 @@ def evaluate(spec: dict[str, Any], bundle: Bundle, today: dt.date) -> PolicyRepo
     results: list[RuleResult] = []
     seen: set[tuple[str, str]] = set()
     used: set[str] = set()
-    outcomes = [o for layer in bundle.layers for o in _layer_outcomes(spec, layer, today)]
+    priced = dict(cost or {})
+    outcomes = [o for layer in bundle.layers
+                for o in _layer_outcomes(spec, layer, today, priced)]
     for o in _merged(outcomes):
         rule = o.rule
         if o.status == "broken":

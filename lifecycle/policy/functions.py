@@ -244,3 +244,13 @@ READS: dict[str, tuple[str, ...]] = {
     "gpu_count": ("train.scaling", "tune.max_concurrent_trials", "tune.num_samples",
                   "serve.replicas", "serve.autoscaling.max_replicas", "serve.resources.num_gpus"),
 }
+
+# The spec keys each `cost.*` figure is priced from (compile/cost.py), for the same purpose.
+COST_READS: dict[str, tuple[str, ...]] = {
+    "training": ("train.scaling", "train.expected_duration", "tune.num_samples",
+                 "tune.max_concurrent_trials", "tune.time_budget"),
+    "monthly_serving_min": ("serve.replicas", "serve.autoscaling.min_replicas",
+                            "serve.resources", "monitors"),
+    "monthly_serving_max": ("serve.replicas", "serve.autoscaling.max_replicas",
+                            "serve.resources", "monitors"),
+}

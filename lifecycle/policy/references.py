@@ -1,14 +1,16 @@
 """The spec keys a rule reads, from its CEL text: `spec.a.b` references, the helpers it
-calls with the whole spec (functions.READS), and the key path it reports at."""
+calls with the whole spec (functions.READS), the priced figures it reads
+(functions.COST_READS), and the key path it reports at."""
 
 from __future__ import annotations
 
 import re
 
 from .bundle import Bundle, Rule
-from .functions import READS
+from .functions import COST_READS, READS
 
 _SPEC_REF = re.compile(r"\bspec((?:\.[A-Za-z_]\w*)+)")
+_COST_REF = re.compile(r"(?<![\w.])cost\.([A-Za-z_]\w*)")
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(\s*spec\b")
 
 
@@ -36,6 +38,9 @@ def rule_reads(rule: Rule) -> tuple[str, ...]:
     # a helper given the whole spec reads all of what it lists, however specific the rest
     for m in _CALL.finditer(text):
         keep.extend(p for p in READS.get(m.group(1), ()) if p)
+    # so does a priced figure (cost.training) of every key it is priced from
+    for m in _COST_REF.finditer(text):
+        keep.extend(COST_READS.get(m.group(1), ()))
     return tuple(dict.fromkeys(keep))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ..diff import Change, DiffReport, Direction
+from ..diff import Change, CostDiff, DiffReport, Direction
 
 ORDER: dict[str, int] = {"loosens": 0, "review": 1, "tightens": 2, "neutral": 3}
 MARK = {"loosens": "▼ loosens", "review": "! review", "tightens": "▲ tightens",
@@ -87,7 +87,69 @@ def render_diff(out: Console, diff: DiffReport) -> None:
         if s.stages:
             out.print("  [stage]reruns:[/] " + " · ".join(
                 f"{st.stage} ({st.effect})" for st in s.stages))
+        if s.cost is not None:
+            _render_cost(out, s.cost)
     out.print(f"\n{len(diff.specs)} spec(s) changed: {_counts(diff.counts)}")
+
+
+# --- cost (docs/cost.md) -------------------------------------------------------------
+
+def _amount(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return "—"
+    return f"{low:,.2f}" if low == high else f"{low:,.2f}–{high:,.2f}"
+
+
+def _delta(low: float, high: float) -> str:
+    def one(x: float) -> str:
+        return f"{x:+,.2f}"
+
+    return one(high) if abs(low - high) < 0.005 else f"{one(low)} / {one(high)}"
+
+
+def _per(per: str) -> str:
+    return "a run" if per == "run" else "a month"
+
+
+def _cost_totals(cost: CostDiff) -> list[tuple[str, str, str, str]]:
+    """(what, before, after, delta) for the totals that changed."""
+    rows = []
+    t = cost.training
+    if t.delta:
+        rows.append(("training run", _amount(t.old, t.old), _amount(t.new, t.new),
+                     _delta(t.delta, t.delta)))
+    lo, hi = cost.monthly_serving_min, cost.monthly_serving_max
+    if lo.delta or hi.delta:
+        rows.append(("serving a month", _amount(lo.old, hi.old), _amount(lo.new, hi.new),
+                     _delta(lo.delta, hi.delta)))
+    return rows
+
+
+def _render_cost(out: Console, cost: CostDiff) -> None:
+    note = " [dim](price table changed)[/]" if cost.repriced else ""
+    out.print(f"  [bold]cost[/] ({escape(cost.currency)}, price table "
+              f"{escape(cost.price_table)}){note}")
+    for c in cost.items:
+        out.print(f"    {escape(c.item):<15} {_amount(c.old_low, c.old_high)} → "
+                  f"{_amount(c.new_low, c.new_high)} {_per(c.per)}  "
+                  f"[bold]{_delta(c.delta_low, c.delta_high)}[/]")
+    for what, before, after, delta in _cost_totals(cost):
+        out.print(f"    [bold]{what:<15}[/] {before} → {after}  [bold]{delta}[/]")
+
+
+def _cost_markdown(cost: CostDiff) -> list[str]:
+    note = " (the price table changed)" if cost.repriced else ""
+    lines = ["", f"Cost ({_md(cost.currency)}, price table {_code(cost.price_table)}){note}:",
+             "", "| item | per | before | after | change |", "|---|---|---|---|---|"]
+    lines += [f"| {_md(c.item)} | {c.per} | {_amount(c.old_low, c.old_high)} | "
+              f"{_amount(c.new_low, c.new_high)} | {_delta(c.delta_low, c.delta_high)} |"
+              for c in cost.items]
+    lines += [f"| **{what}** | | {before} | {after} | **{delta}** |"
+              for what, before, after, delta in _cost_totals(cost)]
+    return lines
+
+
+# ---
 
 
 def diff_text(diff: DiffReport) -> str:
@@ -130,6 +192,8 @@ def diff_markdown(diff: DiffReport) -> str:
         if s.stages:
             lines += ["", "Reruns: " + " · ".join(f"**{st.stage}** ({st.effect})"
                                                  for st in s.stages)]
+        if s.cost is not None:
+            lines += _cost_markdown(s.cost)
         if neutral:
             lines += ["", f"<details><summary>{len(neutral)} neutral change(s)</summary>", "",
                       "| change | key | before → after |", "|---|---|---|"]

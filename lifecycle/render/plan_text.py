@@ -10,17 +10,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from ..plan import Plan
+from ..plan import CostEstimate, Plan, SloParams
+from ..spec.base import format_duration
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = float(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size and s % size == 0:
-            return f"{int(s // size)}{unit}"
-    return f"{s:g}s"
+    return "-" if seconds is None else format_duration(float(seconds))
 
 
 def _res(stage: Any) -> str:
@@ -103,6 +98,47 @@ def _detail(stage: Any) -> list[str]:
     return []
 
 
+def _slo_line(slo: SloParams) -> str:
+    if slo.sli == "availability":
+        what = "answers that are not 5xx"
+    elif slo.sli == "latency":
+        what = f"requests answered in {slo.bucket_ms or 0:g} ms or less"
+    elif slo.sli == "quality":
+        bound = f"≥ {slo.min:g}" if slo.min is not None else f"≤ {slo.max or 0:g}"
+        what = f"the time {slo.metric} is {bound}"
+    else:
+        what = (f"the time the {str(slo.of).replace('_', ' ')} is younger than "
+                f"{_duration(slo.max_age_s)}")
+    alerts = ", ".join(f"{a.factor:g}x over {_duration(a.long_s)}/{_duration(a.short_s)} "
+                       f"({a.severity})" for a in slo.burn_alerts) or "no burn alerts"
+    return (f"{escape(slo.name)}: {slo.objective:g}% of {escape(what)} over "
+            f"{_duration(slo.window_s)} · {alerts} → {', '.join(slo.on_burn)}")
+
+
+def money(amount: float, currency: str) -> str:
+    return f"{amount:,.2f} {currency}"
+
+
+def render_cost(console: Console, cost: CostEstimate) -> None:
+    """The estimate with what it assumed, like `infracost breakdown`."""
+    table = Table(title=f"cost [dim](price table {escape(cost.price_table)}; docs/cost.md)[/]",
+                  title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("item")
+    table.add_column("per")
+    table.add_column("estimate", justify="right")
+    table.add_column("basis")
+    for line in cost.lines:
+        amount = money(line.high, cost.currency) if line.low == line.high else \
+            f"{money(line.low, cost.currency)} – {money(line.high, cost.currency)}"
+        table.add_row(line.item, line.per, amount, escape(line.basis))
+    console.print(table)
+    console.print(f"[bold]training run[/] {money(cost.training, cost.currency)} · "
+                  f"[bold]serving[/] {money(cost.monthly_serving_min, cost.currency)} – "
+                  f"{money(cost.monthly_serving_max, cost.currency)} a month")
+    for a in cost.assumptions:
+        console.print(f"[dim]  assumes {escape(a)}[/]")
+
+
 def render_plan(console: Console, plan: Plan, spec_path: str) -> None:
     console.print(f"[bold]Plan[/] for [stage]{escape(plan.name)}[/] "
                   f"({escape(spec_path)}, risk tier [bold]{plan.risk_tier}[/], "
@@ -118,6 +154,13 @@ def render_plan(console: Console, plan: Plan, spec_path: str) -> None:
         for line in _detail(stage):
             node.add(line)
     console.print(tree)
+    if plan.slos:
+        slos = Tree("[bold]slos[/] [dim](docs/slo.md)[/]")
+        for slo in plan.slos:
+            slos.add(_slo_line(slo))
+        console.print(slos)
+    if plan.cost is not None:
+        render_cost(console, plan.cost)
     table = Table(title="policy", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("rule")
     table.add_column("result")

@@ -7,11 +7,13 @@ from .governance import Approval, Retirement, Waiver
 from .model import TIERS, RiskTier, Spec
 from .monitor import MonitorSpec
 from .serve import Rollout, RolloutStep, ServeGate, ServeSpec, Shadow
+from .slo import BurnAlert, SloSpec
 from .train import Distribution, Scaling, TrainSpec, TuneSpec
 
 __all__ = [
     "TIERS",
     "Approval",
+    "BurnAlert",
     "DataContract",
     "DataSource",
     "DataSpec",
@@ -30,6 +32,7 @@ __all__ = [
     "ServeGate",
     "ServeSpec",
     "Shadow",
+    "SloSpec",
     "Spec",
     "SpecModel",
     "TrainSpec",

@@ -28,6 +28,14 @@ def parse_duration(value: Any) -> Any:
     raise ValueError(f"expected a duration such as '30s', '10m', '2h' or '1d', got {value!r}")
 
 
+def format_duration(seconds: float) -> str:
+    """600.0 -> '10m': the largest unit that divides the value, as a person writes it."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def _seconds(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 

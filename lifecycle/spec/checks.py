@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .base import format_duration
 from .model import Spec
 from .monitor import DRIFT_DETECTORS
 from .problems import SpecFinding, check, did_you_mean
+from .slo import LIVE_METRIC_EXAMPLES, SLI_FIELDS
 
 # Ray's built-in resources, named in resources_per_worker, would reach Ray past the fields
 # the plan, the price and the GPU cap read (and override them): each has its own field.
@@ -66,14 +68,18 @@ def serve_needs_register(spec: Spec) -> Iterator[SpecFinding]:
                           "add register.model: Serve loads registered model versions")
 
 
+def _names_used_twice(section: str, what: str, names: list[str]) -> Iterator[SpecFinding]:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            yield SpecFinding((section, i, "name"), "schema.rule",
+                              f"{what} name '{name}' is used twice", "rename one of them")
+        seen.add(name)
+
+
 @check
 def monitor_names_unique(spec: Spec) -> Iterator[SpecFinding]:
-    seen: set[str] = set()
-    for i, m in enumerate(spec.monitors):
-        if m.name in seen:
-            yield SpecFinding(("monitors", i, "name"), "schema.rule",
-                              f"monitor name '{m.name}' is used twice", "rename one of them")
-        seen.add(m.name)
+    yield from _names_used_twice("monitors", "monitor", [m.name for m in spec.monitors])
 
 
 @check
@@ -155,3 +161,104 @@ def recent_data_needs_a_time_column(spec: Spec) -> Iterator[SpecFinding]:
                               "recent_data needs to know each row's time",
                               "set data.time_column to the training data's event-time "
                               "column, or remove recent_data to retrain on all the data")
+
+
+# --- slos ---------------------------------------------------------------------------
+
+@check
+def slos_need_serve(spec: Spec) -> Iterator[SpecFinding]:
+    if spec.slos and spec.serve is None:
+        yield SpecFinding(("slos",), "schema.rule", "SLOs measure a served model; this spec "
+                          "has no serve section", "add serve, or remove slos")
+
+
+@check
+def slo_names_unique(spec: Spec) -> Iterator[SpecFinding]:
+    yield from _names_used_twice("slos", "SLO", [s.name for s in spec.slos])
+
+
+@check
+def slo_fields_fit_sli(spec: Spec) -> Iterator[SpecFinding]:
+    for i, slo in enumerate(spec.slos):
+        own = SLI_FIELDS[slo.sli]
+        for field, slis in _FIELD_SLI.items():
+            if field not in own and getattr(slo, field) is not None:
+                yield SpecFinding(("slos", i, field), "schema.rule",
+                                  f"{field} applies to {slis} SLOs, not {slo.sli}",
+                                  f"remove {field}, or set sli: {slis}")
+        required = {"latency": ("threshold_ms",), "quality": ("metric",),
+                    "freshness": ("of", "max_age")}.get(slo.sli, ())
+        for field in required:
+            if getattr(slo, field) is None:
+                yield SpecFinding(("slos", i), "schema.missing-key",
+                                  f"a {slo.sli} SLO needs {field}", f"add '{field}:' to SLO "
+                                  f"'{slo.name}'")
+        if slo.sli == "quality" and (slo.min is None) == (slo.max is None):
+            yield SpecFinding(("slos", i), "schema.rule", "a quality SLO needs exactly one of "
+                              "min (a score such as live_auc) or max (a loss)",
+                              "e.g. min: 0.85 for live_auc")
+
+
+_FIELD_SLI = {field: sli for sli, fields in SLI_FIELDS.items() for field in fields}
+
+
+@check
+def quality_slo_reads_a_live_metric(spec: Spec) -> Iterator[SpecFinding]:
+    for i, slo in enumerate(spec.slos):
+        if slo.sli == "quality" and slo.metric is not None \
+                and not _LIVE_METRIC.match(slo.metric):
+            near = did_you_mean(f"live_{slo.metric}", LIVE_METRIC_EXAMPLES)
+            yield SpecFinding(("slos", i, "metric"), "schema.rule",
+                              f"'{slo.metric}' is not a live metric: quality SLOs read a "
+                              "metric measured from ground truth on live traffic",
+                              f"did you mean '{near}'?" if near else
+                              "name it live_<metric>, e.g. " + ", ".join(LIVE_METRIC_EXAMPLES))
+
+
+_LIVE_METRIC = re.compile(r"^live_[a-z][a-z0-9_]*$")
+
+
+@check
+def burn_alerts_fit_the_slo(spec: Spec) -> Iterator[SpecFinding]:
+    dur = format_duration
+    for i, slo in enumerate(spec.slos):
+        highest = 100.0 / (100.0 - slo.objective)  # every request bad: 1 / error budget
+        seen: set[tuple[float, float]] = set()
+        for j, alert in enumerate(slo.burn_alerts):
+            at = ("slos", i, "burn_alerts", j)
+            if alert.short_window >= alert.long_window:
+                yield SpecFinding((*at, "short_window"), "schema.rule",
+                                  f"short_window {dur(alert.short_window)} is not shorter "
+                                  f"than long_window {dur(alert.long_window)}",
+                                  "the SRE workbook uses a twelfth of the long window, e.g. "
+                                  "1h and 5m")
+            if alert.long_window > slo.window:
+                yield SpecFinding((*at, "long_window"), "schema.rule",
+                                  f"long_window {dur(alert.long_window)} is longer than the "
+                                  f"SLO window {dur(slo.window)}",
+                                  "shorten the alert's window or lengthen the SLO's")
+            if alert.factor >= highest:
+                yield SpecFinding((*at, "factor"), "schema.rule",
+                                  f"factor {alert.factor:g} can never fire for objective "
+                                  f"{slo.objective:g}: the highest burn rate is "
+                                  f"{highest:.4g} (every request bad)",
+                                  f"lower the factor below {highest:.4g}, or raise the "
+                                  "objective")
+            windows = (alert.long_window, alert.short_window)
+            if windows in seen:
+                yield SpecFinding(at, "schema.rule", "two burn alerts of SLO "
+                                  f"'{slo.name}' use the same windows",
+                                  "keep one (the lower factor fires first)")
+            seen.add(windows)
+
+
+@check
+def slo_actions_need_a_rollout(spec: Spec) -> Iterator[SpecFinding]:
+    if spec.serve is None or spec.serve.rollout is not None:
+        return
+    for i, slo in enumerate(spec.slos):
+        for k, action in enumerate(slo.on_burn):
+            if action in ("rollback", "block_promotion"):
+                yield SpecFinding(("slos", i, "on_burn", k), "schema.rule",
+                                  f"{action} acts on a rollout's candidate, and serve has no "
+                                  "rollout", "add serve.rollout, or keep only alert")

@@ -13,6 +13,7 @@ from .evaluate import EvaluateSpec, RegisterSpec
 from .governance import Approval, Retirement, Waiver
 from .monitor import MonitorSpec
 from .serve import ServeSpec
+from .slo import SloSpec
 from .train import TrainSpec, TuneSpec
 
 RiskTier = Literal["low", "medium", "high"]
@@ -40,6 +41,8 @@ class Spec(SpecModel):
     serve: ServeSpec | None = Field(None, description="Ray Serve deployment and rollout.")
     monitors: list[MonitorSpec] = Field(default_factory=list,
                                         description="Drift and outlier monitors.")
+    slos: list[SloSpec] = Field(default_factory=list, description="Service level objectives "
+                                "of the served model, with error budgets and burn-rate alerts.")
     approvals: list[Approval] = Field(
         default_factory=list, description="Unsigned sign-offs: they count where the tier's "
         "bundle allows unsigned approvals. Signed approvals live beside the spec, in "

@@ -9,7 +9,7 @@ import re
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +22,7 @@ class SpecFinding:
     code: str
     message: str
     hint: str | None = None
+    severity: Literal["error", "warning"] = "error"
 
 
 def did_you_mean(name: str, options: typing.Iterable[str]) -> str | None:

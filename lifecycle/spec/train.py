@@ -48,6 +48,10 @@ class TrainSpec(SpecModel):
                                          description="Which checkpoints are kept.")
     config: dict[str, JsonValue] = Field(
         default_factory=dict, description="Hyperparameters passed to the entrypoint.")
+    expected_duration: Duration | None = Field(
+        None, gt=0, description="How long one training run (or tuning trial) takes, for the "
+        "cost estimate only: nothing stops a run that takes longer (default: the price "
+        "table's assumption).")
 
     @model_validator(mode="after")
     def _single_worker_sklearn(self) -> TrainSpec:

@@ -6,7 +6,8 @@ import lifecycle.api
 def test_public_surface_is_exactly_all() -> None:
     assert sorted(lifecycle.api.__all__) == [
         "Platform", "Validation", "approve", "compile_spec", "diff_files", "diff_git",
-        "diff_schema", "load_plan", "monitor_report", "plan_from_json", "policy_dirs", "retire",
+        "diff_schema", "grafana_dashboard", "load_plan", "monitor_report", "plan_from_json",
+        "policy_dirs", "prometheus_rules", "retire",
         "rollout_command", "run_plan",
         "run_spec", "run_status", "serve_status", "spec_schema", "today", "validate",
         "validate_one"]

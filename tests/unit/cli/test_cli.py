@@ -108,7 +108,7 @@ def test_plan_shows_stages_rollout_and_policy() -> None:
     r = _cli("plan", FRAUD)
     assert r.returncode == 0
     for text in ("tune", "4 trials", "step 1: 5% for 10m", "input-drift: tabular",
-                 "HR-002", "21 passed"):
+                 "HR-002", "24 passed", "training run", "slos"):
         assert text in r.stdout, text
 
 

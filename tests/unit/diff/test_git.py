@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lifecycle.api import diff_git
+from lifecycle.render import diff_text
 
 from ...conftest import ROOT
 
@@ -154,3 +155,24 @@ def test_a_change_only_to_the_approvals_is_caught(repo: Path) -> None:
     assert (c.path, c.direction, c.reason) == (
         "approvals[product: bob@example.com]", "loosens", "approval removed")
     assert d.loosened
+
+
+def test_a_changed_price_table_reprices_every_spec_under_git(repo: Path) -> None:
+    _edit(repo / "conf" / "cost" / "default.yaml", "cpu_hour: 0.04", "cpu_hour: 0.08")
+    d = diff_git("main")
+    assert sorted(s.path for s in d.specs) == ["specs/demand-batch.yaml", "specs/fraud.yaml"]
+    demand = next(s for s in d.specs if s.path == "specs/demand-batch.yaml")
+    assert demand.changes == [] and demand.cost is not None and demand.cost.repriced
+    # one 1-CPU worker for 1 h: 0.04 + 4 GB × 0.005 = 0.06 -> 0.08 + 0.02 = 0.10
+    assert (demand.cost.training.old, demand.cost.training.new) == (0.06, 0.1)
+    assert "price table changed" in diff_text(d) and not d.loosened
+
+
+def test_a_revision_from_before_price_tables_is_priced_with_todays(repo: Path) -> None:
+    _git(repo, "rm", "-rq", "conf/cost")
+    _git(repo, "commit", "-qm", "no price table yet")
+    _git(repo, "checkout", "-q", "main~1", "--", "conf/cost")
+    _edit(repo / "specs" / "fraud.yaml", "{metric: auc, min: 0.85}", "{metric: auc, min: 0.8}")
+    d = diff_git("HEAD")
+    assert [(s.path, s.status) for s in d.specs] == [("specs/fraud.yaml", "changed")]
+    assert d.specs[0].cost is None  # the same prices on both sides

@@ -51,6 +51,14 @@ FAILING: dict[str, tuple[Path, list[str], str]] = {
     "HR-006": (FRAUD, [f"serve.rollout.steps=[{{weight: 5, hold: 10m, {GATED}}}, {{weight: 20, "
                        f"hold: 10m}}, {{weight: 50, hold: 10m, {GATED}}}, {{weight: 100}}]"],
                "serve.rollout.steps"),
+    # 2 trials at once × 8 GPU workers × 3.06 USD/h × 12 h = 587.52 USD > 500
+    "COST-001": (FRAUD, ["train.scaling.use_gpu=true", "train.scaling.num_workers=8",
+                         "+train.expected_duration=6h", "tune.time_budget=12h"],
+                 "train.scaling"),
+    # 4 replicas × 2 slots × 6.03 USD/h × 730 h + router and monitor = 35,230.53 USD > 20,000
+    "COST-002": (FRAUD, ["serve.resources.num_gpus=2"], "serve"),
+    "SLO-001": (FRAUD, ["slos=[{name: available, sli: availability, objective: 99.9}]"],
+                "slos"),
 }
 # rules that fail alongside because they say the same thing in another tier
 ALSO_FAILING = {"HR-003": {"MR-001"}, "HR-005": {"MR-004"}}
