@@ -29,6 +29,8 @@ def rule_reads(rule: Rule) -> tuple[str, ...]:
         while parts and parts[-1] in _MACROS:
             parts.pop()
         found.append(".".join(parts))
+    priced = [p for m in _COST_REF.finditer(text) for p in COST_READS.get(m.group(1), ())]
+    found.extend(priced)  # more specific than a path such as `serve`, which they replace
     if rule.path:
         found.append(rule.path)
     plain = [_INDEX.sub("", f) for f in found]
@@ -39,8 +41,7 @@ def rule_reads(rule: Rule) -> tuple[str, ...]:
     for m in _CALL.finditer(text):
         keep.extend(p for p in READS.get(m.group(1), ()) if p)
     # so does a priced figure (cost.training) of every key it is priced from
-    for m in _COST_REF.finditer(text):
-        keep.extend(COST_READS.get(m.group(1), ()))
+    keep.extend(priced)
     return tuple(dict.fromkeys(keep))
 
 

@@ -102,3 +102,13 @@ def test_more_replicas_show_the_monthly_serving_delta(tmp_path: Path) -> None:
 def test_a_change_that_prices_nothing_has_no_cost_section(tmp_path: Path) -> None:
     d = _diff(tmp_path, ("{metric: auc, min: 0.85}", "{metric: auc, min: 0.9}"))
     assert d.specs[0].cost is None
+
+
+def test_a_rollout_change_is_not_tied_to_the_serving_budget(tmp_path: Path) -> None:
+    # COST-002 points at `serve`, but reads only what serving is priced from
+    c = _one(_diff(tmp_path, ("        hold: 10m\n", "        hold: 15m\n")),
+             "serve.rollout.steps[0].hold")
+    assert "COST-002" not in c.rules and "MR-005" in c.rules
+    replicas = _one(_diff(tmp_path, ("max_replicas: 4", "max_replicas: 5")),
+                    "serve.autoscaling.max_replicas")
+    assert "COST-002" in replicas.rules
