@@ -12,7 +12,7 @@ import pytest
 from lifecycle.api import policy_dirs, validate_one
 from lifecycle.policy import load_bundle
 
-from ...conftest import ROOT
+from ...conftest import ROOT, Approved
 
 FRAUD = ROOT / "specs" / "fraud.yaml"  # high risk
 CHURN = ROOT / "specs" / "churn-service.yaml"  # medium risk
@@ -37,14 +37,15 @@ def _errors(spec: Path, overrides: list[str]) -> list[tuple[str, str]]:
     return [(p.code, p.key_path) for p in validate_one(spec, overrides).errors]
 
 
-def test_high_tier_spec_naming_tierless_bundle_keeps_every_high_rule() -> None:
-    r = validate_one(FRAUD, ["+policy=baseline", "serve.rollout.steps.0.weight=50"])
+def test_high_tier_spec_naming_tierless_bundle_keeps_every_high_rule(approved: Approved) -> None:
+    change = ["+policy=baseline", "serve.rollout.steps.0.weight=50"]
+    r = validate_one(approved(FRAUD, change), change)
     assert [p.code for p in r.errors] == ["HR-002"]
     assert r.policy is not None and r.policy.bundle == "high+baseline"
 
 
 def test_tierless_bundle_adds_its_rules_to_the_tier_bundle(
-        platform_bundles: WriteBundle) -> None:
+        platform_bundles: WriteBundle, approved: Approved) -> None:
     platform_bundles("pci", """\
         description: Card data
         rules:
@@ -53,21 +54,23 @@ def test_tierless_bundle_adds_its_rules_to_the_tier_bundle(
             path: monitors
             message: card models run three monitors
         """)
-    assert sorted(_errors(FRAUD, ["+policy=pci", "serve.rollout.steps.0.weight=50"])) == [
+    change = ["+policy=pci", "serve.rollout.steps.0.weight=50"]
+    assert sorted(_errors(approved(FRAUD, change), change)) == [
         ("HR-002", "serve.rollout.steps[0].weight"), ("PCI-001", "monitors")]
 
 
 def test_bundle_claiming_the_tier_cannot_loosen_its_settings(
-        platform_bundles: WriteBundle) -> None:
+        platform_bundles: WriteBundle, approved: Approved) -> None:
     platform_bundles("gpu_lab", """\
         description: A bundle that says it is for high risk but lifts the GPU cap
         tier: high
         extends: [baseline]
         settings: {max_gpus: 1000}
         """)
-    assert _errors(FRAUD, ["+policy=gpu_lab", *GPUS_40]) == [("BASE-005", "train.scaling")]
-    assert _errors(FRAUD, ["+policy=gpu_lab", "serve.rollout.steps.0.weight=50"]) == [
-        ("HR-002", "serve.rollout.steps[0].weight")]
+    gpus = ["+policy=gpu_lab", *GPUS_40]
+    assert _errors(approved(FRAUD, gpus), gpus) == [("BASE-005", "train.scaling")]
+    wide = ["+policy=gpu_lab", "serve.rollout.steps.0.weight=50"]
+    assert _errors(approved(FRAUD, wide), wide) == [("HR-002", "serve.rollout.steps[0].weight")]
 
 
 def test_stricter_bundle_adds_rules_but_not_its_looser_caps() -> None:
@@ -78,12 +81,15 @@ def test_stricter_bundle_adds_rules_but_not_its_looser_caps() -> None:
     assert r.policy is not None and r.policy.bundle == "medium+high"
 
 
-def test_each_layer_checks_with_its_own_settings_and_a_failure_is_reported_once() -> None:
+def test_each_layer_checks_with_its_own_settings_and_a_failure_is_reported_once(
+        approved: Approved) -> None:
     # baseline's own cap is 50 samples, high's 500: 100 fails only the baseline layer
-    [p] = validate_one(FRAUD, ["+policy=baseline", "tune.num_samples=100"]).errors
+    hundred = ["+policy=baseline", "tune.num_samples=100"]
+    [p] = validate_one(approved(FRAUD, hundred), hundred).errors
     assert (p.code, p.message) == ("BASE-006", "tune.num_samples is at most 50 at this tier")
     # 501 fails both layers: one problem, worded by the tier's own bundle
-    [p] = validate_one(FRAUD, ["+policy=baseline", "tune.num_samples=501"]).errors
+    too_many = ["+policy=baseline", "tune.num_samples=501"]
+    [p] = validate_one(approved(FRAUD, too_many), too_many).errors
     assert (p.code, p.message) == ("BASE-006", "tune.num_samples is at most 500 at this tier")
 
 
@@ -101,20 +107,22 @@ def test_a_composed_bundle_loads_again_by_its_name() -> None:
     assert bundle.digest != load_bundle("high", policy_dirs()).digest
 
 
-def test_base_001_message_lists_the_allowed_entrypoint_prefixes() -> None:
-    [p] = validate_one(FRAUD, ["train.entrypoint=os.path:join"]).errors
+def test_base_001_message_lists_the_allowed_entrypoint_prefixes(approved: Approved) -> None:
+    change = ["train.entrypoint=os.path:join"]
+    [p] = validate_one(approved(FRAUD, change), change).errors
     assert p.message == ("the training entrypoint must be a function defined in a module "
                          "under one of: examples., models., ml.")
 
 
-def test_messages_say_what_the_bundle_in_force_allows(platform_bundles: WriteBundle) -> None:
+def test_messages_say_what_the_bundle_in_force_allows(platform_bundles: WriteBundle,
+                                                      approved: Approved) -> None:
     platform_bundles("ml_only", """\
         description: Only the ml package may train
         tier: high
         extends: [high]
         settings: {allowed_entrypoint_prefixes: ["ml."]}
         """)
-    [p] = validate_one(FRAUD, ["+policy=ml_only"]).errors
+    [p] = validate_one(approved(FRAUD, ["+policy=ml_only"]), ["+policy=ml_only"]).errors
     assert (p.code, p.message) == ("BASE-001", "the training entrypoint must be a function "
                                    "defined in a module under one of: ml.")
 
@@ -137,3 +145,4 @@ def test_placeholder_naming_no_setting_is_a_bundle_error(platform_bundles: Write
     [p] = r.errors
     assert p.code == "policy.bundle-schema" and "BRK-001" in p.message
     assert "${settings.max_widgets}" in p.message and int(r.exit_code) == 2
+

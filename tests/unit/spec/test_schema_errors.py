@@ -215,6 +215,7 @@ def test_ray_built_in_resource_in_resources_per_worker_is_refused(name: str,
     assert int(r.exit_code) == 2
 
 
-def test_custom_resource_per_worker_is_accepted() -> None:
-    errs, _ = _errors(FRAUD, "+train.scaling.resources_per_worker={spot_node: 1}")
+def test_custom_resource_per_worker_is_accepted(approved: Approved) -> None:
+    custom = ["+train.scaling.resources_per_worker={spot_node: 1}"]
+    errs, _ = _errors(approved(FRAUD, custom), *custom)
     assert errs == []
