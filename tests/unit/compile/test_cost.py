@@ -14,7 +14,7 @@ from lifecycle.errors import InputError
 from lifecycle.plan import CostEstimate, PriceTable, cost_per_1000_predictions
 from lifecycle.policy.prices import load_price_table
 
-from ...conftest import ROOT
+from ...conftest import ROOT, Approved
 
 FRAUD = ROOT / "specs" / "fraud.yaml"
 CHURN = ROOT / "specs" / "churn-service.yaml"
@@ -141,13 +141,15 @@ def test_price_table_rejects_negative_gpu_prices() -> None:
                    gpu_hour={"T4": -1}, default_gpu="T4")
 
 
-def test_a_waiver_lets_a_costly_run_through_until_it_expires() -> None:
+def test_a_waiver_lets_a_costly_run_through_until_it_expires(approved: Approved) -> None:
     costly = ["train.scaling.use_gpu=true", "train.scaling.num_workers=8",
               "+train.expected_duration=6h", "tune.time_budget=12h"]
     waiver = ("+waivers=[{rule: COST-001, reason: quarterly retrain on the full history, "
               "approved_by: cfo@example.com, expires: '{}'}]")
-    r = validate_one(FRAUD, [*costly, waiver.replace("{}", "2026-12-31")])
+    waived = [*costly, waiver.replace("{}", "2026-12-31")]
+    r = validate_one(approved(FRAUD, waived), waived)
     assert r.errors == [] and [p.code for p in r.problems] == ["COST-001"]
     assert r.problems[0].severity == "info" and r.problems[0].message.startswith("waived: ")
-    expired = validate_one(FRAUD, [*costly, waiver.replace("{}", "2026-11-01")])
+    lapsed = [*costly, waiver.replace("{}", "2026-11-01")]
+    expired = validate_one(approved(FRAUD, lapsed), lapsed)
     assert sorted(p.code for p in expired.errors) == ["COST-001", "POL-003"]

@@ -24,7 +24,7 @@ from lifecycle.compile.prometheus import (
 from lifecycle.compile.prometheus import prometheus_rules as rules_of
 from lifecycle.plan.metrics import CONTRACT, LATENCY_BUCKETS_MS, REQUEST_LATENCY_MS, REQUESTS
 
-from ...conftest import ROOT
+from ...conftest import ROOT, compile_approved
 
 FRAUD = ROOT / "specs" / "fraud.yaml"
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
@@ -41,8 +41,16 @@ def test_plan_carries_typed_slos_without_touching_stage_hashes() -> None:
     assert (latency.sli, latency.objective, latency.bucket_ms, latency.window_s) == \
         ("latency", 99.0, 50.0, 28 * 86400)
     assert latency.on_burn == ["alert", "block_promotion", "rollback"]
-    looser = compile_spec(FRAUD, ["slos.0.objective=99.5", "slos.1.window=7d"])
-    assert [s.content_hash for s in looser.stages] == [s.content_hash for s in plan.stages]
+    # SLOs are covered by the approval digest, so looser ones are approved anew: nothing
+    # retrains or redeploys; only the rollout stage, which carries the digest its approvals
+    # cover, changes (and retire, after it), and by that digest alone
+    looser = compile_approved(FRAUD, ["slos.0.objective=99.5", "slos.1.window=7d"])
+    assert [s.id for s, t in zip(plan.stages, looser.stages)
+            if s.content_hash != t.content_hash] == ["rollout", "retire"]
+    unsigned = {"approved_digest": None, "content_hash": ""}
+    assert looser.stage("rollout").approved_digest != plan.stage("rollout").approved_digest
+    assert looser.stage("rollout").model_copy(update=unsigned) == \
+        plan.stage("rollout").model_copy(update=unsigned)
     assert looser.slos[0].error_budget == 0.005
 
 
@@ -91,7 +99,7 @@ def test_rules_have_one_burn_alert_per_configured_window_pair_and_an_exhausted_a
 
 
 def test_latency_rules_count_under_the_bucket_whichever_way_ray_writes_it() -> None:
-    rules = rules_of(compile_spec(FRAUD, ["slos.1.threshold_ms=150"]))
+    rules = rules_of(compile_approved(FRAUD, ["slos.1.threshold_ms=150"]))
     group = next(g for g in rules["groups"] if g["name"].endswith("-slo-latency"))
     ratio = next(r for r in group["rules"] if r.get("record") ==
                  "lifecycle:slo_error_ratio:rate5m")

@@ -9,7 +9,7 @@ import pytest
 
 from lifecycle.api import validate_one
 
-from ...conftest import ROOT
+from ...conftest import ROOT, Approved
 
 FRAUD = ROOT / "specs" / "fraud.yaml"
 DEMAND = ROOT / "specs" / "demand-batch.yaml"
@@ -62,8 +62,9 @@ def test_freshness_slo_needs_its_subject_and_max_age() -> None:
         ("schema.missing-key", "slos[0]", "a freshness SLO needs max_age")]
 
 
-def test_threshold_off_the_buckets_warns_which_bound_is_used() -> None:
-    r = validate_one(FRAUD, ["slos.1.threshold_ms=150"])
+def test_threshold_off_the_buckets_warns_which_bound_is_used(approved: Approved) -> None:
+    off_bucket = ["slos.1.threshold_ms=150"]
+    r = validate_one(approved(FRAUD, off_bucket), off_bucket)
     [w] = [p for p in r.problems if p.severity == "warning"]
     assert (w.code, w.key_path) == ("schema.latency-bucket", "slos[1].threshold_ms")
     assert w.message == ("threshold_ms 150 is not a latency bucket bound: the SLO counts "
