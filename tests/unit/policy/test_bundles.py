@@ -146,3 +146,43 @@ def test_placeholder_naming_no_setting_is_a_bundle_error(platform_bundles: Write
     assert p.code == "policy.bundle-schema" and "BRK-001" in p.message
     assert "${settings.max_widgets}" in p.message and int(r.exit_code) == 2
 
+
+DEMAND = ROOT / "specs" / "demand-batch.yaml"  # low risk; one training run costs 0.06 USD
+COSTLY = ["train.scaling.use_gpu=true", "train.scaling.num_workers=8",  # 587.52 USD a run
+          "+train.expected_duration=6h", "tune.time_budget=12h"]
+
+
+def test_a_named_bundle_compares_the_cost_with_its_own_budget(
+        platform_bundles: WriteBundle) -> None:
+    platform_bundles("lean", """\
+        description: A team that trains on a shoestring
+        extends: [baseline]
+        settings: {max_training_cost: 0.05}
+        """)
+    assert validate_one(DEMAND).errors == []
+    [p] = validate_one(DEMAND, ["+policy=lean"]).errors
+    assert (p.code, p.key_path) == ("COST-001", "train.scaling")
+    assert p.message == ("the estimated cost of one training run (or the tuning) is at most "
+                         "0.05 at this tier, in the price table's currency")
+
+
+def test_a_named_bundle_with_a_larger_budget_keeps_the_tier_budget(
+        platform_bundles: WriteBundle, approved: Approved) -> None:
+    platform_bundles("rich", """\
+        description: A bundle that says it is for high risk but lifts the training budget
+        tier: high
+        extends: [high]
+        settings: {max_training_cost: 1000000}
+        """)
+    change = ["+policy=rich", *COSTLY]
+    [p] = validate_one(approved(FRAUD, change), change).errors
+    assert (p.code, p.key_path) == ("COST-001", "train.scaling")
+    assert "at most 500 at this tier" in p.message
+
+
+def test_a_stricter_named_bundle_adds_its_slo_rule() -> None:
+    # churn is medium risk: SLO-001 is high's; naming high adds it
+    no_slos = ["slos=[]"]
+    assert "SLO-001" not in {p.code for p in validate_one(CHURN, no_slos).errors}
+    assert "SLO-001" in {p.code for p in validate_one(CHURN, [*no_slos, "+policy=high"]).errors}
+    assert "SLO-001" not in {p.code for p in validate_one(CHURN, ["+policy=high"]).errors}
