@@ -9,8 +9,12 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ExitCode, LifecycleError
+
+if TYPE_CHECKING:
+    from ..api import RunOptions, RunResult
 
 EPILOG = """exit codes: 0 ok · 1 policy violation (or failed gate) · 2 invalid input ·
 3 runtime failure · 4 internal error. Set LIFECYCLE_FULL_ERROR=1 for tracebacks."""
@@ -127,23 +131,22 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    "with this process it always waits)")
 
 
-def _options(ns: argparse.Namespace) -> object:
-    from ..execute.options import RunOptions
+def _options(ns: argparse.Namespace) -> RunOptions:
+    from ..api import RunOptions
 
     return RunOptions(store=ns.store, tracking_uri=ns.tracking_uri, force=ns.force,
                       wait=ns.wait, address=getattr(ns, "address", None),
                       spec_path=getattr(ns, "spec_path", ""))
 
 
-def _finish_run(result: object, no_color: bool) -> int:
-    from ..errors import ExitCode
+def _finish_run(result: RunResult | ExitCode, no_color: bool) -> int:
     from ..render import make_console
     from ..render.run_text import render_run_summary
 
     if isinstance(result, ExitCode):
         return int(result)
     render_run_summary(make_console(no_color=no_color, wrap=True), result)
-    return int(result.exit_code)  # type: ignore[attr-defined]  # a RunResult
+    return int(result.exit_code)
 
 
 def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -178,7 +181,6 @@ def cmd_run_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
-    from ..execute.options import RunOptions
     from ..render import make_console
     from ..render.run_text import render_status
 
@@ -191,7 +193,7 @@ def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         else:
             render_serving(make_console(no_color=ns.no_color, wrap=True), state)
         return 0
-    runs = api.run_status(RunOptions(store=ns.store))
+    runs = api.run_status(api.RunOptions(store=ns.store))
     if ns.format == "json":
         print(json.dumps(runs, indent=2, default=str))
     else:
@@ -235,10 +237,9 @@ def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def cmd_monitor(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
-    from ..execute.options import RunOptions
     from ..render import make_console
 
-    done = api.monitor_report(ns.target, ns.output, RunOptions(store=ns.store),
+    done = api.monitor_report(ns.target, ns.output, api.RunOptions(store=ns.store),
                               log=not ns.no_mlflow)
     out = make_console(no_color=ns.no_color)
     seen = ", ".join(f"{k}: {v} windows" for k, v in sorted(done["windows"].items()))

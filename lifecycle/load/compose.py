@@ -510,7 +510,3 @@ def _omegaconf_error(exc: Exception, primary: YamlFile,
     return _error("load.compose", f"invalid configuration: {msg}", loc, str(full_key),
                   hint="check the value at this key")
 
-
-def suggest(name: str, options: list[str] | tuple[str, ...]) -> str | None:
-    near = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return near[0] if near else None

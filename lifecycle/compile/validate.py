@@ -1,0 +1,172 @@
+"""The validate pipeline: compose -> schema -> cross-field checks -> policy -> plan.
+
+Every verb that starts from a spec file (validate, plan, compile, run, diff, the operating
+commands) goes through `validate_one`, so a spec means the same thing to all of them. It
+collects every problem it can find instead of stopping at the first; a plan is built
+whenever the input is valid, also when policy fails (plan and diff show the rules).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..errors import ExitCode, InputError, LifecycleError, PolicyError, Problem
+from ..load import LoadedSpec, compose, format_path, parse_path, platform_conf_dir
+from ..plan import Plan, PolicyReport
+from ..policy import check_bundle, check_bundle_tier, evaluate, load_bundle, select_bundle_name
+from ..spec import Spec
+from ..spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
+from ..spec.problems import CHECKS as REGISTERED_CHECKS
+from ..spec.problems import SpecFinding, from_validation_error, non_finite_numbers
+from .compiler import compile_plan, spec_json
+
+
+@dataclass
+class Validation:
+    """The outcome of validating one spec."""
+
+    path: str
+    problems: list[Problem] = field(default_factory=list)
+    loaded: LoadedSpec | None = None
+    spec: Spec | None = None
+    policy: PolicyReport | None = None
+    plan: Plan | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if any(p.severity == "error" and not _is_policy(p) for p in self.problems):
+            return ExitCode.INVALID_INPUT
+        if self.errors:
+            return ExitCode.POLICY
+        return ExitCode.OK
+
+
+def _is_policy(p: Problem) -> bool:
+    return not (p.code.startswith(("yaml.", "load.", "schema.", "policy.")))
+
+
+def today() -> dt.date:
+    """The date waivers are checked against (LIFECYCLE_TODAY=YYYY-MM-DD pins it)."""
+    pinned = os.environ.get("LIFECYCLE_TODAY")
+    return dt.date.fromisoformat(pinned) if pinned else dt.date.today()
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Where the platform's presets and policy bundles come from. `lifecycle diff --git`
+    builds one for the old revision when they are files of the same repository."""
+
+    conf: Path
+    policy_path: tuple[Path, ...]
+
+    @classmethod
+    def current(cls) -> Platform:
+        extra = tuple(Path(p) for p in os.environ.get("LIFECYCLE_POLICY_PATH", "")
+                      .split(os.pathsep) if p)
+        return cls(platform_conf_dir(), extra)
+
+    @property
+    def policy_dirs(self) -> list[Path]:
+        return [*self.policy_path, self.conf / "policy"]
+
+
+def policy_dirs() -> list[Path]:
+    """Platform policy folders: LIFECYCLE_POLICY_PATH entries first, then conf/policy.
+    Never the user's conf/: a spec cannot bring its own rules."""
+    return Platform.current().policy_dirs
+
+
+def _finding(loaded: LoadedSpec, f: SpecFinding) -> Problem:
+    return Problem(f.code, f.message, format_path(f.key_path), loaded.locate(f.key_path),
+                   f.hint)
+
+
+def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                 on: dt.date | None = None, platform: Platform | None = None) -> Validation:
+    platform = platform or Platform.current()
+    result = Validation(path=str(path))
+    try:
+        loaded = compose(path, overrides, conf=platform.conf)
+    except InputError as exc:
+        result.problems.extend(exc.all_problems())
+        return result
+    result.loaded = loaded
+    result.problems.extend(_finding(loaded, f) for f in non_finite_numbers(loaded.mapping))
+    if result.problems:
+        return result
+    try:
+        spec = Spec.model_validate(loaded.mapping)
+    except ValidationError as exc:
+        result.problems.extend(_finding(loaded, f)
+                               for f in from_validation_error(Spec, exc, loaded.mapping))
+        return result
+    result.spec = spec
+    for check in REGISTERED_CHECKS:
+        result.problems.extend(_finding(loaded, f) for f in check(spec))
+    if result.errors:
+        return result
+    resolved = spec_json(spec)
+    try:
+        bundle = load_bundle(select_bundle_name(resolved), platform.policy_dirs)
+    except InputError as exc:
+        loc = loaded.locate(("policy",) if spec.policy else ("risk_tier",))
+        result.problems.extend(replace(p, location=loc) if p.location.file is None else p
+                               for p in exc.all_problems())
+        return result
+    tier_problem = check_bundle_tier(bundle, spec.risk_tier)
+    if tier_problem is not None:
+        result.problems.append(replace(tier_problem, location=loaded.locate(("policy",))))
+    syntax = check_bundle(bundle)
+    if syntax:
+        result.problems.extend(syntax)
+        return result
+    report = evaluate(resolved, bundle, on or today())
+    result.policy = report
+    for r in report.results:
+        if r.status == "pass" or r.status == "not_applicable":
+            continue
+        loc = loaded.locate(parse_path(r.key_path))
+        if r.status == "waived" and r.waiver is not None:
+            w = r.waiver
+            result.problems.append(Problem(
+                r.rule, f"waived: {r.message}", r.key_path, loc,
+                f"waiver by {w.approved_by} until {w.expires.isoformat()}: {w.reason}",
+                severity="info"))
+        else:
+            result.problems.append(Problem(r.rule, r.message, r.key_path, loc, r.hint,
+                                           severity=r.severity))
+    if result.exit_code != ExitCode.INVALID_INPUT:  # a plan that fails policy is still shown
+        result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides)
+    return result
+
+
+def validate(paths: list[str] | tuple[str, ...], overrides: list[str] | tuple[str, ...] = (),
+             on: dt.date | None = None) -> list[Validation]:
+    return [validate_one(p, overrides, on) for p in paths]
+
+
+def refusal(result: Validation, path: str | Path, policy_fails: bool = False) -> LifecycleError:
+    """The error for a spec that did not compile (with policy_fails, one that failed
+    policy too), carrying every problem found."""
+    errors = tuple(p for p in result.problems if p.severity == "error")
+    cls: type[LifecycleError] = (PolicyError if policy_fails
+                                 and result.exit_code == ExitCode.POLICY else InputError)
+    return cls(f"{path}: {len(errors)} problem(s)", problems=errors)
+
+
+def compile_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                 on: dt.date | None = None) -> Plan:
+    """Compile a spec into a plan; raises InputError or PolicyError with every problem."""
+    result = validate_one(path, overrides, on)
+    if result.plan is None or result.errors:
+        raise refusal(result, path, policy_fails=True)
+    return result.plan
