@@ -1,4 +1,13 @@
-"""The compiler: spec -> plan (one builder per stage kind; Serve config lowering)."""
+"""The compiler: spec -> plan, and the validate pipeline every verb starts with.
+
+Lives here: validate.py (compose -> schema -> cross-field checks -> policy -> plan, every
+problem collected; Validation, Platform), compiler.py and stages.py (the pure spec -> plan
+step, one builder per stage kind), serve_config.py (the Ray Serve config a plan implies),
+served.py (what the operating commands need of a spec).
+
+May import: lifecycle.load, lifecycle.policy, lifecycle.spec, lifecycle.plan,
+lifecycle.errors. Never ray, mlflow, torch or alibi_detect, and never hydra directly.
+"""
 
 from .compiler import build_stages, compile_plan, spec_json
 from .serve_config import APP_IMPORT_PATH, serve_config

@@ -1,4 +1,12 @@
-"""Rendering for people and machines: problems, plans (text, json)."""
+"""Rendering for people and machines: problems, plans, diffs, runs (text, json, markdown,
+sarif).
+
+Lives here: one module per thing shown (problems, plan_text, diff_text, run_text,
+serve_text, spec_docs for docs/spec.md) and the console set-up (console.py, rich).
+
+May import: lifecycle.diff, lifecycle.plan, lifecycle.spec (spec_docs only),
+lifecycle.errors. Never lifecycle.execute: run results arrive as data from the CLI.
+"""
 
 from .console import make_console
 from .diff_text import diff_json, diff_markdown, diff_sarif, diff_text, render_diff
