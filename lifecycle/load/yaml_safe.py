@@ -155,17 +155,35 @@ def read_yaml(path: Path) -> YamlFile:
 
     count(root, 0)
     walker = yaml.SafeLoader("")
+    merged_counts: dict[int, int] = {}  # mapping node -> how many of its pairs '<<' brought
 
-    def walk(node: yaml.Node, prefix: KeyPath, depth: int) -> None:
-        if isinstance(node, yaml.MappingNode):
+    def merged_count(node: yaml.MappingNode) -> int:
+        """Resolve '<<' merge keys as Hydra will (in place, once per node: aliases share
+        nodes): the merged pairs come first, the pairs written in the mapping after them."""
+        if id(node) not in merged_counts:
+            written = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
             try:
-                walker.flatten_mapping(node)  # resolve '<<' merge keys as Hydra will
+                walker.flatten_mapping(node)
             except yaml.MarkedYAMLError as exc:
                 mark = exc.problem_mark
                 raise _problem(path, "yaml.merge", f"invalid merge key: {exc.problem}",
                                line=mark.line + 1 if mark else None) from None
+            merged_counts[id(node)] = len(node.value) - written
+        return merged_counts[id(node)]
+
+    def walk(node: yaml.Node, prefix: KeyPath, depth: int) -> None:
+        if isinstance(node, yaml.MappingNode):
+            n_merged = merged_count(node)
+            written = node.value[n_merged:]
+            # a key written in the mapping overrides the same key from '<<' (the merge
+            # idiom); among merged mappings the last one wins, as in YAML's loader
+            pairs = {k.value: (k, v) for k, v in node.value[:n_merged]
+                     if isinstance(k, yaml.ScalarNode)}
+            for k, _ in written:
+                if isinstance(k, yaml.ScalarNode):
+                    pairs.pop(k.value, None)
             seen: dict[object, yaml.Node] = {}
-            for key_node, value_node in node.value:
+            for key_node, value_node in [*pairs.values(), *written]:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise _problem(path, "yaml.complex-key", "mapping keys must be plain "
                                    "strings", line=key_node.start_mark.line + 1,
