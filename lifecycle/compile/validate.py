@@ -12,6 +12,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -90,6 +91,44 @@ def _finding(loaded: LoadedSpec, f: SpecFinding) -> Problem:
                    f.hint)
 
 
+def _yaml_boolean_text(word: str) -> str:
+    return "true" if word.lower() in ("yes", "true", "on") else "false"
+
+
+def _yaml_boolean_refused(loaded: LoadedSpec, f: SpecFinding) -> SpecFinding:
+    """A schema error at a value YAML read as a boolean (`description: yes`): say so."""
+    word = loaded.yaml_booleans.get(f.key_path)
+    if word is None:
+        return f
+    return SpecFinding(f.key_path, "schema.yaml-boolean",
+                       f"{word} is read by YAML as the boolean {_yaml_boolean_text(word)}, "
+                       "which this key does not take", f"quote it to mean the text: '{word}'")
+
+
+def _yaml_booleans_converted(loaded: LoadedSpec, spec: Spec) -> list[SpecFinding]:
+    """YAML 1.1 reads NO, yes, off... as booleans; where the schema then made a number or
+    text of one (`categories: [SE, DK, NO]` -> 0), refuse it rather than compile a value
+    nobody wrote."""
+    if not loaded.yaml_booleans:
+        return []
+    dumped: Any = spec.model_dump()
+    out: list[SpecFinding] = []
+    for key_path, word in loaded.yaml_booleans.items():
+        node: Any = dumped
+        for part in key_path:
+            node = node.get(part) if isinstance(node, dict) else (
+                node[part] if isinstance(node, list) and isinstance(part, int)
+                and part < len(node) else None)
+        if node is None or isinstance(node, bool):
+            continue
+        out.append(SpecFinding(
+            key_path, "schema.yaml-boolean",
+            f"{word} is read by YAML as the boolean {_yaml_boolean_text(word)}, which this "
+            f"key would take as {node!r}",
+            f"quote it to mean the text: '{word}'; write the value itself otherwise"))
+    return out
+
+
 def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                  on: dt.date | None = None, platform: Platform | None = None) -> Validation:
     platform = platform or Platform.current()
@@ -106,8 +145,11 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     try:
         spec = Spec.model_validate(loaded.mapping)
     except ValidationError as exc:
-        result.problems.extend(_finding(loaded, f)
+        result.problems.extend(_finding(loaded, _yaml_boolean_refused(loaded, f))
                                for f in from_validation_error(Spec, exc, loaded.mapping))
+        return result
+    result.problems.extend(_finding(loaded, f) for f in _yaml_booleans_converted(loaded, spec))
+    if result.problems:
         return result
     result.spec = spec
     for check in REGISTERED_CHECKS:

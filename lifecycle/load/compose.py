@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,9 @@ class LoadedSpec:
     presets: tuple[str, ...]  # e.g. ("train/torch_ddp",)
     overrides: tuple[str, ...]
     sources: tuple[Path, ...]  # every file that took part
+    # key path -> the word YAML read as a boolean there (`NO`, `yes`, `off`), for values
+    # whose final value was written so in a file
+    yaml_booleans: dict[KeyPath, str] = field(default_factory=dict)
 
     def locate(self, key_path: KeyPath) -> Location:
         return self.provenance.locate(key_path)
@@ -100,7 +103,7 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                             Location(display_path(path)),
                             hint="run with LIFECYCLE_FULL_ERROR=1 for details") from exc
 
-    provenance, presets, sources = _index(path, primary, defaults, search)
+    provenance, presets, sources, booleans = _index(path, primary, defaults, search)
     apply_overrides(cfg, cli, provenance)
     raw = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(raw, dict)
@@ -120,13 +123,16 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     apply_policy_choice(mapping, cli)
     return LoadedSpec(path=path, mapping=mapping,
                       provenance=provenance, presets=tuple(presets), overrides=overrides,
-                      sources=tuple(sources))
+                      sources=tuple(sources),
+                      yaml_booleans={k: word for k, (word, loc) in booleans.items()
+                                     if provenance.entries.get(k) == loc})
 
 
-def _index(path: Path, primary: YamlFile, defaults: list[Any],
-           search: list[Path]) -> tuple[ProvenanceIndex, list[str], list[Path]]:
+def _index(path: Path, primary: YamlFile, defaults: list[Any], search: list[Path]
+           ) -> tuple[ProvenanceIndex, list[str], list[Path], dict[KeyPath, tuple[str, Location]]]:
     """Replay Hydra's merge order over the files' position indexes: the provenance of every
-    key, the presets used and every file that took part."""
+    key, the presets used, every file that took part, and the YAML booleans written."""
+    booleans: dict[KeyPath, tuple[str, Location]] = {}
     provenance = ProvenanceIndex()
     provenance.set((), Location(display_path(path), 1, 1), replaces_subtree=False)
     presets: list[str] = []
@@ -159,10 +165,11 @@ def _index(path: Path, primary: YamlFile, defaults: list[Any],
         for key_path, pos in yfile.positions.items():
             if key_path and key_path[0] == "defaults":
                 continue
-            provenance.set(prefix + key_path,
-                           Location(display_path(yfile.path), pos.line, pos.column, origin),
-                           replaces_subtree=pos.kind != "mapping")
-    return provenance, presets, sources
+            loc = Location(display_path(yfile.path), pos.line, pos.column, origin)
+            provenance.set(prefix + key_path, loc, replaces_subtree=pos.kind != "mapping")
+            if key_path in yfile.booleans:
+                booleans[prefix + key_path] = (yfile.booleans[key_path], loc)
+    return provenance, presets, sources, booleans
 
 
 def _forbidden_resolvers(node: Any, prefix: KeyPath,

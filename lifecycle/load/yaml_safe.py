@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -35,6 +35,12 @@ class YamlFile:
     path: Path
     positions: dict[KeyPath, Position]
     top_keys: tuple[str, ...]
+    # values YAML read as booleans, with the word written (`NO`, `yes`, `off`, `true`):
+    # the validate pipeline refuses one that the schema turned into a number or text
+    booleans: dict[KeyPath, str] = field(default_factory=dict)
+
+
+BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
 def _problem(path: Path, code: str, message: str, hint: str | None = None,
@@ -156,6 +162,7 @@ def read_yaml(path: Path) -> YamlFile:
     count(root, 0)
     walker = yaml.SafeLoader("")
     merged_counts: dict[int, int] = {}  # mapping node -> how many of its pairs '<<' brought
+    booleans: dict[KeyPath, str] = {}
 
     def merged_count(node: yaml.MappingNode) -> int:
         """Resolve '<<' merge keys as Hydra will (in place, once per node: aliases share
@@ -189,6 +196,13 @@ def read_yaml(path: Path) -> YamlFile:
                                    "strings", line=key_node.start_mark.line + 1,
                                    column=key_node.start_mark.column + 1)
                 key = key_node.value
+                if key_node.tag == BOOL_TAG:
+                    raise _problem(
+                        path, "yaml.boolean-key", f"the key {key} is read by YAML as a "
+                        "boolean, not as the name written", f"quote it: '{key}':",
+                        line=key_node.start_mark.line + 1,
+                        column=key_node.start_mark.column + 1,
+                        key=format_path(prefix + (key,)))
                 if key in seen:
                     first = seen[key].start_mark.line + 1
                     raise _problem(
@@ -209,10 +223,12 @@ def read_yaml(path: Path) -> YamlFile:
                 positions[child] = Position(item.start_mark.line + 1,
                                             item.start_mark.column + 1, _kind(item))
                 walk(item, child, depth + 1)
+        elif node.tag == BOOL_TAG and prefix:
+            booleans[prefix] = node.value
 
     walk(root, (), 0)
     top = tuple(k.value for k, _ in root.value if isinstance(k, yaml.ScalarNode))
-    return YamlFile(path, positions, top)
+    return YamlFile(path, positions, top, booleans)
 
 
 _CACHE: dict[tuple[str, int, int], YamlFile] = {}
