@@ -99,10 +99,12 @@ def run_plan(plan: Plan, options: RunOptions, on_event: OnEvent | None = None) -
 
 
 def run_spec(path: str | Path, overrides: list[str] | tuple[str, ...], options: RunOptions,
-             on_event: OnEvent | None = None) -> RunResult | ExitCode:
-    """Compile (refusing invalid or policy-failing specs) and run. With an address, the
-    plan is submitted as a Ray Job and its exit code is returned instead of a result."""
-    plan = compile_spec(path, overrides)
+             on_event: OnEvent | None = None,
+             allow_protected_overrides: bool = False) -> RunResult | ExitCode:
+    """Compile (refusing invalid or policy-failing specs, and overrides of protected keys
+    unless allowed) and run. With an address, the plan is submitted as a Ray Job and its
+    exit code is returned instead of a result."""
+    plan = compile_spec(path, overrides, allow_protected_overrides=allow_protected_overrides)
     options.spec_path = str(path)
     if options.address or os.environ.get("RAY_ADDRESS"):
         from .execute.connection import submit_job

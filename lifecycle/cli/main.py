@@ -40,12 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE",
                    help="spec files, then Hydra overrides (key=value, +key=value, ~key)")
     v.add_argument("--format", choices=["text", "json"], default="text")
+    _protected(v)
 
     pl = sub.add_parser("plan", help="show the compiled plan for a person", epilog=EPILOG)
     pl.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
+    _protected(pl)
 
     c = sub.add_parser("compile", help="write the plan as canonical JSON", epilog=EPILOG)
     c.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
+    _protected(c)
     c.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     c.add_argument("--serve-config", help="also write the Ray Serve config (serve deploy "
                    "schema) to this file")
@@ -53,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the plan on Ray (local by default)", epilog=EPILOG)
     r.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
     _run_options(r)
+    _protected(r)
     r.add_argument("--address", help="existing cluster's dashboard (http://head:8265); the "
                    "plan is submitted as a Ray Job. Default: RAY_ADDRESS, else local Ray")
 
@@ -115,6 +119,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _protected(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-protected-overrides", action="store_true",
+                   help="let overrides change keys the policy bundle protects (risk_tier, "
+                   "policy, waivers, approvals by default); each one is recorded in the "
+                   "plan, the run's journal, MLflow and the model card")
+
+
 def _address(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="the cluster: HOST:6379, or `auto` on a cluster node "
                    "(default: $RAY_ADDRESS)")
@@ -157,7 +168,8 @@ def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spec, overrides = _one_spec(parser, ns.args)
     out = make_console(no_color=ns.no_color)
     result = api.run_spec(spec, overrides, _options(ns),
-                          lambda event, fields: render_event(out, event, fields))
+                          lambda event, fields: render_event(out, event, fields),
+                          allow_protected_overrides=ns.allow_protected_overrides)
     return _finish_run(result, ns.no_color)
 
 
@@ -272,7 +284,8 @@ def cmd_validate(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     specs, overrides = _split(ns.args)
     if not specs:
         parser.error("give at least one spec file")
-    results = api.validate(specs, overrides)
+    results = api.validate(specs, overrides,
+                           allow_protected_overrides=ns.allow_protected_overrides)
     worst = max((r.exit_code for r in results), default=ExitCode.OK)
     if ns.format == "json":
         print(problems_json([(r.path, int(r.exit_code), r.problems) for r in results]))
@@ -289,7 +302,8 @@ def cmd_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..render import make_console, render_plan, render_problems
 
     spec, overrides = _one_spec(parser, ns.args)
-    r = api.validate_one(spec, overrides)
+    r = api.validate_one(spec, overrides,
+                         allow_protected_overrides=ns.allow_protected_overrides)
     if r.plan is not None:
         render_plan(make_console(no_color=ns.no_color, wrap=True), r.plan, spec)
     render_problems(make_console(no_color=ns.no_color),
@@ -302,7 +316,8 @@ def cmd_compile(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..render import make_console
 
     spec, overrides = _one_spec(parser, ns.args)
-    plan = api.compile_spec(spec, overrides)
+    plan = api.compile_spec(spec, overrides,
+                            allow_protected_overrides=ns.allow_protected_overrides)
     _write(ns.output, plan.to_json())
     if ns.serve_config and plan.serve_config is not None:
         _write(ns.serve_config, json.dumps(plan.serve_config, indent=2, sort_keys=True) + "\n")

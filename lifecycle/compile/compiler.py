@@ -48,8 +48,10 @@ def build_stages(spec: Spec) -> list[Any]:
 
 
 def compile_plan(spec: Spec, policy: PolicyReport, presets: tuple[str, ...] = (),
-                 overrides: tuple[str, ...] = ()) -> Plan:
+                 overrides: tuple[str, ...] = (),
+                 protected_overrides: tuple[str, ...] = ()) -> Plan:
     resolved = spec_json(spec)
     return Plan(name=spec.name, risk_tier=spec.risk_tier, spec_hash=content_hash(resolved),
-                spec=resolved, presets=list(presets), overrides=list(overrides), policy=policy,
+                spec=resolved, presets=list(presets), overrides=list(overrides),
+                protected_overrides=list(protected_overrides), policy=policy,
                 stages=build_stages(spec), serve_config=serve_config(spec))

@@ -17,9 +17,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import ExitCode, InputError, LifecycleError, PolicyError, Problem
-from ..load import LoadedSpec, compose, format_path, parse_path, platform_conf_dir
+from ..load import KeyPath, LoadedSpec, compose, format_path, parse_path, platform_conf_dir
+from ..load.overrides import override_location
 from ..plan import Plan, PolicyReport
-from ..policy import check_bundle, check_bundle_tier, evaluate, load_bundle, select_bundle_name
+from ..policy import (
+    Bundle,
+    check_bundle,
+    check_bundle_tier,
+    evaluate,
+    load_bundle,
+    select_bundle_name,
+)
 from ..spec import Spec
 from ..spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
 from ..spec.problems import CHECKS as REGISTERED_CHECKS
@@ -129,8 +137,81 @@ def _yaml_booleans_converted(loaded: LoadedSpec, spec: Spec) -> list[SpecFinding
     return out
 
 
+def _value_at(mapping: Any, key_path: KeyPath) -> Any:
+    node = mapping
+    for part in key_path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return _ABSENT
+    return node
+
+
+_ABSENT = object()
+
+
+def _touches(a: KeyPath, b: KeyPath) -> bool:
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+def _protected_overrides(loaded: LoadedSpec, bundle: Bundle, platform: Platform,
+                         allowed: bool) -> list[Problem]:
+    """Keys the bundle protects (risk tier, policy, waivers, approvals by default) that the
+    command line changed. Found by composing the spec without its overrides and comparing
+    values, so no route (a key, a preset choice, an interpolation, a deletion) goes
+    unseen; the protected keys are those of both sides' bundles."""
+    if not loaded.overrides:
+        return []
+    try:
+        base: LoadedSpec | None = compose(loaded.path, (), conf=platform.conf)
+    except InputError:
+        base = None  # the file alone does not compose: judge by the keys overrides name
+    bundles = [bundle]
+    if base is not None:
+        try:
+            bundles.insert(0, load_bundle(select_bundle_name(base.mapping),
+                                          platform.policy_dirs))
+        except (InputError, KeyError):
+            pass
+    protecting: dict[str, str] = {}  # key -> the bundle that protects it (the spec's first)
+    for b in bundles:
+        for key in b.protected_keys:
+            protecting.setdefault(key, b.name)
+    problems: list[Problem] = []
+    for key, bundle_name in sorted(protecting.items()):
+        key_path = parse_path(key)
+        by = [text for text, touched in loaded.override_paths if _touches(touched, key_path)]
+        if base is not None:
+            if _value_at(base.mapping, key_path) == _value_at(loaded.mapping, key_path):
+                continue
+        elif not by:
+            continue
+        where = override_location(by[0]) if by else loaded.locate(key_path)
+        if allowed:
+            problems.append(Problem(
+                "override.protected", f"'{key}' is protected by policy bundle "
+                f"'{bundle_name}' and was changed on the command line (allowed)", key, where,
+                "recorded in the plan, the run's journal, MLflow and the model card",
+                severity="warning"))
+        else:
+            problems.append(Problem(
+                "override.protected", f"'{key}' is protected by policy bundle "
+                f"'{bundle_name}': the command line may not change it", key, where,
+                "change it in the spec file, where a reviewer sees it; or pass "
+                "--allow-protected-overrides, which records the override in the plan, the "
+                "run's journal, MLflow and the model card"))
+    return problems
+
+
 def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                 on: dt.date | None = None, platform: Platform | None = None) -> Validation:
+                 on: dt.date | None = None, platform: Platform | None = None,
+                 allow_protected_overrides: bool = False) -> Validation:
+    """Every problem of one spec, and its plan when the input is valid. Overrides of keys
+    the policy bundle protects are errors unless `allow_protected_overrides`, and then
+    warnings recorded in the plan."""
     platform = platform or Platform.current()
     result = Validation(path=str(path))
     try:
@@ -164,6 +245,8 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         result.problems.extend(replace(p, location=loc) if p.location.file is None else p
                                for p in exc.all_problems())
         return result
+    protected = _protected_overrides(loaded, bundle, platform, allow_protected_overrides)
+    result.problems.extend(protected)
     tier_problem = check_bundle_tier(bundle, spec.risk_tier)
     if tier_problem is not None:
         result.problems.append(replace(tier_problem, location=loaded.locate(("policy",))))
@@ -187,13 +270,15 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             result.problems.append(Problem(r.rule, r.message, r.key_path, loc, r.hint,
                                            severity=r.severity))
     if result.exit_code != ExitCode.INVALID_INPUT:  # a plan that fails policy is still shown
-        result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides)
+        result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides,
+                                   tuple(p.key_path for p in protected))
     return result
 
 
 def validate(paths: list[str] | tuple[str, ...], overrides: list[str] | tuple[str, ...] = (),
-             on: dt.date | None = None) -> list[Validation]:
-    return [validate_one(p, overrides, on) for p in paths]
+             on: dt.date | None = None,
+             allow_protected_overrides: bool = False) -> list[Validation]:
+    return [validate_one(p, overrides, on, None, allow_protected_overrides) for p in paths]
 
 
 def refusal(result: Validation, path: str | Path, policy_fails: bool = False) -> LifecycleError:
@@ -206,9 +291,9 @@ def refusal(result: Validation, path: str | Path, policy_fails: bool = False) ->
 
 
 def compile_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                 on: dt.date | None = None) -> Plan:
+                 on: dt.date | None = None, allow_protected_overrides: bool = False) -> Plan:
     """Compile a spec into a plan; raises InputError or PolicyError with every problem."""
-    result = validate_one(path, overrides, on)
+    result = validate_one(path, overrides, on, None, allow_protected_overrides)
     if result.plan is None or result.errors:
         raise refusal(result, path, policy_fails=True)
     return result.plan

@@ -59,6 +59,8 @@ class LoadedSpec:
     # key path -> the word YAML read as a boolean there (`NO`, `yes`, `off`), for values
     # whose final value was written so in a file
     yaml_booleans: dict[KeyPath, str] = field(default_factory=dict)
+    # each override as typed, with the key path it touches (a preset choice: its group's)
+    override_paths: tuple[tuple[str, KeyPath], ...] = ()
 
     def locate(self, key_path: KeyPath) -> Location:
         return self.provenance.locate(key_path)
@@ -125,7 +127,8 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                       provenance=provenance, presets=tuple(presets), overrides=overrides,
                       sources=tuple(sources),
                       yaml_booleans={k: word for k, (word, loc) in booleans.items()
-                                     if provenance.entries.get(k) == loc})
+                                     if provenance.entries.get(k) == loc},
+                      override_paths=tuple((o.text, o.key_path) for o in cli))
 
 
 def _index(path: Path, primary: YamlFile, defaults: list[Any], search: list[Path]

@@ -48,7 +48,7 @@ class CommandLineOverride:
 
     @property
     def key_path(self) -> KeyPath:
-        return parse_path(self.key)
+        return parse_path(self.key.replace("/", "."))  # a preset group: where it is composed
 
     @property
     def location(self) -> Location:

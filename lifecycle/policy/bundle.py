@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, m
 from ..errors import InputError, Location
 
 TIER_ORDER = {"low": 0, "medium": 1, "high": 2}
+# Keys a command-line override may change only with an explicit, recorded opt-in
+# (settings.protected_keys overrides this default): what a reviewer approves.
+PROTECTED_KEYS = ("risk_tier", "policy", "waivers", "approvals")
 
 
 class Rule(BaseModel):
@@ -58,6 +61,13 @@ class Bundle:
     settings: dict[str, Any]
     rules: tuple[Rule, ...]
     files: tuple[Path, ...]
+
+    @property
+    def protected_keys(self) -> tuple[str, ...]:
+        """Key paths (a key protects everything under it) that command-line overrides
+        may not change without --allow-protected-overrides."""
+        keys = self.settings.get("protected_keys", PROTECTED_KEYS)
+        return tuple(str(k) for k in keys) if isinstance(keys, list | tuple) else PROTECTED_KEYS
 
     @property
     def digest(self) -> str:

@@ -173,3 +173,24 @@ def test_monitor_report_without_runs_says_so(tmp_path: Path) -> None:
     r = _cli("monitor", "report", FRAUD, "--store", str(tmp_path / "empty"))
     assert r.returncode == 2, r.stdout + r.stderr
     assert "monitor.no-runs" in r.stderr and "run the spec first" in r.stderr
+
+
+def test_run_refuses_an_override_of_a_protected_key_before_starting_anything(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["run", FRAUD, "risk_tier=low", "--store", "/nonexistent/store"]) == 1
+    err = capsys.readouterr().err
+    assert "command-line override 'risk_tier=low'  override.protected  risk_tier" in err
+    assert not Path("/nonexistent/store").exists()  # refused before the run began
+
+
+def test_validate_with_the_opt_in_warns_and_passes(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["validate", FRAUD, "+approvals=[]", "--allow-protected-overrides"]) == 1
+    out = capsys.readouterr().out  # approvals=[] still fails the approval rules
+    assert "override.protected  approvals  'approvals' is protected by policy bundle 'high' " \
+        "and was changed on the command line (allowed)" in out
+    assert main(["validate", FRAUD, "risk_tier=medium", "--allow-protected-overrides"]) == 0

@@ -2,10 +2,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from lifecycle.api import validate_one
+from lifecycle.api import validate_one as _validate_one
+from lifecycle.compile.validate import Validation
 
 from ...conftest import ROOT
+
+
+def validate_one(*args: Any, **kwargs: Any) -> Validation:
+    """These tests put waivers and bundles on the command line: opted in (the protection
+    itself is tested in test_protected_overrides.py)."""
+    return _validate_one(*args, allow_protected_overrides=True, **kwargs)
+
 
 FRAUD = ROOT / "specs" / "fraud.yaml"
 WAIVER = ("+waivers=[{rule: HR-002, reason: 'pilot limited to two merchants', "
@@ -67,7 +76,8 @@ def test_waiver_for_unknown_rule_suggests_the_id() -> None:
 def test_unneeded_waiver_is_a_warning() -> None:
     r = validate_one(FRAUD, [WAIVER % "2027-01-01"])
     assert r.errors == []
-    assert [p.code for p in r.problems if p.severity == "warning"] == ["POL-004"]
+    assert [p.code for p in r.problems if p.severity == "warning"] == [
+        "override.protected", "POL-004"]  # the waiver came from the command line
 
 
 def test_non_waivable_rule_cannot_be_waived() -> None:

@@ -1,0 +1,89 @@
+"""Keys a policy bundle protects (risk_tier, policy, waivers, approvals by default) cannot be
+changed from the command line without an explicit opt-in, whatever route the change takes;
+with the opt-in, the change is recorded in the plan (issue 18 item 16)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lifecycle.api import compile_spec, validate_one
+from lifecycle.errors import PolicyError
+
+from ...conftest import MINIMAL, ROOT
+
+FRAUD = ROOT / "specs" / "fraud.yaml"
+Write = Callable[[str, str], Path]
+WAIVER = ("+waivers=[{rule: HR-002, reason: 'pilot limited to two merchants', "
+          "approved_by: cro@example.com, expires: 2027-01-31}]")
+
+
+def _protected(r):  # type: ignore[no-untyped-def]
+    return [(p.key_path, p.severity, p.location.origin) for p in r.problems
+            if p.code == "override.protected"]
+
+
+@pytest.mark.parametrize("override, key", [
+    ("risk_tier=low", "risk_tier"),
+    ("+policy=high", "policy"),
+    ("approvals=[]", "approvals"),
+    ("~approvals", "approvals"),
+    ("approvals.1.role=model-risk", "approvals"),
+    (WAIVER, "waivers"),
+])
+def test_protected_key_cannot_be_overridden(override: str, key: str) -> None:
+    r = validate_one(FRAUD, [override])
+    assert _protected(r) == [(key, "error", f"command-line override '{override}'")]
+    [p] = [p for p in r.errors if p.code == "override.protected"]
+    assert p.message == f"'{key}' is protected by policy bundle 'high': the command line " \
+        "may not change it"
+    assert "--allow-protected-overrides" in (p.hint or "")
+    assert int(r.exit_code) in (1, 2)
+
+
+def test_compile_and_run_refuse_a_protected_override() -> None:
+    with pytest.raises(PolicyError) as info:
+        compile_spec(FRAUD, ["risk_tier=low"])
+    assert [p.code for p in info.value.all_problems()] == ["override.protected"]
+
+
+def test_unprotected_overrides_are_not_affected() -> None:
+    r = validate_one(FRAUD, ["serve.rollout.steps.0.weight=5", "tune.num_samples=4"])
+    assert r.problems == [] and r.plan is not None and r.plan.protected_overrides == []
+
+
+def test_opt_in_allows_the_override_and_records_it_in_the_plan() -> None:
+    r = validate_one(FRAUD, ["risk_tier=low", "tune.num_samples=4"],
+                     allow_protected_overrides=True)
+    assert _protected(r) == [("risk_tier", "warning", "command-line override 'risk_tier=low'")]
+    assert r.errors == [] and r.plan is not None
+    assert r.plan.protected_overrides == ["risk_tier"]
+    assert r.plan.overrides == ["risk_tier=low", "tune.num_samples=4"]
+
+
+def test_change_through_an_interpolation_is_caught(project: Write) -> None:
+    spec = project("specs/s.yaml", MINIMAL.replace("risk_tier: low", "risk_tier: ${labels.tier}")
+                   + "labels: {tier: low}\n")
+    r = validate_one(spec, ["labels.tier=medium"])
+    assert [(k, s) for k, s, _ in _protected(r)] == [("risk_tier", "error")]
+
+
+def test_change_through_a_preset_choice_is_caught(project: Write) -> None:
+    project("specs/conf/tier/relaxed.yaml", "# @package _global_\nrisk_tier: low\n")
+    project("specs/conf/tier/strict.yaml", "# @package _global_\nrisk_tier: medium\n")
+    spec = project("specs/s.yaml", "defaults:\n  - /tier: strict\n  - _self_\n"
+                   + MINIMAL.replace("risk_tier: low\n", ""))
+    r = validate_one(spec, ["tier=relaxed"])
+    assert [(k, s) for k, s, _ in _protected(r)] == [("risk_tier", "error")]
+
+
+def test_the_bundle_decides_which_keys_are_protected(project: Write,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    project("policies/strict.yaml", "tier: low\nextends: [low]\n"
+            "settings: {protected_keys: [risk_tier, data.contract]}\n")
+    monkeypatch.setenv("LIFECYCLE_POLICY_PATH", str(Path("policies").resolve()))
+    spec = project("specs/s.yaml", MINIMAL + "policy: strict\n")
+    r = validate_one(spec, ["data.contract.min_rows=5", "+approvals=[]"])
+    assert [(k, s) for k, s, _ in _protected(r)] == [("data.contract", "error")]
