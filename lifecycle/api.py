@@ -12,37 +12,30 @@
     diff_git(rev, paths)        -> DiffReport         the working tree against a revision
 
 A façade: each function is a call into the package that does the work (compile, diff,
-load, execute). Only run_spec / run_plan and the operating commands import ray and
-mlflow, lazily, through lifecycle.execute; RunOptions and RunResult are plain dataclasses
-and re-exported here so callers never reach into lifecycle.execute.
+load, execute), imported where it is used so `lifecycle validate` pays only for what it
+runs. Only run_spec / run_plan and the operating commands import ray and mlflow, lazily,
+through lifecycle.execute; RunOptions and RunResult are plain dataclasses and re-exported
+here so callers never reach into lifecycle.execute.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .compile.served import application_of
-from .compile.validate import (
-    Platform,
-    Validation,
-    compile_spec,
-    policy_dirs,
-    today,
-    validate,
-    validate_one,
-)
-from .diff import DiffReport
-from .diff.files import diff_files
-from .diff.git import diff_git
+from .compile.validation import Validation
 from .errors import ExitCode, InputError, Location, Problem
 from .execute.options import RunOptions
 from .execute.result import RunResult
 from .load import load_plan, plan_from_json
-from .plan import Plan
-from .spec import Spec
+from .load.platform import Platform, policy_dirs, today
+
+if TYPE_CHECKING:
+    from .diff import DiffReport
+    from .plan import Plan
 
 __all__ = [
     "Platform",
@@ -71,10 +64,44 @@ __all__ = [
 
 OnEvent = Callable[[str, dict[str, Any]], None]
 """Receives each run event by name with its fields (stage started, trial done, ...)."""
+Overrides = list[str] | tuple[str, ...]
+
+
+def validate(paths: list[str] | tuple[str, ...], overrides: Overrides = (),
+             on: dt.date | None = None,
+             allow_protected_overrides: bool = False, problems_only: bool = False,
+             cache: bool = True, workers: int | None = None) -> list[Validation]:
+    """Every problem of each spec. With problems_only (what `lifecycle validate` prints),
+    results may come from the content-hash cache and specs are checked in `workers`
+    processes (default: one per CPU when there are enough specs)."""
+    from .compile.batch import validate as _validate
+
+    return _validate(paths, overrides, on, allow_protected_overrides,
+                     problems_only=problems_only, cache=cache, workers=workers)
+
+
+def validate_one(path: str | Path, overrides: Overrides = (), on: dt.date | None = None,
+                 platform: Platform | None = None,
+                 allow_protected_overrides: bool = False) -> Validation:
+    """Every problem of one spec, with what was built on the way (composition, spec,
+    policy report, plan)."""
+    from .compile.validate import validate_one as _validate_one
+
+    return _validate_one(path, overrides, on, platform, allow_protected_overrides)
+
+
+def compile_spec(path: str | Path, overrides: Overrides = (), on: dt.date | None = None,
+                 allow_protected_overrides: bool = False) -> Plan:
+    """Compile a spec into a plan; raises InputError or PolicyError with every problem."""
+    from .compile.validate import compile_spec as _compile_spec
+
+    return _compile_spec(path, overrides, on, allow_protected_overrides)
 
 
 def spec_schema() -> dict[str, Any]:
     """JSON Schema of the spec language, with Hydra's `defaults` list allowed."""
+    from .spec import Spec
+
     schema = Spec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "lifecycle spec"
@@ -88,7 +115,25 @@ def spec_schema() -> dict[str, Any]:
 
 def diff_schema() -> dict[str, Any]:
     """JSON Schema of `lifecycle diff --format json` (versioned by schema_version)."""
+    from .diff import DiffReport
+
     return DiffReport.model_json_schema()
+
+
+def diff_files(old: str | Path, new: str | Path, on: dt.date | None = None) -> DiffReport:
+    """Two specs (composed and compiled) or two compiled plans of the same model."""
+    from .diff.files import diff_files as _diff_files
+
+    return _diff_files(old, new, on)
+
+
+def diff_git(rev: str, paths: list[str] | tuple[str, ...] = (), on: dt.date | None = None,
+             cwd: str | Path | None = None) -> DiffReport:
+    """Each spec in the working tree against the same path at `rev`: the specs whose file
+    changed, and (when a preset or policy bundle changed) every spec composed from it."""
+    from .diff.git import diff_git as _diff_git
+
+    return _diff_git(rev, paths, on, cwd)
 
 
 def run_plan(plan: Plan, options: RunOptions, on_event: OnEvent | None = None) -> RunResult:
@@ -125,6 +170,7 @@ def run_status(options: RunOptions) -> list[dict[str, Any]]:
 # --- operating a deployed application ---------------------------------------------
 
 def serve_status(target: str | Path, address: str | None = None) -> dict[str, Any]:
+    from .compile.served import application_of
     from .execute import serving
 
     application = application_of(target).application
@@ -133,6 +179,7 @@ def serve_status(target: str | Path, address: str | None = None) -> dict[str, An
 
 
 def rollout_command(target: str | Path, command: str, address: str | None = None) -> str:
+    from .compile.served import application_of
     from .execute import serving
 
     application = application_of(target).application
@@ -142,6 +189,7 @@ def rollout_command(target: str | Path, command: str, address: str | None = None
 
 def retire(target: str | Path, address: str | None = None,
            tracking_uri: str | None = None, drain_s: float | None = None) -> dict[str, Any]:
+    from .compile.served import application_of
     from .execute import serving
 
     served = application_of(target)
@@ -155,6 +203,7 @@ def monitor_report(target: str | Path, out_dir: str | None = None,
                    options: RunOptions | None = None, log: bool = True) -> dict[str, Any]:
     """Write the HTML report of a spec's monitors from the run store (no cluster needed)
     and log it to the spec's latest MLflow run."""
+    from .compile.served import application_of
     from .execute import monitor_report as report
     from .execute.storage import Store
 

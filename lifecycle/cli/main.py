@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="spec files, then Hydra overrides (key=value, +key=value, ~key)")
     v.add_argument("--format", choices=["text", "json"], default="text")
     _protected(v)
+    v.add_argument("--no-cache", action="store_true", help="check every spec again instead "
+                   "of reusing unchanged results (cache: .lifecycle/cache, or "
+                   "$LIFECYCLE_CACHE_DIR)")
+    v.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for many specs (default: one per CPU)")
 
     pl = sub.add_parser("plan", help="show the compiled plan for a person", epilog=EPILOG)
     pl.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
@@ -285,7 +290,8 @@ def cmd_validate(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if not specs:
         parser.error("give at least one spec file")
     results = api.validate(specs, overrides,
-                           allow_protected_overrides=ns.allow_protected_overrides)
+                           allow_protected_overrides=ns.allow_protected_overrides,
+                           problems_only=True, cache=not ns.no_cache, workers=ns.jobs)
     worst = max((r.exit_code for r in results), default=ExitCode.OK)
     if ns.format == "json":
         print(problems_json([(r.path, int(r.exit_code), r.problems) for r in results]))

@@ -9,7 +9,16 @@ May import: lifecycle.load, lifecycle.policy, lifecycle.spec, lifecycle.plan,
 lifecycle.errors. Never ray, mlflow, torch or alibi_detect, and never hydra directly.
 """
 
-from .compiler import build_stages, compile_plan, spec_json
-from .serve_config import APP_IMPORT_PATH, serve_config
+from typing import TYPE_CHECKING
+
+from .._lazy import exports
+
+if TYPE_CHECKING:
+    from .compiler import build_stages, compile_plan, spec_json
+    from .serve_config import APP_IMPORT_PATH, serve_config
 
 __all__ = ["APP_IMPORT_PATH", "build_stages", "compile_plan", "serve_config", "spec_json"]
+
+__getattr__ = exports(__name__, {
+    "build_stages": ".compiler", "compile_plan": ".compiler", "spec_json": ".compiler",
+    "APP_IMPORT_PATH": ".serve_config", "serve_config": ".serve_config"})

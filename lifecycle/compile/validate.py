@@ -9,17 +9,17 @@ whenever the input is valid, also when policy fails (plan and diff show the rule
 from __future__ import annotations
 
 import datetime as dt
-import os
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..errors import ExitCode, InputError, LifecycleError, PolicyError, Problem
-from ..load import KeyPath, LoadedSpec, compose, format_path, parse_path, platform_conf_dir
+from ..load import KeyPath, LoadedSpec, compose, format_path, parse_path
 from ..load.overrides import override_location
-from ..plan import Plan, PolicyReport
+from ..load.platform import Platform, policy_dirs, today
+from ..plan import Plan
 from ..policy import (
     Bundle,
     check_bundle,
@@ -33,65 +33,10 @@ from ..spec import checks as _checks  # noqa: F401  (registers the cross-field c
 from ..spec.problems import CHECKS as REGISTERED_CHECKS
 from ..spec.problems import SpecFinding, from_validation_error, non_finite_numbers
 from .compiler import compile_plan, spec_json
+from .validation import Validation
 
-
-@dataclass
-class Validation:
-    """The outcome of validating one spec."""
-
-    path: str
-    problems: list[Problem] = field(default_factory=list)
-    loaded: LoadedSpec | None = None
-    spec: Spec | None = None
-    policy: PolicyReport | None = None
-    plan: Plan | None = None
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if any(p.severity == "error" and not _is_policy(p) for p in self.problems):
-            return ExitCode.INVALID_INPUT
-        if self.errors:
-            return ExitCode.POLICY
-        return ExitCode.OK
-
-
-def _is_policy(p: Problem) -> bool:
-    return not (p.code.startswith(("yaml.", "load.", "schema.", "policy.")))
-
-
-def today() -> dt.date:
-    """The date waivers are checked against (LIFECYCLE_TODAY=YYYY-MM-DD pins it)."""
-    pinned = os.environ.get("LIFECYCLE_TODAY")
-    return dt.date.fromisoformat(pinned) if pinned else dt.date.today()
-
-
-@dataclass(frozen=True)
-class Platform:
-    """Where the platform's presets and policy bundles come from. `lifecycle diff --git`
-    builds one for the old revision when they are files of the same repository."""
-
-    conf: Path
-    policy_path: tuple[Path, ...]
-
-    @classmethod
-    def current(cls) -> Platform:
-        extra = tuple(Path(p) for p in os.environ.get("LIFECYCLE_POLICY_PATH", "")
-                      .split(os.pathsep) if p)
-        return cls(platform_conf_dir(), extra)
-
-    @property
-    def policy_dirs(self) -> list[Path]:
-        return [*self.policy_path, self.conf / "policy"]
-
-
-def policy_dirs() -> list[Path]:
-    """Platform policy folders: LIFECYCLE_POLICY_PATH entries first, then conf/policy.
-    Never the user's conf/: a spec cannot bring its own rules."""
-    return Platform.current().policy_dirs
+__all__ = ["Platform", "Validation", "compile_spec", "policy_dirs", "refusal", "today",
+           "validate_one"]
 
 
 def _finding(loaded: LoadedSpec, f: SpecFinding) -> Problem:
@@ -158,13 +103,14 @@ def _touches(a: KeyPath, b: KeyPath) -> bool:
 
 
 def _protected_overrides(loaded: LoadedSpec, bundle: Bundle, platform: Platform,
-                         allowed: bool) -> list[Problem]:
+                         allowed: bool) -> tuple[list[Problem], tuple[Path, ...]]:
     """Keys the bundle protects (risk tier, policy, waivers, approvals by default) that the
     command line changed. Found by composing the spec without its overrides and comparing
     values, so no route (a key, a preset choice, an interpolation, a deletion) goes
-    unseen; the protected keys are those of both sides' bundles."""
+    unseen; the protected keys are those of both sides' bundles. Also returns the files
+    of the spec's own bundle (the result depends on them)."""
     if not loaded.overrides:
-        return []
+        return [], ()
     try:
         base: LoadedSpec | None = compose(loaded.path, (), conf=platform.conf)
     except InputError:
@@ -203,15 +149,17 @@ def _protected_overrides(loaded: LoadedSpec, bundle: Bundle, platform: Platform,
                 "change it in the spec file, where a reviewer sees it; or pass "
                 "--allow-protected-overrides, which records the override in the plan, the "
                 "run's journal, MLflow and the model card"))
-    return problems
+    return problems, tuple(f for b in bundles for f in b.files)
 
 
 def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                  on: dt.date | None = None, platform: Platform | None = None,
-                 allow_protected_overrides: bool = False) -> Validation:
-    """Every problem of one spec, and its plan when the input is valid. Overrides of keys
-    the policy bundle protects are errors unless `allow_protected_overrides`, and then
-    warnings recorded in the plan."""
+                 allow_protected_overrides: bool = False, *,
+                 build_plan: bool = True) -> Validation:
+    """Every problem of one spec, and its plan when the input is valid (unless not
+    `build_plan`: the problems do not depend on it). Overrides of keys the policy bundle
+    protects are errors unless `allow_protected_overrides`, and then warnings recorded in
+    the plan."""
     platform = platform or Platform.current()
     result = Validation(path=str(path))
     try:
@@ -220,6 +168,7 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         result.problems.extend(exc.all_problems())
         return result
     result.loaded = loaded
+    result.sources = loaded.sources
     result.problems.extend(_finding(loaded, f) for f in non_finite_numbers(loaded.mapping))
     if result.problems:
         return result
@@ -245,7 +194,9 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         result.problems.extend(replace(p, location=loc) if p.location.file is None else p
                                for p in exc.all_problems())
         return result
-    protected = _protected_overrides(loaded, bundle, platform, allow_protected_overrides)
+    protected, bundle_files = _protected_overrides(loaded, bundle, platform,
+                                                   allow_protected_overrides)
+    result.sources = (*loaded.sources, *bundle.files, *bundle_files)
     result.problems.extend(protected)
     tier_problem = check_bundle_tier(bundle, spec.risk_tier)
     if tier_problem is not None:
@@ -269,16 +220,10 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         else:
             result.problems.append(Problem(r.rule, r.message, r.key_path, loc, r.hint,
                                            severity=r.severity))
-    if result.exit_code != ExitCode.INVALID_INPUT:  # a plan that fails policy is still shown
+    if build_plan and result.exit_code != ExitCode.INVALID_INPUT:  # shown if policy fails
         result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides,
                                    tuple(p.key_path for p in protected))
     return result
-
-
-def validate(paths: list[str] | tuple[str, ...], overrides: list[str] | tuple[str, ...] = (),
-             on: dt.date | None = None,
-             allow_protected_overrides: bool = False) -> list[Validation]:
-    return [validate_one(p, overrides, on, None, allow_protected_overrides) for p in paths]
 
 
 def refusal(result: Validation, path: str | Path, policy_fails: bool = False) -> LifecycleError:

@@ -15,9 +15,8 @@ import tempfile
 from pathlib import Path
 
 from ..compile.validate import Platform, validate_one
-from ..errors import InputError, LifecycleError, Location, Problem
+from ..errors import InputError, Location, Problem
 from ..load import git
-from ..policy import load_bundle
 from .compare import compare
 from .files import Side, rule_reads, side
 from .model import DiffReport, SpecDiff, report
@@ -119,14 +118,8 @@ def _composed_from(spec: Path, changed: list[str], root: Path, platform: Platfor
     """Whether a spec whose file did not change is touched by a changed preset or bundle."""
     if not spec.exists():
         return False
-    result = validate_one(spec, (), on, platform)
+    result = validate_one(spec, (), on, platform, build_plan=False)
     if result.loaded is None:
         return True
-    used = {str(p.resolve()) for p in result.loaded.sources}
-    if result.policy is not None:
-        try:
-            used |= {str(p.resolve()) for p in
-                     load_bundle(result.policy.bundle, platform.policy_dirs).files}
-        except LifecycleError:
-            pass
+    used = {str(p.resolve()) for p in result.sources}
     return any(str((root / f).resolve()) in used for f in changed)

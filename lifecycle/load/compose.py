@@ -13,7 +13,6 @@ Problems in hydra_errors.py.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,20 +29,11 @@ from .overrides import (
     check_preset_choices,
     parse_overrides,
 )
+from .platform import platform_conf_dir
 from .provenance import ProvenanceIndex
 from .yaml_safe import YamlFile, display_path, read_yaml_cached
 
 _RESOLVER_CALL = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
-
-
-def platform_conf_dir() -> Path:
-    """The platform's conf/: LIFECYCLE_CONF, else the copy in the wheel, else the repo's."""
-    env = os.environ.get("LIFECYCLE_CONF")
-    if env:
-        return Path(env).resolve()
-    here = Path(__file__).resolve().parent.parent
-    packaged = here / "_conf"
-    return packaged if packaged.is_dir() else here.parent / "conf"
 
 
 @dataclass(frozen=True)
@@ -109,11 +99,14 @@ def compose(spec_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     apply_overrides(cfg, cli, provenance)
     raw = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(raw, dict)
-    problems = list(_forbidden_resolvers(raw, (), provenance))
+    interpolated: list[KeyPath] = []
+    problems = list(_forbidden_resolvers(raw, (), provenance, interpolated))
     if problems:
         raise LoadError(problems[0].message, problems=tuple(problems))
     try:
-        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        # resolving walks the whole config again: only when something is to be resolved
+        resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True) \
+            if interpolated or _has_missing(raw) else raw
     except OmegaConfBaseException as exc:
         raise errors.omegaconf_error(exc, primary, provenance) from None
     except RecursionError:
@@ -175,15 +168,27 @@ def _index(path: Path, primary: YamlFile, defaults: list[Any], search: list[Path
     return provenance, presets, sources, booleans
 
 
-def _forbidden_resolvers(node: Any, prefix: KeyPath,
-                         provenance: ProvenanceIndex) -> Iterator[Problem]:
+def _has_missing(node: Any) -> bool:
+    """A mandatory '???' left unset (resolving reports it, located)."""
+    if isinstance(node, dict):
+        return any(_has_missing(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_missing(v) for v in node)
+    return isinstance(node, str) and node == "???"
+
+
+def _forbidden_resolvers(node: Any, prefix: KeyPath, provenance: ProvenanceIndex,
+                         interpolated: list[KeyPath]) -> Iterator[Problem]:
+    """Resolver calls (refused), noting every value that interpolates."""
     if isinstance(node, dict):
         for k, v in node.items():
-            yield from _forbidden_resolvers(v, prefix + (str(k),), provenance)
+            yield from _forbidden_resolvers(v, prefix + (str(k),), provenance, interpolated)
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            yield from _forbidden_resolvers(v, prefix + (i,), provenance)
+            yield from _forbidden_resolvers(v, prefix + (i,), provenance, interpolated)
     elif isinstance(node, str):
+        if "${" in node:
+            interpolated.append(prefix)
         match = _RESOLVER_CALL.search(node)
         if match:
             yield Problem(

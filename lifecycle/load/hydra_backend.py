@@ -9,6 +9,8 @@ a time, so a failure is known by the override that caused it.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -21,14 +23,26 @@ _PARSED: dict[tuple[str, int, int], Any] = {}
 
 
 def preset_groups(search: list[Path]) -> set[str]:
-    """Preset group names ('train', 'serve/rollout') found on the search path."""
+    """Preset group names ('train', 'serve/rollout') found on the search path: folders
+    below a search folder that hold a .yaml file."""
     out: set[str] = set()
     for folder in search:
-        if folder.is_dir():
-            for d in folder.rglob("*"):
-                if d.is_dir() and any(d.glob("*.yaml")):
-                    out.add(d.relative_to(folder).as_posix())
+        _groups_below(str(folder), "", out)
     return out - {"policy"}
+
+
+def _groups_below(folder: str, rel: str, out: set[str]) -> None:
+    """One os.scandir per folder: a spec folder of 1,000 specs is listed, not stat'ed
+    file by file, for every spec composed."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    if rel and any(e.name.endswith(".yaml") and e.is_file() for e in entries):
+        out.add(rel)
+    for e in entries:
+        if e.is_dir():
+            _groups_below(e.path, f"{rel}/{e.name}" if rel else e.name, out)
 
 
 def group_options(group: str, search: list[Path]) -> list[str]:
@@ -95,15 +109,35 @@ def _guarded(source: Any) -> Any:
             cached = _PARSED.get(key)
             if cached is None:
                 text = full.read_text(encoding="utf-8")
-                cached = (ConfigSource._get_header_dict(text[:512]),
-                          yaml.load(text, Loader=loader))
+                obj = yaml.load(text, Loader=loader)
+                # a preset (group/name) is composed by many specs: keep its DictConfig and
+                # hand out copies (Hydra merges the returned nodes into the result)
+                cfg = (OmegaConf.create() if obj is None else OmegaConf.create(obj)) \
+                    if "/" in config_path else None
+                cached = (ConfigSource._get_header_dict(text[:512]), obj, cfg)
                 _PARSED[key] = cached
-            header, obj = cached
-            cfg = OmegaConf.create() if obj is None else OmegaConf.create(obj)
+            header, obj, preset = cached
+            cfg = copy.deepcopy(preset) if preset is not None else (
+                OmegaConf.create() if obj is None else OmegaConf.create(obj))
             return ConfigResult(config=cfg, path=f"{self.scheme()}://{self.path}",
                                 provider=self.provider, header=dict(header))
 
     return GuardedFileConfigSource(source.provider, source.path)
+
+
+@functools.cache
+def _repository_class() -> Any:
+    from hydra._internal.config_repository import CachingConfigRepository
+
+    class Repository(CachingConfigRepository):
+        """Hydra's caching repository without its deepcopy of the delegate (which copies
+        Hydra's own ConfigStore each time): ours is built for one composition."""
+
+        def __init__(self, delegate: Any) -> None:
+            self.delegate = delegate
+            self.cache = {}
+
+    return Repository
 
 
 def compose_presets(config_name: str, search: list[Path],
@@ -112,7 +146,7 @@ def compose_presets(config_name: str, search: list[Path],
     list, after the command line's preset choices (Hydra `Override`s of groups). Returns
     the struct-mode DictConfig and Hydra's resolved defaults list."""
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra._internal.config_repository import CachingConfigRepository, ConfigRepository
+    from hydra._internal.config_repository import ConfigRepository
     from hydra._internal.config_search_path_impl import ConfigSearchPathImpl
     from hydra._internal.core_plugins.file_config_source import FileConfigSource
     from hydra._internal.core_plugins.structured_config_source import StructuredConfigSource
@@ -130,7 +164,7 @@ def compose_presets(config_name: str, search: list[Path],
     csp.append("schema", "structured://")  # Hydra expects its (empty) schema source last
     base = ConfigRepository(config_search_path=csp)
     base.sources = [_guarded(src) for src in base.sources]
-    repo = CachingConfigRepository(base)
+    repo = _repository_class()(base)
     if repo.load_config(config_name) is None:
         raise MissingConfigException(f"Cannot find primary config '{config_name}'",
                                      config_name)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError, Location
-from ..spec.problems import did_you_mean
 from .hydra_backend import group_options
 from .keypath import parse_path
 from .overrides import CommandLineOverride, preset_choice_problem
@@ -48,6 +47,8 @@ def missing_config(exc: Any, primary: YamlFile, search: list[Path],
                    overrides: tuple[CommandLineOverride, ...]) -> LoadError:
     """Hydra's MissingConfigException: a preset named in a defaults list (or chosen on the
     command line) that no folder of the search path has."""
+    from ..spec.problems import did_you_mean
+
     missing = getattr(exc, "missing_cfg_file", None) or ""
     group, _, name = missing.rpartition("/")
     if not group:

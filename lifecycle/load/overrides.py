@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import LoadError, Location, Problem
-from ..spec.problems import did_you_mean
 from .hydra_backend import group_options
 from .keypath import KeyPath, parse_path
 from .provenance import ProvenanceIndex
@@ -124,6 +123,8 @@ def check_preset_choices(overrides: tuple[CommandLineOverride, ...], groups: set
                          search: list[Path]) -> None:
     """Preset choices name an existing group and one of its presets (checked before Hydra,
     so the error is at the override with the options, not in the spec's defaults list)."""
+    from ..spec.problems import did_you_mean
+
     problems: list[Problem] = []
     for o in overrides:
         if o.kind != "preset":

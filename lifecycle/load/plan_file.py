@@ -4,12 +4,13 @@ Job receives in LIFECYCLE_PLAN_JSON. Plans of another schema version are refused
 from __future__ import annotations
 
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, Location, Problem
-from ..plan import Plan
 from .keypath import format_path
+
+if TYPE_CHECKING:
+    from ..plan import Plan
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -26,6 +27,10 @@ def load_plan(path: str | Path) -> Plan:
 
 def plan_from_json(text: str, where: Location | None = None) -> Plan:
     """A plan from its JSON (a file's text, or LIFECYCLE_PLAN_JSON inside a Ray Job)."""
+    from pydantic import ValidationError
+
+    from ..plan import Plan
+
     loc = where or Location(origin="LIFECYCLE_PLAN_JSON")
     try:
         return Plan.model_validate_json(text)

@@ -18,7 +18,7 @@ PLAN_SCHEMA_VERSION = 1
 
 
 class PlanModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Resources(PlanModel):
