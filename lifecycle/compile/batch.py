@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import Problem
 from ..load.platform import Platform, today
@@ -21,6 +22,8 @@ from .cache import ValidateCache, cache_dir
 from .validation import Validation
 
 MIN_SPECS_PER_WORKER = 8  # below this a worker's start-up costs more than it saves
+T = TypeVar("T")
+R = TypeVar("R")
 
 Check = tuple[str | Path, tuple[str, ...], dt.date, bool]
 Checked = tuple[list[Problem], tuple[Path, ...], bool]  # problems, sources, cacheable
@@ -52,7 +55,8 @@ def validate(paths: list[str] | tuple[str, ...], overrides: list[str] | tuple[st
             todo.append((i, key))
     checks: list[Check] = [(paths[i], overrides, day, allow_protected_overrides)
                            for i, _ in todo]
-    for (i, key), (problems, sources, cacheable) in zip(todo, _run(checks, workers)):
+    for (i, key), (problems, sources, cacheable) in zip(todo, in_workers(check, checks,
+                                                                         workers)):
         results[i] = Validation(str(paths[i]), problems)
         if store is not None and key is not None and cacheable:
             store.put(key, paths[i], problems, sources)
@@ -76,18 +80,21 @@ def _cpus() -> int:
     return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
-def _run(checks: list[Check], workers: int | None) -> list[Checked]:
-    if not checks:
+def in_workers(fn: Callable[[T], R], items: list[T], workers: int | None = None,
+               min_per_worker: int = MIN_SPECS_PER_WORKER) -> list[R]:
+    """`fn` over `items`, in order: in forked worker processes (one per CPU, or `workers`)
+    when there are at least `min_per_worker` items for each, else here. The first item is
+    done here, so that the parsed presets, bundles and CEL programs it warms are shared by
+    the forked workers. `fn` must be a module-level function."""
+    if not items:
         return []
-    n = min(workers or _cpus(), len(checks) // MIN_SPECS_PER_WORKER)
+    n = min(workers or _cpus(), len(items) // min_per_worker)
     if n < 2:
-        return [check(c) for c in checks]
-    # the first spec here warms the parsed presets, bundles and CEL programs that forked
-    # workers then share
-    first = check(checks[0])
+        return [fn(item) for item in items]
+    first = fn(items[0])
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    rest = checks[1:]
+    rest = items[1:]
     with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
-        done = list(pool.map(check, rest, chunksize=max(1, len(rest) // (n * 4))))
+        done = list(pool.map(fn, rest, chunksize=max(1, len(rest) // (n * 4))))
     return [first, *done]

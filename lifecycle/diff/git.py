@@ -14,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..compile.batch import in_workers
 from ..compile.validate import Platform, validate_one
 from ..errors import InputError, Location, Problem
 from ..load import git
@@ -54,13 +55,20 @@ def diff_git(rev: str, paths: list[str] | tuple[str, ...] = (), on: dt.date | No
         old_platform = Platform(
             conf=_mapped(platform.conf, root, old_root),
             policy_path=tuple(_mapped(p, root, old_root) for p in platform.policy_path))
-        results = [d for f in affected if (d := _compare_one(
-            f, root, old_root, f in old_set, platform, old_platform, on)) is not None]
-    return report(f"{rev} ({commit[:10]})", "working tree", results)
+        compared = in_workers(_compare_one, [
+            (f, root, old_root, f in old_set, platform, old_platform, on) for f in affected],
+            min_per_worker=MIN_SPECS_PER_WORKER)
+    return report(f"{rev} ({commit[:10]})", "working tree",
+                  [d for d in compared if d is not None])
 
 
-def _compare_one(f: str, root: Path, old_root: Path, existed: bool, platform: Platform,
-                 old_platform: Platform, on: dt.date | None) -> SpecDiff | None:
+MIN_SPECS_PER_WORKER = 4  # each is composed and compiled twice (both sides)
+Comparison = tuple[str, Path, Path, bool, Platform, Platform, dt.date | None]
+
+
+def _compare_one(args: Comparison) -> SpecDiff | None:
+    """One spec at both revisions (module-level: it runs in worker processes)."""
+    f, root, old_root, existed, platform, old_platform, on = args
     new_path, old_path = root / f, old_root / f
     b = side(new_path, on, platform, root) if new_path.exists() else None
     a: Side | None = None

@@ -27,13 +27,36 @@ def preset_groups(search: list[Path]) -> set[str]:
     below a search folder that hold a .yaml file."""
     out: set[str] = set()
     for folder in search:
-        _groups_below(str(folder), "", out)
+        out |= _groups_in(str(folder))
     return out - {"policy"}
 
 
-def _groups_below(folder: str, rel: str, out: set[str]) -> None:
-    """One os.scandir per folder: a spec folder of 1,000 specs is listed, not stat'ed
-    file by file, for every spec composed."""
+_GROUPS: dict[str, tuple[tuple[tuple[str, int], ...], frozenset[str]]] = {}
+
+
+def _groups_in(folder: str) -> frozenset[str]:
+    """The groups under one folder, listed once per process while no folder under it
+    changes (a folder's mtime moves when an entry is added, removed or renamed): a spec
+    folder of 1,000 specs is not listed again for every spec."""
+    cached = _GROUPS.get(folder)
+    if cached is not None and all(_mtime(d) == m for d, m in cached[0]):
+        return cached[1]
+    stamps: list[tuple[str, int]] = []
+    out: set[str] = set()
+    _groups_below(folder, "", out, stamps)
+    _GROUPS[folder] = (tuple(stamps), frozenset(out))
+    return _GROUPS[folder][1]
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+def _groups_below(folder: str, rel: str, out: set[str], stamps: list[tuple[str, int]]) -> None:
+    stamps.append((folder, _mtime(folder)))
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -42,7 +65,7 @@ def _groups_below(folder: str, rel: str, out: set[str]) -> None:
         out.add(rel)
     for e in entries:
         if e.is_dir():
-            _groups_below(e.path, f"{rel}/{e.name}" if rel else e.name, out)
+            _groups_below(e.path, f"{rel}/{e.name}" if rel else e.name, out, stamps)
 
 
 def group_options(group: str, search: list[Path]) -> list[str]:
