@@ -95,7 +95,7 @@ def main() -> None:
                           "lifecycle_diff_median_s": round(mo, 3),
                           "lifecycle_diff_max_s": round(max(ours_t), 3),
                           "ratio": round(mo / mg, 1)}))
-        print(f"lifecycle diff --git: median {mo:.2f} s (target < 2 s), "
+        print(f"lifecycle diff --git: median {mo:.2f} s (target ≤ 1 s), "
               f"{mo / mg:.0f}x git diff ({mg * 1000:.0f} ms)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

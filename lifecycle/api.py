@@ -1,6 +1,7 @@
 """The library surface: what the CLI calls, and what users may call from Python.
 
     validate(paths, overrides)  -> list[Validation]   all problems of each spec
+    validate_one(path, ...)     -> Validation         one spec, with its plan when valid
     compile_spec(path, ...)     -> Plan               raises InputError / PolicyError
     load_plan(path)             -> Plan               a compiled plan.json read back
     spec_schema()               -> dict               JSON Schema of the spec (for editors)
@@ -13,36 +14,40 @@
     prometheus_rules(plan)      -> str                its SLOs as Prometheus rules (YAML)
     grafana_dashboard(plan)     -> dict               its Grafana dashboard (JSON model)
 
-Only run_spec / run_plan import ray and mlflow, lazily, through lifecycle.execute.
+A façade: each function is a call into the package that does the work (compile, diff,
+load, execute), imported where it is used so `lifecycle validate` pays only for what it
+runs. Only run_spec / run_plan and the operating commands import ray and mlflow, lazily,
+through lifecycle.execute; RunOptions and RunResult are plain dataclasses and re-exported
+here so callers never reach into lifecycle.execute. Signed (what approve returns) is
+imported on first use: validating a spec without signed approvals never loads the
+signature code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from .compile.validation import Validation
+from .errors import ExitCode, InputError, Location, Problem
+from .execute.options import RunOptions
+from .execute.result import RunResult
+from .load import load_plan, plan_from_json
+from .load.platform import Platform, policy_dirs, today
 
-from .compile import compile_plan, price, spec_json
-from .compile.approvals import Signed, evaluate_with_approvals, sign_approval
-from .diff import DiffReport, Where, compare, report
-from .errors import ExitCode, InputError, LifecycleError, Location, PolicyError, Problem
-from .load import LoadedSpec, compose, display_path, format_path, parse_path, platform_conf_dir
-from .plan import Plan, PolicyReport
-from .policy import check_bundle, check_bundle_tier, load_bundle, select_bundle_name
-from .policy.approvals import folder_prefix
-from .policy.prices import load_price_table
-from .policy.references import bundle_reads
-from .spec import Retirement, Spec
-from .spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
-from .spec.problems import CHECKS as REGISTERED_CHECKS
-from .spec.problems import SpecFinding, from_validation_error, non_finite_numbers
+if TYPE_CHECKING:
+    from .compile.approvals import Signed
+    from .diff import DiffReport
+    from .plan import Plan
 
 __all__ = [
     "Platform",
+    "RunOptions",
+    "RunResult",
+    "Signed",
     "Validation",
     "approve",
     "compile_spec",
@@ -68,211 +73,69 @@ __all__ = [
 ]
 
 
-@dataclass
-class Validation:
-    """The outcome of validating one spec."""
+def __getattr__(name: str) -> object:
+    """Signed on first use: its module loads the approval checks, which a spec without
+    approvals never needs."""
+    if name == "Signed":
+        from .compile.approvals import Signed
 
-    path: str
-    problems: list[Problem] = field(default_factory=list)
-    loaded: LoadedSpec | None = None
-    spec: Spec | None = None
-    policy: PolicyReport | None = None
-    plan: Plan | None = None
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if any(p.severity == "error" and not _is_policy(p) for p in self.problems):
-            return ExitCode.INVALID_INPUT
-        if self.errors:
-            return ExitCode.POLICY
-        return ExitCode.OK
+        return Signed
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _is_policy(p: Problem) -> bool:
-    return not (p.code.startswith(("yaml.", "load.", "schema.", "policy.")))
+OnEvent = Callable[[str, dict[str, Any]], None]
+"""Receives each run event by name with its fields (stage started, trial done, ...)."""
+Overrides = list[str] | tuple[str, ...]
 
 
-def today() -> dt.date:
-    """The date waivers are checked against (LIFECYCLE_TODAY=YYYY-MM-DD pins it)."""
-    pinned = os.environ.get("LIFECYCLE_TODAY")
-    return dt.date.fromisoformat(pinned) if pinned else dt.date.today()
+def validate(paths: list[str] | tuple[str, ...], overrides: Overrides = (),
+             on: dt.date | None = None,
+             allow_protected_overrides: bool = False, problems_only: bool = False,
+             cache: bool = True, workers: int | None = None) -> list[Validation]:
+    """Every problem of each spec. With problems_only (what `lifecycle validate` prints),
+    results may come from the content-hash cache and specs are checked in `workers`
+    processes (default: one per CPU when there are enough specs)."""
+    from .compile.batch import validate as _validate
+
+    return _validate(paths, overrides, on, allow_protected_overrides,
+                     problems_only=problems_only, cache=cache, workers=workers)
 
 
-@dataclass(frozen=True)
-class Platform:
-    """Where the platform's presets and policy bundles come from. `lifecycle diff --git`
-    builds one for the old revision when they are files of the same repository."""
+def validate_one(path: str | Path, overrides: Overrides = (), on: dt.date | None = None,
+                 platform: Platform | None = None,
+                 allow_protected_overrides: bool = False) -> Validation:
+    """Every problem of one spec, with what was built on the way (composition, spec,
+    policy report, plan)."""
+    from .compile.validate import validate_one as _validate_one
 
-    conf: Path
-    policy_path: tuple[Path, ...]
-    cost_path: tuple[Path, ...] = ()
-
-    @classmethod
-    def current(cls) -> Platform:
-        def paths(var: str) -> tuple[Path, ...]:
-            return tuple(Path(p) for p in os.environ.get(var, "").split(os.pathsep) if p)
-
-        return cls(platform_conf_dir(), paths("LIFECYCLE_POLICY_PATH"),
-                   paths("LIFECYCLE_COST_PATH"))
-
-    @property
-    def policy_dirs(self) -> list[Path]:
-        return [*self.policy_path, self.conf / "policy"]
-
-    @property
-    def cost_dirs(self) -> list[Path]:
-        """Where the price table comes from: LIFECYCLE_COST_PATH entries, then conf/cost."""
-        return [*self.cost_path, self.conf / "cost"]
+    return _validate_one(path, overrides, on, platform, allow_protected_overrides)
 
 
-def policy_dirs() -> list[Path]:
-    """Platform policy folders: LIFECYCLE_POLICY_PATH entries first, then conf/policy.
-    Never the user's conf/: a spec cannot bring its own rules."""
-    return Platform.current().policy_dirs
-
-
-def _locate(loaded: LoadedSpec, key_path: tuple[str | int, ...]) -> Location:
-    return loaded.locate(key_path)
-
-
-def _finding(loaded: LoadedSpec, f: SpecFinding) -> Problem:
-    return Problem(f.code, f.message, format_path(f.key_path), _locate(loaded, f.key_path),
-                   f.hint, severity=f.severity)
-
-
-def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                 on: dt.date | None = None, platform: Platform | None = None) -> Validation:
-    platform = platform or Platform.current()
-    result = Validation(path=str(path))
-    try:
-        loaded = compose(path, overrides, conf=platform.conf)
-    except InputError as exc:
-        result.problems.extend(exc.all_problems())
-        return result
-    result.loaded = loaded
-    result.problems.extend(_finding(loaded, f) for f in non_finite_numbers(loaded.mapping))
-    if result.problems:
-        return result
-    try:
-        spec = Spec.model_validate(loaded.mapping)
-    except ValidationError as exc:
-        result.problems.extend(_finding(loaded, f)
-                               for f in from_validation_error(Spec, exc, loaded.mapping))
-        return result
-    result.spec = spec
-    for check in REGISTERED_CHECKS:
-        result.problems.extend(_finding(loaded, f) for f in check(spec))
-    if result.errors:
-        return result
-    resolved = spec_json(spec)
-    try:
-        bundle = load_bundle(select_bundle_name(resolved), platform.policy_dirs)
-    except InputError as exc:
-        loc = _locate(loaded, ("policy",)) if spec.policy else _locate(loaded, ("risk_tier",))
-        result.problems.extend(replace(p, location=loc) if p.location.file is None else p
-                               for p in exc.all_problems())
-        return result
-    tier_problem = check_bundle_tier(bundle, spec.risk_tier)
-    if tier_problem is not None:
-        result.problems.append(replace(tier_problem, location=_locate(loaded, ("policy",))))
-    syntax = check_bundle(bundle)
-    if syntax:
-        result.problems.extend(syntax)
-        return result
-    # --- cost: the spec priced with the platform's table; rules read it as cost.*
-    try:
-        estimate = price(spec, load_price_table(platform.cost_dirs).table)
-    except InputError as exc:
-        result.problems.extend(exc.all_problems())
-        return result
-    # ---
-    report, approvals = evaluate_with_approvals(spec, resolved, bundle, loaded.path, platform.conf,
-                                                on or today(), display_path(loaded.path),
-                                                cost=estimate.policy_view())
-    result.policy = report
-    for r in report.results:
-        if r.status == "pass" or r.status == "not_applicable":
-            continue
-        loc = _locate(loaded, parse_path(r.key_path))
-        if r.status == "waived" and r.waiver is not None:
-            w = r.waiver
-            result.problems.append(Problem(
-                r.rule, f"waived: {r.message}", r.key_path, loc,
-                f"waiver by {w.approved_by} until {w.expires.isoformat()}: {w.reason}",
-                severity="info"))
-        else:
-            result.problems.append(Problem(r.rule, r.message, r.key_path, loc, r.hint,
-                                           severity=r.severity))
-    if result.exit_code != ExitCode.INVALID_INPUT:  # a plan that fails policy is still shown
-        result.plan = compile_plan(spec, report, loaded.presets, loaded.overrides, approvals,
-                                   cost=estimate)
-    return result
-
-
-def validate(paths: list[str] | tuple[str, ...], overrides: list[str] | tuple[str, ...] = (),
-             on: dt.date | None = None) -> list[Validation]:
-    return [validate_one(p, overrides, on) for p in paths]
-
-
-def _refusal(result: Validation, path: str | Path,
-             policy_fails: bool = False) -> LifecycleError:
-    """The error for a spec that did not compile (with policy_fails, one that failed
-    policy too), carrying every problem found."""
-    errors = tuple(p for p in result.problems if p.severity == "error")
-    cls: type[LifecycleError] = (PolicyError if policy_fails
-                                 and result.exit_code == ExitCode.POLICY else InputError)
-    return cls(f"{path}: {len(errors)} problem(s)", problems=errors)
-
-
-def compile_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
-                 on: dt.date | None = None) -> Plan:
+def compile_spec(path: str | Path, overrides: Overrides = (), on: dt.date | None = None,
+                 allow_protected_overrides: bool = False) -> Plan:
     """Compile a spec into a plan; raises InputError or PolicyError with every problem."""
-    result = validate_one(path, overrides, on)
-    if result.plan is None or result.errors:
-        raise _refusal(result, path, policy_fails=True)
-    return result.plan
+    from .compile.validate import compile_spec as _compile_spec
+
+    return _compile_spec(path, overrides, on, allow_protected_overrides)
 
 
 def approve(path: str | Path, role: str, key: str | Path, ticket: str | None = None,
             expires: str | dt.date | None = None, by: str | None = None,
-            overrides: list[str] | tuple[str, ...] = (), on: dt.date | None = None,
-            passphrase: Any = None) -> Signed:
+            overrides: Overrides = (), on: dt.date | None = None,
+            passphrase: Callable[[], bytes] | None = None) -> Signed:
     """Sign an approval of the plan the spec compiles to (with `overrides`), as the owner
     of `key` in the platform's approvers conf; written beside the spec in
-    `<spec>.approvals/`. A spec that breaks the schema cannot be approved; one that fails
-    policy can (it may fail only for want of this approval)."""
-    result = validate_one(path, overrides, on)
-    if result.plan is None or result.loaded is None:
-        raise _refusal(result, path)
-    if isinstance(expires, str):
-        try:
-            expires = dt.date.fromisoformat(expires)
-        except ValueError:
-            raise InputError.one("approve.expires", f"--expires {expires} is not a date",
-                                 Location(origin="lifecycle approve"), "",
-                                 "write it as YYYY-MM-DD") from None
-    return sign_approval(result.plan, result.loaded.path, Platform.current().conf, role,
-                         Path(key), ticket, expires, by, on or today(), passphrase)
+    `<spec>.approvals/`. A spec that fails policy can be approved (it may fail only for
+    want of this approval); one that breaks the schema cannot."""
+    from .compile.approve import approve as _approve
 
-
-def load_plan(path: str | Path) -> Plan:
-    """Read a compiled plan.json back, checking its schema version."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        loc = Location(file=str(p))
-        raise InputError(f"cannot read plan {p}: {exc.strerror}", location=loc, problems=(
-            Problem("load.missing-file", f"cannot read plan: {exc.strerror}", "", loc),)) from None
-    return plan_from_json(text, Location(file=str(p)))
+    return _approve(path, role, key, ticket, expires, by, overrides, on, passphrase)
 
 
 def spec_schema() -> dict[str, Any]:
     """JSON Schema of the spec language, with Hydra's `defaults` list allowed."""
+    from .spec import Spec
+
     schema = Spec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "lifecycle spec"
@@ -286,21 +149,26 @@ def spec_schema() -> dict[str, Any]:
 
 def diff_schema() -> dict[str, Any]:
     """JSON Schema of `lifecycle diff --format json` (versioned by schema_version)."""
+    from .diff import DiffReport
+
     return DiffReport.model_json_schema()
 
 
-def plan_from_json(text: str, where: Location | None = None) -> Plan:
-    """A plan from its JSON (a file's text, or LIFECYCLE_PLAN_JSON inside a Ray Job)."""
-    loc = where or Location(origin="LIFECYCLE_PLAN_JSON")
-    try:
-        return Plan.model_validate_json(text)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        msg = f"not a valid plan: {format_path(tuple(err['loc']))}: {err['msg']}"
-        raise InputError(msg, location=loc, problems=(
-            Problem("plan.invalid", msg, "", loc,
-                    "recompile it with `lifecycle compile`; plans from another schema "
-                    "version are not read"),)) from None
+def diff_files(old: str | Path, new: str | Path, on: dt.date | None = None) -> DiffReport:
+    """Two specs (composed and compiled) or two compiled plans of the same model."""
+    from .diff.files import diff_files as _diff_files
+
+    return _diff_files(old, new, on)
+
+
+def diff_git(rev: str, paths: list[str] | tuple[str, ...] = (), on: dt.date | None = None,
+             cwd: str | Path | None = None) -> DiffReport:
+    """Each spec in the working tree against the same path at `rev`: the specs whose file
+    or signed approvals changed, and (when a preset, policy bundle, price table or the
+    approvers conf changed) every spec composed, checked or approved with it."""
+    from .diff.git import diff_git as _diff_git
+
+    return _diff_git(rev, paths, on, cwd)
 
 
 # --- SLO artifacts for the ecosystem (docs/slo.md) -------------------------------------
@@ -319,18 +187,20 @@ def grafana_dashboard(plan: Plan) -> dict[str, Any]:
     return dashboard(plan)
 
 
-def run_plan(plan: Plan, options: Any, on_event: Any = None) -> Any:
+def run_plan(plan: Plan, options: RunOptions, on_event: OnEvent | None = None) -> RunResult:
     """Execute a compiled plan on the local (or current) Ray; journaled and resumable."""
     from .execute.runner import run_plan as _run
 
     return _run(plan, options, on_event)
 
 
-def run_spec(path: str | Path, overrides: list[str] | tuple[str, ...], options: Any,
-             on_event: Any = None) -> Any:
-    """Compile (refusing invalid or policy-failing specs) and run. With an address, the
-    plan is submitted as a Ray Job and its exit code is returned instead of a result."""
-    plan = compile_spec(path, overrides)
+def run_spec(path: str | Path, overrides: list[str] | tuple[str, ...], options: RunOptions,
+             on_event: OnEvent | None = None,
+             allow_protected_overrides: bool = False) -> RunResult | ExitCode:
+    """Compile (refusing invalid or policy-failing specs, and overrides of protected keys
+    unless allowed) and run. With an address, the plan is submitted as a Ray Job and its
+    exit code is returned instead of a result."""
+    plan = compile_spec(path, overrides, allow_protected_overrides=allow_protected_overrides)
     options.spec_path = str(path)
     if options.address or os.environ.get("RAY_ADDRESS"):
         from .execute.connection import submit_job
@@ -340,7 +210,8 @@ def run_spec(path: str | Path, overrides: list[str] | tuple[str, ...], options: 
     return run_plan(plan, options, on_event)
 
 
-def run_status(options: Any) -> list[dict[str, Any]]:
+def run_status(options: RunOptions) -> list[dict[str, Any]]:
+    """Every run in the store with its stages, newest last (from the journals)."""
     from .execute.status import run_summaries
     from .execute.storage import Store
 
@@ -349,39 +220,8 @@ def run_status(options: Any) -> list[dict[str, Any]]:
 
 # --- operating a deployed application ---------------------------------------------
 
-@dataclass(frozen=True)
-class Served:
-    """What the operating commands need of a spec: its application, registered model and
-    `retirement` settings."""
-    application: str
-    model: str | None = None
-    archive: bool = Retirement.model_fields["archive"].default
-    drain_s: float = Retirement.model_fields["drain"].default
-
-
-def application_of(target: str | Path) -> Served:
-    """The application of a spec file, or the name itself when `target` is not a file
-    (an application deployed earlier: retirement defaults apply)."""
-    path = Path(target)
-    if not path.is_file():
-        return Served(str(target))
-    result = validate_one(path)
-    if result.plan is None:
-        raise _refusal(result, path)
-    plan = result.plan
-    deploy = next((s for s in plan.stages if s.kind == "deploy"), None)
-    if deploy is None:
-        loc = Location(file=str(path))
-        raise InputError(f"{path} has no serve section", location=loc, problems=(Problem(
-            "plan.not-served", "the spec deploys nothing", "serve", loc,
-            "add a serve section, or name the application instead of the spec"),))
-    retire = next((s for s in plan.stages if s.kind == "retire"), None)
-    if retire is None:  # no retirement section: its defaults
-        return Served(deploy.application, deploy.model)
-    return Served(deploy.application, deploy.model, retire.archive, retire.drain_s)
-
-
 def serve_status(target: str | Path, address: str | None = None) -> dict[str, Any]:
+    from .compile.served import application_of
     from .execute import serving
 
     application = application_of(target).application
@@ -390,29 +230,20 @@ def serve_status(target: str | Path, address: str | None = None) -> dict[str, An
 
 
 def rollout_command(target: str | Path, command: str, address: str | None = None) -> str:
+    """Promote, roll back, pause or resume a rollout. A promote of a named spec is held to
+    the approvals the spec has now (compile.served.promotion_approval)."""
+    from .compile.served import application_of, promotion_approval
     from .execute import serving
 
     application = application_of(target).application
-    approval = _promotion_approval(target) if command == "promote" else None
+    approval = promotion_approval(target) if command == "promote" else None
     serving.attach(address)
     return serving.command(application, command, approval, today())
 
 
-def _promotion_approval(target: str | Path) -> tuple[str | None, list[Any]] | None:
-    """What a promotion is held to when a spec is named: the digest its approvals cover
-    now, and those approvals (a spec that fails policy now is not promoted). None when
-    only an application is named: the candidate version's own record is checked."""
-    if not Path(target).is_file():
-        return None
-    result = validate_one(target)
-    if result.plan is None or result.errors:
-        raise _refusal(result, target, policy_fails=True)
-    record = result.plan.approvals
-    return (None, []) if record is None else (record.approved_digest, list(record.counted))
-
-
 def retire(target: str | Path, address: str | None = None,
            tracking_uri: str | None = None, drain_s: float | None = None) -> dict[str, Any]:
+    from .compile.served import application_of
     from .execute import serving
 
     served = application_of(target)
@@ -422,12 +253,12 @@ def retire(target: str | Path, address: str | None = None,
                           served.archive, served.drain_s if drain_s is None else drain_s)
 
 
-def monitor_report(target: str | Path, out_dir: str | None = None, options: Any = None,
-                   log: bool = True) -> dict[str, Any]:
+def monitor_report(target: str | Path, out_dir: str | None = None,
+                   options: RunOptions | None = None, log: bool = True) -> dict[str, Any]:
     """Write the HTML report of a spec's monitors from the run store (no cluster needed)
     and log it to the spec's latest MLflow run."""
+    from .compile.served import application_of
     from .execute import monitor_report as report
-    from .execute.options import RunOptions
     from .execute.storage import Store
 
     application = application_of(target).application
@@ -446,162 +277,3 @@ def monitor_report(target: str | Path, out_dir: str | None = None, options: Any 
     if log:
         done["mlflow"] = report.log_to_mlflow(collected, folder)
     return done
-
-
-# --- diff --------------------------------------------------------------------------
-
-_Side = tuple[Plan, Any]  # the plan, and a locate(key_path) -> Where | None for its spec
-
-
-def _side(path: Path, on: dt.date | None, platform: Platform | None = None,
-          base: Path | None = None) -> _Side:
-    """A compiled plan from a spec (.yaml) or a plan file (.json). Specs that fail policy
-    still compile (diff shows the rules); specs that break the schema raise InputError."""
-    if path.suffix == ".json":
-        return load_plan(path), None
-    result = validate_one(path, (), on, platform)
-    if result.plan is None or result.loaded is None:
-        raise _refusal(result, display_path(path))
-    loaded = result.loaded
-
-    def locate(key_path: tuple[str | int, ...]) -> Where | None:
-        loc = loaded.locate(key_path)
-        file = loc.file
-        if file is not None and base is not None:
-            try:
-                file = Path(file).resolve().relative_to(base).as_posix()
-            except ValueError:
-                pass
-        return Where(file=file, line=loc.line, column=loc.column, origin=loc.origin)
-
-    return result.plan, locate
-
-
-def _rule_reads(plan: Plan, platform: Platform | None = None) -> dict[str, tuple[str, ...]]:
-    try:
-        return bundle_reads(load_bundle(plan.policy.bundle,
-                                        (platform or Platform.current()).policy_dirs))
-    except LifecycleError:
-        return {}  # a plan compiled under a bundle this machine does not have
-
-
-def diff_files(old: str | Path, new: str | Path, on: dt.date | None = None) -> DiffReport:
-    """Two specs (composed and compiled) or two compiled plans of the same model."""
-    a, _ = _side(Path(old), on)
-    b, locate = _side(Path(new), on)
-    return report(str(old), str(new), [compare(a, b, path=str(new), old_path=str(old),
-                                               rule_reads=_rule_reads(b),
-                                               locate_new=locate)])
-
-
-def diff_git(rev: str, paths: list[str] | tuple[str, ...] = (), on: dt.date | None = None,
-             cwd: str | Path | None = None) -> DiffReport:
-    """Each spec in the working tree against the same path at `rev`: the specs whose file
-    changed, and (when a preset or policy bundle changed) every spec composed from it."""
-    import tempfile
-
-    from .load import git
-
-    here = Path(cwd or os.getcwd()).resolve()
-    root = git.repo_root(here)
-    commit = git.resolve(root, rev)
-    changed = git.changed_since(root, commit)
-    now_files = git.working_files(root)
-    old_files = git.files_at(root, commit)
-    platform = Platform.current()
-
-    def rel(p: Path) -> str | None:
-        try:
-            return p.resolve().relative_to(root).as_posix()
-        except ValueError:
-            return None  # outside the repository: the same on both sides
-
-    if paths:
-        wanted = [rel(here / p) for p in paths]
-        missing = [p for p, r in zip(paths, wanted) if r is None]
-        if missing:
-            raise InputError(f"{missing[0]} is outside the repository", problems=(Problem(
-                "diff.git", f"{missing[0]} is outside the repository {root}", "",
-                Location(file=str(missing[0])), "name specs inside the repository"),))
-        candidates = [w for w in wanted if w is not None]
-    else:
-        yaml_now = [f for f in now_files if f.endswith(".yaml") and (root / f).is_file()]
-        candidates = [f for f in yaml_now
-                      if git.looks_like_spec(f, (root / f).read_bytes())]
-        gone = [f for f in old_files if f.endswith(".yaml") and not (root / f).is_file()]
-        old_blobs = git.read_at(root, commit, gone)
-        candidates += [f for f, data in old_blobs.items() if git.looks_like_spec(f, data)]
-    old_set = set(old_files)
-    platform_dirs = [d for d in (platform.conf, *platform.policy_path, *platform.cost_path)
-                     if rel(d) is not None]
-    shared = [rel(d) for d in platform_dirs]
-
-    def in_conf(f: str) -> bool:
-        return "conf" in f.split("/")[:-1] or any(
-            s is not None and (f == s or f.startswith(s + "/")) for s in shared)
-
-    conf_changed = sorted(f for f in changed if in_conf(f))
-    specs = sorted(set(candidates))
-    # a spec's signed approvals are files beside it: read and compared with it
-    signed = {f: folder_prefix(f) for f in specs}
-    approvers_changed = any("approvers" in f.split("/")[:-1] for f in conf_changed)
-    affected = [f for f in specs if f in changed or any(c.startswith(signed[f]) for c in changed)
-                or (approvers_changed and (root / signed[f]).is_dir())
-                or (conf_changed and _composed_from(root / f, conf_changed, root, platform, on))]
-    with tempfile.TemporaryDirectory(prefix="lifecycle-diff-") as tmp:
-        old_root = Path(tmp)
-        approvals_of = tuple(signed[f] for f in affected)
-        needed = [f for f in old_set if f in set(affected) or in_conf(f)
-                  or f.startswith(approvals_of)]
-        git.write_tree(git.read_at(root, commit, needed), old_root)
-        old_platform = Platform(
-            conf=_mapped(platform.conf, root, old_root),
-            policy_path=tuple(_mapped(p, root, old_root) for p in platform.policy_path),
-            cost_path=tuple(_mapped(p, root, old_root) for p in platform.cost_path))
-        if not any((d / "default.yaml").is_file() for d in old_platform.cost_dirs):
-            # a revision from before price tables: price its side with today's table
-            old_platform = replace(old_platform, cost_path=tuple(platform.cost_dirs))
-        results = []
-        for f in affected:
-            new_path, old_path = root / f, old_root / f
-            b = _side(new_path, on, platform, root) if new_path.exists() else None
-            try:
-                a = _side(old_path, on, old_platform) if f in old_set else None
-            except InputError:
-                a = None  # it did not compile at `rev`: shown as added
-            if a is None and b is None:
-                continue
-            reads = _rule_reads((b or a)[0], platform)  # type: ignore[index]
-            results.append(compare(a[0] if a else None, b[0] if b else None, path=f,
-                                   old_path=f if a else None, rule_reads=reads,
-                                   locate_new=b[1] if b else None))
-    return report(f"{rev} ({commit[:10]})", "working tree", results)
-
-
-def _mapped(path: Path, root: Path, old_root: Path) -> Path:
-    try:
-        return old_root / path.resolve().relative_to(root)
-    except ValueError:
-        return path
-
-
-def _composed_from(spec: Path, changed: list[str], root: Path, platform: Platform,
-                   on: dt.date | None) -> bool:
-    """Whether a spec whose file did not change is touched by a changed preset or bundle."""
-    if not spec.exists():
-        return False
-    result = validate_one(spec, (), on, platform)
-    if result.loaded is None:
-        return True
-    used = {str(p.resolve()) for p in result.loaded.sources}
-    if result.policy is not None:
-        try:
-            used |= {str(p.resolve()) for p in
-                     load_bundle(result.policy.bundle, platform.policy_dirs).files}
-        except LifecycleError:
-            pass
-        try:  # a changed price table reprices every spec
-            used.add(str(load_price_table(platform.cost_dirs).path.resolve()))
-        except LifecycleError:
-            pass
-    return any(str((root / f).resolve()) in used for f in changed)

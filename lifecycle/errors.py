@@ -10,6 +10,8 @@
 A `Problem` is one finding (error or warning) with a location; an `InputError` or
 `PolicyError` carries all problems found, so the user sees them at once. Everything
 here is plain data and picklable, so errors cross Ray process boundaries intact.
+
+The bottom layer: imports nothing of lifecycle, and every other package may import it.
 """
 
 from __future__ import annotations

@@ -51,13 +51,16 @@ def approved_copy(spec: Path, folder: Path, overrides: Sequence[str] = (),
     return sign_copy(spec, folder, overrides, approvers)
 
 
-def compile_approved(spec: Path, overrides: Sequence[str] = ()) -> Plan:
+def compile_approved(spec: Path, overrides: Sequence[str] = (),
+                     allow_protected_overrides: bool = False) -> Plan:
     """The plan of `spec` with `overrides`, approved for exactly that: the integration
     tests shrink the example (fewer epochs, no tuning, other gates) and run what the
-    approvers signed, as a team would."""
+    approvers signed, as a team would. Overrides of protected keys (risk_tier, ...) need
+    the opt-in, as on the command line."""
     from lifecycle.api import compile_spec
 
-    return compile_spec(approved_copy(spec, _scratch(), overrides), list(overrides))
+    return compile_spec(approved_copy(spec, _scratch(), overrides), list(overrides),
+                        allow_protected_overrides=allow_protected_overrides)
 
 
 def _scratch() -> Path:

@@ -9,8 +9,12 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ExitCode, LifecycleError
+
+if TYPE_CHECKING:
+    from ..api import RunOptions, RunResult
 
 EPILOG = """exit codes: 0 ok · 1 policy violation (or failed gate) · 2 invalid input ·
 3 runtime failure · 4 internal error. Set LIFECYCLE_FULL_ERROR=1 for tracebacks."""
@@ -36,12 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE",
                    help="spec files, then Hydra overrides (key=value, +key=value, ~key)")
     v.add_argument("--format", choices=["text", "json"], default="text")
+    _protected(v)
+    v.add_argument("--no-cache", action="store_true", help="check every spec again instead "
+                   "of reusing unchanged results (cache: .lifecycle/cache, or "
+                   "$LIFECYCLE_CACHE_DIR)")
+    v.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for many specs (default: one per CPU)")
 
     pl = sub.add_parser("plan", help="show the compiled plan for a person", epilog=EPILOG)
     pl.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
+    _protected(pl)
 
     c = sub.add_parser("compile", help="write the plan as canonical JSON", epilog=EPILOG)
     c.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
+    _protected(c)
     c.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     c.add_argument("--serve-config", help="also write the Ray Serve config (serve deploy "
                    "schema) to this file")
@@ -64,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the plan on Ray (local by default)", epilog=EPILOG)
     r.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
     _run_options(r)
+    _protected(r)
     r.add_argument("--address", help="existing cluster's dashboard (http://head:8265); the "
                    "plan is submitted as a Ray Job. Default: RAY_ADDRESS, else local Ray")
 
@@ -126,6 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _protected(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-protected-overrides", action="store_true",
+                   help="let overrides change keys the policy bundle protects (risk_tier, "
+                   "policy, waivers, approvals by default); each one is recorded in the "
+                   "plan, the run's journal, MLflow and the model card")
+
+
 def _address(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="the cluster: HOST:6379, or `auto` on a cluster node "
                    "(default: $RAY_ADDRESS)")
@@ -142,23 +162,22 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    "with this process it always waits)")
 
 
-def _options(ns: argparse.Namespace) -> object:
-    from ..execute.options import RunOptions
+def _options(ns: argparse.Namespace) -> RunOptions:
+    from ..api import RunOptions
 
     return RunOptions(store=ns.store, tracking_uri=ns.tracking_uri, force=ns.force,
                       wait=ns.wait, address=getattr(ns, "address", None),
                       spec_path=getattr(ns, "spec_path", ""))
 
 
-def _finish_run(result: object, no_color: bool) -> int:
-    from ..errors import ExitCode
+def _finish_run(result: RunResult | ExitCode, no_color: bool) -> int:
     from ..render import make_console
     from ..render.run_text import render_run_summary
 
     if isinstance(result, ExitCode):
         return int(result)
     render_run_summary(make_console(no_color=no_color, wrap=True), result)
-    return int(result.exit_code)  # type: ignore[attr-defined]  # a RunResult
+    return int(result.exit_code)
 
 
 def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -169,7 +188,8 @@ def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spec, overrides = _one_spec(parser, ns.args)
     out = make_console(no_color=ns.no_color)
     result = api.run_spec(spec, overrides, _options(ns),
-                          lambda event, fields: render_event(out, event, fields))
+                          lambda event, fields: render_event(out, event, fields),
+                          allow_protected_overrides=ns.allow_protected_overrides)
     return _finish_run(result, ns.no_color)
 
 
@@ -193,7 +213,6 @@ def cmd_run_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
-    from ..execute.options import RunOptions
     from ..render import make_console
     from ..render.run_text import render_status
 
@@ -206,7 +225,7 @@ def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         else:
             render_serving(make_console(no_color=ns.no_color, wrap=True), state)
         return 0
-    runs = api.run_status(RunOptions(store=ns.store))
+    runs = api.run_status(api.RunOptions(store=ns.store))
     if ns.format == "json":
         print(json.dumps(runs, indent=2, default=str))
     else:
@@ -250,10 +269,9 @@ def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def cmd_monitor(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
-    from ..execute.options import RunOptions
     from ..render import make_console
 
-    done = api.monitor_report(ns.target, ns.output, RunOptions(store=ns.store),
+    done = api.monitor_report(ns.target, ns.output, api.RunOptions(store=ns.store),
                               log=not ns.no_mlflow)
     out = make_console(no_color=ns.no_color)
     seen = ", ".join(f"{k}: {v} windows" for k, v in sorted(done["windows"].items()))
@@ -286,7 +304,9 @@ def cmd_validate(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     specs, overrides = _split(ns.args)
     if not specs:
         parser.error("give at least one spec file")
-    results = api.validate(specs, overrides)
+    results = api.validate(specs, overrides,
+                           allow_protected_overrides=ns.allow_protected_overrides,
+                           problems_only=True, cache=not ns.no_cache, workers=ns.jobs)
     worst = max((r.exit_code for r in results), default=ExitCode.OK)
     if ns.format == "json":
         print(problems_json([(r.path, int(r.exit_code), r.problems) for r in results]))
@@ -303,7 +323,8 @@ def cmd_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..render import make_console, render_plan, render_problems
 
     spec, overrides = _one_spec(parser, ns.args)
-    r = api.validate_one(spec, overrides)
+    r = api.validate_one(spec, overrides,
+                         allow_protected_overrides=ns.allow_protected_overrides)
     if r.plan is not None:
         render_plan(make_console(no_color=ns.no_color, wrap=True), r.plan, spec)
     render_problems(make_console(no_color=ns.no_color),
@@ -316,7 +337,8 @@ def cmd_compile(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..render import make_console
 
     spec, overrides = _one_spec(parser, ns.args)
-    plan = api.compile_spec(spec, overrides)
+    plan = api.compile_spec(spec, overrides,
+                            allow_protected_overrides=ns.allow_protected_overrides)
     _write(ns.output, plan.to_json())
     if ns.serve_config and plan.serve_config is not None:
         _write(ns.serve_config, json.dumps(plan.serve_config, indent=2, sort_keys=True) + "\n")

@@ -50,11 +50,14 @@ def build_stages(spec: Spec, approved_digest: str | None = None) -> list[Any]:
 
 def compile_plan(spec: Spec, policy: PolicyReport, presets: tuple[str, ...] = (),
                  overrides: tuple[str, ...] = (), approvals: PlanApprovals | None = None,
-                 cost: CostEstimate | None = None) -> Plan:
-    """`cost`: the spec priced (compile.price) with the platform's price table."""
+                 cost: CostEstimate | None = None,
+                 protected_overrides: tuple[str, ...] = ()) -> Plan:
+    """`cost`: the spec priced (compile.price) with the platform's price table;
+    `protected_overrides`: the protected keys the command line changed (allowed)."""
     resolved = spec_json(spec)
     approved = approvals.approved_digest if approvals is not None else None
     return Plan(name=spec.name, risk_tier=spec.risk_tier, spec_hash=content_hash(resolved),
-                spec=resolved, presets=list(presets), overrides=list(overrides), policy=policy,
+                spec=resolved, presets=list(presets), overrides=list(overrides),
+                protected_overrides=list(protected_overrides), policy=policy,
                 stages=build_stages(spec, approved), serve_config=serve_config(spec),
                 approvals=approvals, slos=slo_params(spec), cost=cost)

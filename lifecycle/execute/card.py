@@ -20,6 +20,9 @@ def model_card(plan: Plan, outputs: dict[str, dict[str, Any]], lineage: dict[str
     for key in ("spec_path", "git_commit", "dataset_digest"):
         if lineage.get(key):
             lines.append(f"| {key.replace('_', ' ')} | `{lineage[key]}` |")
+    if plan.overrides:
+        lines.append("| command-line overrides | "
+                     + " ".join(f"`{o.replace('|', '/')}`" for o in plan.overrides) + " |")
     data = outputs.get("data", {})
     lines += ["", "## Data", ""]
     for role, src in data.get("sources", {}).items():
@@ -55,6 +58,10 @@ def model_card(plan: Plan, outputs: dict[str, dict[str, Any]], lineage: dict[str
     lines += _approvals(plan, spec)
     waived = [r for r in plan.policy.results if r.status == "waived"]
     passed = sum(r.status == "pass" for r in plan.policy.results)
+    if plan.protected_overrides:
+        lines.append("- **protected keys changed on the command line** (allowed by "
+                     "--allow-protected-overrides): "
+                     + ", ".join(f"`{k}`" for k in plan.protected_overrides))
     lines.append(f"- policy: {passed} rule(s) passed, {len(waived)} waived")
     for r in waived:
         assert r.waiver is not None

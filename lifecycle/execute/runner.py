@@ -64,7 +64,8 @@ def run_plan(plan: Plan, options: RunOptions,
     result = RunResult(run_id=run_id, plan_hash=plan.plan_hash)
     journal.append("run_started", plan_hash=plan.plan_hash, spec=plan.name,
                    spec_path=options.spec_path, pid=os.getpid(),
-                   stages=[s.id for s in plan.stages],
+                   stages=[s.id for s in plan.stages], overrides=plan.overrides,
+                   protected_overrides=plan.protected_overrides,
                    **({"trigger": options.trigger} if options.trigger else {}))
     store.write_json(f"runs/{run_id}/plan.json", plan.model_dump(mode="json"))
     executors = registry()

@@ -49,6 +49,9 @@ class Tracking:
                         "git_commit": git_commit(root) or "",
                         "policy_bundle": f"{plan.policy.bundle}@{plan.policy.bundle_hash[:12]}",
                         "approvals": _approvals(plan),
+                        # every command-line override, and the protected keys they changed
+                        "overrides": json.dumps(plan.overrides)[:5000],
+                        "protected_overrides": json.dumps(plan.protected_overrides),
                         "lifecycle_run_id": run_id}
         exp = self.client.get_experiment_by_name(plan.name)
         # With a sqlite store MLflow would put artifacts in ./mlruns of whatever folder the

@@ -14,8 +14,13 @@ class ProvenanceIndex:
     mappings merge key by key, anything else (scalar, list, null) replaces the subtree."""
 
     entries: dict[KeyPath, Location] = field(default_factory=dict)
+    # every proper prefix of an entry (may hold stale ones): a path not in it has nothing
+    # under it, so replacing it does not scan the index
+    _parents: set[KeyPath] = field(default_factory=set, repr=False, compare=False)
 
     def _drop_under(self, path: KeyPath) -> None:
+        if path not in self._parents:
+            return
         n = len(path)
         for key in [k for k in self.entries if len(k) > n and k[:n] == path]:
             del self.entries[key]
@@ -24,6 +29,7 @@ class ProvenanceIndex:
         if replaces_subtree:
             self._drop_under(path)
         self.entries[path] = location
+        self._parents.update(path[:i] for i in range(len(path)))
 
     def delete(self, path: KeyPath) -> None:
         self._drop_under(path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -35,6 +35,12 @@ class YamlFile:
     path: Path
     positions: dict[KeyPath, Position]
     top_keys: tuple[str, ...]
+    # values YAML read as booleans, with the word written (`NO`, `yes`, `off`, `true`):
+    # the validate pipeline refuses one that the schema turned into a number or text
+    booleans: dict[KeyPath, str] = field(default_factory=dict)
+
+
+BOOL_TAG = "tag:yaml.org,2002:bool"
 
 
 def _problem(path: Path, code: str, message: str, hint: str | None = None,
@@ -155,22 +161,48 @@ def read_yaml(path: Path) -> YamlFile:
 
     count(root, 0)
     walker = yaml.SafeLoader("")
+    merged_counts: dict[int, int] = {}  # mapping node -> how many of its pairs '<<' brought
+    booleans: dict[KeyPath, str] = {}
 
-    def walk(node: yaml.Node, prefix: KeyPath, depth: int) -> None:
-        if isinstance(node, yaml.MappingNode):
+    def merged_count(node: yaml.MappingNode) -> int:
+        """Resolve '<<' merge keys as Hydra will (in place, once per node: aliases share
+        nodes): the merged pairs come first, the pairs written in the mapping after them."""
+        if id(node) not in merged_counts:
+            written = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
             try:
-                walker.flatten_mapping(node)  # resolve '<<' merge keys as Hydra will
+                walker.flatten_mapping(node)
             except yaml.MarkedYAMLError as exc:
                 mark = exc.problem_mark
                 raise _problem(path, "yaml.merge", f"invalid merge key: {exc.problem}",
                                line=mark.line + 1 if mark else None) from None
+            merged_counts[id(node)] = len(node.value) - written
+        return merged_counts[id(node)]
+
+    def walk(node: yaml.Node, prefix: KeyPath, depth: int) -> None:
+        if isinstance(node, yaml.MappingNode):
+            n_merged = merged_count(node)
+            written = node.value[n_merged:]
+            # a key written in the mapping overrides the same key from '<<' (the merge
+            # idiom); among merged mappings the last one wins, as in YAML's loader
+            pairs = {k.value: (k, v) for k, v in node.value[:n_merged]
+                     if isinstance(k, yaml.ScalarNode)}
+            for k, _ in written:
+                if isinstance(k, yaml.ScalarNode):
+                    pairs.pop(k.value, None)
             seen: dict[object, yaml.Node] = {}
-            for key_node, value_node in node.value:
+            for key_node, value_node in [*pairs.values(), *written]:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise _problem(path, "yaml.complex-key", "mapping keys must be plain "
                                    "strings", line=key_node.start_mark.line + 1,
                                    column=key_node.start_mark.column + 1)
                 key = key_node.value
+                if key_node.tag == BOOL_TAG:
+                    raise _problem(
+                        path, "yaml.boolean-key", f"the key {key} is read by YAML as a "
+                        "boolean, not as the name written", f"quote it: '{key}':",
+                        line=key_node.start_mark.line + 1,
+                        column=key_node.start_mark.column + 1,
+                        key=format_path(prefix + (key,)))
                 if key in seen:
                     first = seen[key].start_mark.line + 1
                     raise _problem(
@@ -191,10 +223,12 @@ def read_yaml(path: Path) -> YamlFile:
                 positions[child] = Position(item.start_mark.line + 1,
                                             item.start_mark.column + 1, _kind(item))
                 walk(item, child, depth + 1)
+        elif node.tag == BOOL_TAG and prefix:
+            booleans[prefix] = node.value
 
     walk(root, (), 0)
     top = tuple(k.value for k, _ in root.value if isinstance(k, yaml.ScalarNode))
-    return YamlFile(path, positions, top)
+    return YamlFile(path, positions, top, booleans)
 
 
 _CACHE: dict[tuple[str, int, int], YamlFile] = {}

@@ -1,4 +1,12 @@
-"""The execution plan (typed stages, canonical JSON, content hashes)."""
+"""The execution plan: typed stages, canonical JSON, content hashes.
+
+Lives here: the Plan and its stage models discriminated by kind (models.py), the policy
+results it carries (policy_report.py), canonical JSON and sha256 (canonical.py), and the
+Merkle DAG order and hashing of stages (graph.py).
+
+May import: pydantic and lifecycle.errors. Never lifecycle.spec: the runtime reads plans,
+not specs, so a plan must be complete without the spec language.
+"""
 
 from .approvals import ApprovalRecord, PlanApprovals, RefusedApproval, plan_digest
 from .canonical import canonical_json, content_hash

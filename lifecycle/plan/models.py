@@ -21,7 +21,7 @@ PLAN_SCHEMA_VERSION = 1
 
 
 class PlanModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Resources(PlanModel):
@@ -186,6 +186,9 @@ class Plan(PlanModel):
     spec: dict[str, JsonValue] = Field(description="The resolved spec (defaults filled).")
     presets: list[str] = Field(description="conf/ presets the spec was composed from.")
     overrides: list[str] = Field(description="Command-line overrides applied.")
+    protected_overrides: list[str] = Field(
+        default_factory=list, description="Keys the policy bundle protects that the "
+        "command line changed, allowed by an explicit opt-in (--allow-protected-overrides).")
     policy: PolicyReport = Field(description="Policy results at compile time.")
     stages: list[Stage] = Field(description="Stages in a valid execution order.")
     serve_config: dict[str, JsonValue] | None = Field(

@@ -10,14 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class WaiverRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     reason: str = Field(description="Why the rule was waived.")
     approved_by: str = Field(description="Who approved the waiver.")
     expires: dt.date = Field(description="Last day the waiver applies.")
 
 
 class RuleResult(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     rule: str = Field(description="Rule id (or POL-* for findings of the engine itself).")
     severity: Literal["error", "warning", "info"] = Field(description="Rule severity.")
     status: Literal["pass", "fail", "waived", "not_applicable"] = Field(
@@ -29,7 +29,7 @@ class RuleResult(BaseModel):
 
 
 class PolicyReport(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     bundle: str = Field(description="Name of the policy bundle applied.")
     bundle_hash: str = Field(description="sha256 of the bundle's rules and settings.")
     results: list[RuleResult] = Field(description="One result per rule (and engine finding).")

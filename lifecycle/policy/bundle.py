@@ -18,6 +18,9 @@ from . import cel_runtime as cel
 
 TIER_ORDER = {"low": 0, "medium": 1, "high": 2}
 COMPOSE = "+"  # joins layer names: bundle names are identifiers, which never hold it
+# Keys a command-line override may change only with an explicit, recorded opt-in
+# (settings.protected_keys overrides this default): what a reviewer approves.
+PROTECTED_KEYS = ("risk_tier", "policy", "waivers", "approvals")
 
 
 class Rule(BaseModel):
@@ -65,6 +68,11 @@ class Layer:
     rules: tuple[Rule, ...]
     files: tuple[Path, ...]
 
+    @property
+    def protected_keys(self) -> tuple[str, ...]:
+        keys = self.settings.get("protected_keys", PROTECTED_KEYS)
+        return tuple(str(k) for k in keys) if isinstance(keys, list | tuple) else PROTECTED_KEYS
+
 
 @dataclass(frozen=True)
 class Bundle:
@@ -91,6 +99,13 @@ class Bundle:
     @property
     def files(self) -> tuple[Path, ...]:
         return tuple(dict.fromkeys(f for layer in self.layers for f in layer.files))
+
+    @property
+    def protected_keys(self) -> tuple[str, ...]:
+        """Key paths (a key protects everything under it) that command-line overrides
+        may not change without --allow-protected-overrides: those of every layer (each
+        its own setting, or the default), so naming a bundle can only protect more."""
+        return tuple(dict.fromkeys(k for layer in self.layers for k in layer.protected_keys))
 
     @property
     def digest(self) -> str:

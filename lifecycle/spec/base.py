@@ -8,7 +8,20 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+PATTERN_WORDS: dict[str, tuple[str, str]] = {}
+"""Every string pattern of the spec language, said in words: (what is expected, an example).
+Errors show these, never the regular expression; a unit test checks every pattern has them."""
+
+
+def pattern(regex: str, expected: str, example: str) -> str:
+    """Register how `regex` is said to a person; returns the regex for Field(pattern=...)."""
+    PATTERN_WORDS[regex] = (expected, example)
+    return regex
+
+
+_DURATION = re.compile(pattern(
+    r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$",
+    "a duration: seconds, or a number with a unit (ms, s, m, h, d, w)", "10m"))
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
@@ -50,9 +63,15 @@ Duration = Annotated[
 ]
 """Seconds; written as a number or a string with a unit (ms, s, m, h, d, w)."""
 
-Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", min_length=1, max_length=63)]
-Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")]
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Slug = Annotated[str, Field(pattern=pattern(
+    r"^[a-z][a-z0-9-]{0,62}$", "lowercase letters, digits and dashes, starting with a letter "
+    "(at most 63)", "fraud-detector"), min_length=1, max_length=63)]
+Identifier = Annotated[str, Field(pattern=pattern(
+    r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", "letters, digits, '_', '.' and '-', starting with a "
+    "letter or '_' (at most 128; no spaces)", "model-risk"))]
+Email = Annotated[str, Field(pattern=pattern(
+    r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an email address", "risk-ml@example.com"),
+    max_length=254)]
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]

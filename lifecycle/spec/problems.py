@@ -110,15 +110,15 @@ def from_validation_error(root: type[BaseModel], exc: ValidationError,
         elif kind == "value_error":
             code = "schema.rule"
             message = msg.removeprefix("Value error, ")
+        elif kind == "string_pattern_mismatch":
+            code = "schema.out-of-range"
+            message, hint = _pattern_words(str((err.get("ctx") or {}).get("pattern", "")),
+                                           value)
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
                       "too_short", "too_long", "string_too_short", "string_too_long",
-                      "string_pattern_mismatch", "multiple_of"):
+                      "multiple_of"):
             code = "schema.out-of-range"
             message = f"{msg} (got {_short(value)})"
-            if kind == "string_pattern_mismatch" and loc and loc[-1] == "entrypoint":
-                hint = "write 'package.module:function'"
-            elif kind == "string_pattern_mismatch" and loc and loc[-1] == "name":
-                hint = "use lowercase letters, digits and dashes, starting with a letter"
         else:
             code = "schema.wrong-type"
             message = f"{msg} (got {_short(value)})"
@@ -129,6 +129,17 @@ def from_validation_error(root: type[BaseModel], exc: ValidationError,
         findings.append(SpecFinding(loc, code, message, hint))
     # a union of "literal or list" reports one error per branch: keep the most specific
     return _collapse_union_noise(findings)
+
+
+def _pattern_words(regex: str, value: Any) -> tuple[str, str | None]:
+    """A pattern mismatch said in words (base.PATTERN_WORDS), never as the regex."""
+    from .base import PATTERN_WORDS
+
+    words = PATTERN_WORDS.get(regex)
+    if words is None:
+        return f"{_short(value)} does not have the expected form", None
+    expected, example = words
+    return f"expected {expected} (got {_short(value)})", f"for example: {example}"
 
 
 def _is_union_tag(part: Any) -> bool:

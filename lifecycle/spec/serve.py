@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Duration, Fraction, Identifier, Percent, SpecModel
+from .base import Duration, Fraction, Identifier, Percent, SpecModel, pattern
 
 ServeMetric = Literal["error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
                       "drift", "outlier_rate"]
@@ -104,7 +104,9 @@ class Shadow(SpecModel):
 
 
 class ServeSpec(SpecModel):
-    route_prefix: str = Field(pattern=r"^/[A-Za-z0-9/_-]*$", description="HTTP route prefix.")
+    route_prefix: str = Field(pattern=pattern(
+        r"^/[A-Za-z0-9/_-]*$", "a URL path starting with '/': letters, digits, '/', '_' and "
+        "'-'", "/fraud"), description="HTTP route prefix.")
     replicas: int | None = Field(None, ge=1, le=1000,
                                  description="Fixed replicas per version (or autoscaling).")
     autoscaling: Autoscaling | None = Field(None, description="Replica autoscaling per version.")

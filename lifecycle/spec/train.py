@@ -6,10 +6,13 @@ from typing import Any, Literal
 
 from pydantic import Field, JsonValue, model_validator
 
-from .base import Duration, Identifier, SpecModel
+from .base import Duration, Identifier, SpecModel, pattern
 
 Framework = Literal["torch", "xgboost", "lightgbm", "sklearn"]
-ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+ENTRYPOINT_PATTERN = pattern(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$",
+    "an importable module path, a colon and a function name: 'package.module:function'",
+    "examples.fraud.model:train_loop")
 
 
 class Scaling(SpecModel):

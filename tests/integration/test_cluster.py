@@ -106,7 +106,8 @@ def test_workers_get_their_gpu_share_and_see_cuda_visible_devices(
         "risk_tier=low", "~monitors", "~register", "~evaluate", "~retirement",
         "approvals=[]", "train.entrypoint=examples.probe.gpu:train_loop",
         "train.scaling.use_gpu=true", "train.scaling.num_workers=2",
-        "train.scaling.cpus_per_worker=1", f"+train.config.probe_dir={probe}"], tmp_path)
+        "train.scaling.cpus_per_worker=1", f"+train.config.probe_dir={probe}",
+        "--allow-protected-overrides"], tmp_path)  # risk_tier and approvals: a probe run
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     records = [json.loads((probe / f"rank-{i}.json").read_text()) for i in (0, 1)]
     gpus = sorted(rec["gpu_ids"][0] for rec in records)

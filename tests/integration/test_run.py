@@ -70,6 +70,8 @@ def test_example_trains_tunes_evaluates_and_registers(ray_session: str, data_dir
     assert version.tags["lifecycle.dataset_digest"] == result.outcome("data").outputs["digest"]
     assert version.tags["lifecycle.policy_bundle"].startswith("high@")
     assert "alice@example.com" in version.tags["lifecycle.approvals"]
+    assert version.tags["lifecycle.overrides"] == json.dumps(plan.overrides)[:5000]
+    assert "| command-line overrides | " in version.description
     assert version.description.startswith("# Model card: fraud-detector")
     children = client.search_runs(
         [client.get_experiment_by_name("fraud-detector").experiment_id],
@@ -82,8 +84,10 @@ def test_example_trains_tunes_evaluates_and_registers(ray_session: str, data_dir
     model = mlflow.pyfunc.load_model("models:/fraud-detector@challenger")
     scores = model.predict(make(50, seed=3).to_pandas())
     assert len(scores) == 50 and ((0 <= scores) & (scores <= 1)).all()
-    events = [e["event"] for e in _events(run_options, result.run_id)]
+    records = _events(run_options, result.run_id)
+    events = [e["event"] for e in records]
     assert events[0] == "run_started" and events[-1] == "run_finished"
+    assert records[0]["overrides"] == plan.overrides
 
 
 def test_unchanged_stages_are_skipped_and_force_redoes_them(

@@ -23,8 +23,10 @@ from lifecycle.execute import RunOptions
 from lifecycle.execute.journal import read_journal
 from lifecycle.execute.runner import run_plan
 from lifecycle.execute.storage import Store
+from lifecycle.plan import Plan
 
-from ..conftest import ROOT, compile_approved
+from ..conftest import ROOT
+from ..conftest import compile_approved as _compile_approved
 
 pytestmark = pytest.mark.integration
 FRAUD = ROOT / "specs" / "fraud.yaml"
@@ -35,6 +37,11 @@ TRAIN = ["train.config.epochs=2", "train.config.hidden=16", "train.config.lr=0.0
 SERVE = ["serve.autoscaling=null", "serve.replicas=1", "serve.resources.num_cpus=0.2",
          "monitors.0.on_drift=[alert]"]  # the monitor tests below block and roll back
 ROWS = make(200, seed=5).drop_columns(["is_fraud"]).to_pylist()
+
+
+def compile_approved(spec: Path, overrides: list[str]) -> Plan:
+    """TRAIN lowers risk_tier, a protected key: opted in, as `--allow-protected-overrides`."""
+    return _compile_approved(spec, overrides, allow_protected_overrides=True)
 
 
 def _rollout(strategy: str, steps: str, on_failure: str = "rollback") -> list[str]:

@@ -40,7 +40,7 @@ def _assert_subset(ours: Any, theirs: Any, path: str = "") -> None:
 def test_plan_serve_config_validates_under_ray(spec: str, overrides: list[str]) -> None:
     from lifecycle.api import validate_one
 
-    result = validate_one(ROOT / "specs" / spec, overrides)
+    result = validate_one(ROOT / "specs" / spec, overrides, allow_protected_overrides=True)
     assert result.plan is not None and result.plan.serve_config is not None
     cfg = result.plan.serve_config
     parsed = schema.ServeDeploySchema.model_validate(cfg) if hasattr(

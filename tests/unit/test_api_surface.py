@@ -5,14 +5,20 @@ import lifecycle.api
 
 def test_public_surface_is_exactly_all() -> None:
     assert sorted(lifecycle.api.__all__) == [
-        "Platform", "Validation", "approve", "compile_spec", "diff_files", "diff_git",
-        "diff_schema", "grafana_dashboard", "load_plan", "monitor_report", "plan_from_json",
-        "policy_dirs", "prometheus_rules", "retire",
-        "rollout_command", "run_plan",
-        "run_spec", "run_status", "serve_status", "spec_schema", "today", "validate",
-        "validate_one"]
+        "Platform", "RunOptions", "RunResult", "Signed", "Validation", "approve",
+        "compile_spec", "diff_files", "diff_git", "diff_schema", "grafana_dashboard",
+        "load_plan", "monitor_report", "plan_from_json", "policy_dirs", "prometheus_rules",
+        "retire", "rollout_command", "run_plan", "run_spec", "run_status", "serve_status",
+        "spec_schema", "today", "validate", "validate_one"]
     for name in lifecycle.api.__all__:
         assert hasattr(lifecycle.api, name)
+
+
+def test_run_options_and_result_are_the_runners_own_classes() -> None:
+    from lifecycle.execute.options import RunOptions
+    from lifecycle.execute.result import RunResult
+
+    assert lifecycle.api.RunOptions is RunOptions and lifecycle.api.RunResult is RunResult
 
 
 def test_errors_survive_pickling() -> None:

@@ -15,6 +15,7 @@ from lifecycle.cli.main import main
 from ...conftest import ROOT, Approved
 
 FRAUD = "specs/fraud.yaml"
+CHURN = "specs/churn-service.yaml"
 
 
 def _cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
@@ -175,3 +176,36 @@ def test_monitor_report_without_runs_says_so(tmp_path: Path) -> None:
     r = _cli("monitor", "report", FRAUD, "--store", str(tmp_path / "empty"))
     assert r.returncode == 2, r.stdout + r.stderr
     assert "monitor.no-runs" in r.stderr and "run the spec first" in r.stderr
+
+
+def test_run_refuses_an_override_of_a_protected_key_before_starting_anything(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["run", FRAUD, "risk_tier=low", "--store", "/nonexistent/store"]) == 1
+    err = capsys.readouterr().err
+    assert "command-line override 'risk_tier=low'  override.protected  risk_tier" in err
+    assert not Path("/nonexistent/store").exists()  # refused before the run began
+
+
+def test_validate_with_the_opt_in_warns_and_passes(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["validate", CHURN, "approvals=[]", "--allow-protected-overrides"]) == 1
+    out = capsys.readouterr().out  # approvals=[] still fails the approval rules
+    assert "override.protected  approvals  'approvals' is protected by policy bundle " \
+        "'medium' and was changed on the command line (allowed)" in out
+    assert "MR-002  approvals  models at medium risk or above need at least one approval" in out
+    assert main(["validate", CHURN, "approvals=[{by: dave@example.com, role: model-risk, "
+                 "ticket: MRM-9}]", "--allow-protected-overrides"]) == 0
+
+
+def test_allowed_override_of_a_covered_key_still_voids_the_signed_approvals(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["validate", FRAUD, "risk_tier=medium", "--allow-protected-overrides",
+                 "--no-cache"]) == 1
+    out = capsys.readouterr().out  # the approval digest covers the risk tier
+    assert out.count("APR-007") == 2 and "MR-002" in out

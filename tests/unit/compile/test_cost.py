@@ -147,9 +147,11 @@ def test_a_waiver_lets_a_costly_run_through_until_it_expires(approved: Approved)
     waiver = ("+waivers=[{rule: COST-001, reason: quarterly retrain on the full history, "
               "approved_by: cfo@example.com, expires: '{}'}]")
     waived = [*costly, waiver.replace("{}", "2026-12-31")]
-    r = validate_one(approved(FRAUD, waived), waived)
-    assert r.errors == [] and [p.code for p in r.problems] == ["COST-001"]
-    assert r.problems[0].severity == "info" and r.problems[0].message.startswith("waived: ")
+    # the waiver is put on the command line: opted in (protection: test_protected_overrides)
+    r = validate_one(approved(FRAUD, waived), waived, allow_protected_overrides=True)
+    assert r.errors == [] and [p.code for p in r.problems] == [
+        "override.protected", "COST-001"]  # the waiver came from the command line
+    assert r.problems[1].severity == "info" and r.problems[1].message.startswith("waived: ")
     lapsed = [*costly, waiver.replace("{}", "2026-11-01")]
-    expired = validate_one(approved(FRAUD, lapsed), lapsed)
+    expired = validate_one(approved(FRAUD, lapsed), lapsed, allow_protected_overrides=True)
     assert sorted(p.code for p in expired.errors) == ["COST-001", "POL-003"]

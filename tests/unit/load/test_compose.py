@@ -93,7 +93,7 @@ def test_plus_on_an_existing_key_says_to_drop_it(project: Write) -> None:
     with pytest.raises(LoadError) as info:
         compose(spec, ["+name=other"])
     p = _problem(info.value)
-    assert p.code == "load.override" and p.hint == "drop the '+': name=..."
+    assert p.code == "load.override" and p.hint == "drop the '+': name=other"
 
 
 def test_override_with_brackets_suggests_dots(project: Write) -> None:
@@ -171,3 +171,13 @@ def test_mandatory_value_left_unset(project: Write) -> None:
     with pytest.raises(LoadError) as info:
         compose(spec)
     assert _problem(info.value).code == "load.missing-value"
+
+
+def test_merge_idiom_composes_with_the_overriding_value(project: Write) -> None:
+    spec = project("specs/s.yaml", MINIMAL.replace(
+        "  train: {path: data/train.parquet}\n",
+        "  train: &source {path: data/train.parquet, format: parquet}\n"
+        "  eval:\n    <<: *source\n    path: data/eval.parquet\n"))
+    loaded = compose(spec)
+    assert loaded.mapping["data"]["eval"] == {"path": "data/eval.parquet", "format": "parquet"}
+    assert loaded.locate(("data", "eval", "path")).line == 8

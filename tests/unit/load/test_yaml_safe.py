@@ -92,3 +92,28 @@ def test_positions_cover_merge_keys(tmp_path: Path) -> None:
     y = read_yaml(f)
     assert y.positions[("other", "epochs")].line == 5
     assert y.positions[("other", "lr")].line == 2  # written in the anchor
+
+
+def test_merge_idiom_overriding_a_merged_key_is_not_a_duplicate(tmp_path: Path) -> None:
+    f = tmp_path / "m.yaml"
+    f.write_text("first: &first\n  weight: 5\n  hold: 10m\n"
+                 "second:\n  <<: *first\n  weight: 50\n")
+    y = read_yaml(f)
+    assert y.positions[("second", "weight")].line == 6  # the override, not the anchor's
+    assert y.positions[("second", "hold")].line == 3
+
+
+def test_merge_idiom_through_an_alias_of_a_merged_mapping(tmp_path: Path) -> None:
+    f = tmp_path / "m.yaml"
+    f.write_text("a: &a {lr: 1, epochs: 2}\nb: &b\n  <<: *a\n  lr: 3\nc: *b\n")
+    y = read_yaml(f)
+    assert y.positions[("c", "lr")].line == 4 and y.positions[("c", "epochs")].line == 1
+
+
+def test_key_written_twice_beside_a_merge_is_still_a_duplicate(tmp_path: Path) -> None:
+    f = tmp_path / "m.yaml"
+    f.write_text("a: &a {lr: 1}\nb:\n  <<: *a\n  lr: 2\n  lr: 3\n")
+    with pytest.raises(LoadError) as info:
+        read_yaml(f)
+    p = info.value.all_problems()[0]
+    assert (p.code, p.location.line, p.key_path) == ("yaml.duplicate-key", 5, "b.lr")

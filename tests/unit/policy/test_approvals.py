@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lifecycle import api
+from lifecycle.compile.served import promotion_approval
 from lifecycle.errors import InputError, PolicyError
 from lifecycle.plan import plan_digest
 from lifecycle.plan.approvals import (
@@ -58,7 +59,10 @@ class Platform:
         return api.approve(self.spec, role=role, key=self.keys[who], **kw).statement_path  # type: ignore[arg-type]
 
     def codes(self, *overrides: str) -> list[str]:
-        return sorted(p.code for p in api.validate_one(self.spec, list(overrides)).errors)
+        """Error codes with `overrides`; those of protected keys (approvals, policy) opted
+        in: these tests change them on purpose (test_protected_overrides.py tests that)."""
+        return sorted(p.code for p in api.validate_one(
+            self.spec, list(overrides), allow_protected_overrides=True).errors)
 
     def write_signed(self, statement: Statement, signer: str, name: str) -> Path:
         """A statement signed by `signer`'s key whatever it says (a forger's view)."""
@@ -531,10 +535,10 @@ def test_promote_refuses_a_candidate_without_the_approved_digest(
 
 
 def test_promote_of_a_spec_is_held_to_its_approvals_now(signed: Platform) -> None:
-    digest, counted = api._promotion_approval(signed.spec) or (None, [])
+    digest, counted = promotion_approval(signed.spec) or (None, [])
     plan = api.compile_spec(signed.spec)
     assert digest == plan_digest(plan) and [a.by for a in counted] == [
         "alice@example.com", "bob@example.com"]
     signed.spec.write_text(signed.spec.read_text().replace("min: 0.85", "min: 0.7"))
     with pytest.raises(PolicyError):  # changed since: no promotion until approved again
-        api._promotion_approval(signed.spec)
+        promotion_approval(signed.spec)

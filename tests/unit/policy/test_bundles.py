@@ -6,13 +6,23 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lifecycle.api import policy_dirs, validate_one
+from lifecycle.api import policy_dirs
+from lifecycle.api import validate_one as _validate_one
+from lifecycle.compile.validation import Validation
 from lifecycle.policy import load_bundle
 
 from ...conftest import ROOT, Approved
+
+
+def validate_one(*args: Any, **kwargs: Any) -> Validation:
+    """These tests name bundles on the command line: opted in (the protection itself is
+    tested in test_protected_overrides.py)."""
+    return _validate_one(*args, allow_protected_overrides=True, **kwargs)
+
 
 FRAUD = ROOT / "specs" / "fraud.yaml"  # high risk
 CHURN = ROOT / "specs" / "churn-service.yaml"  # medium risk

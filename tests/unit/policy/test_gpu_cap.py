@@ -15,9 +15,10 @@ SERVING_BUDGET_WAIVED = ("+waivers=[{rule: COST-002, reason: 'GPU cap under test
 
 
 def _codes(approved: Approved, overrides: list[str]) -> list[tuple[str, str]]:
-    """The errors of FRAUD changed by `overrides`, approved for that change."""
-    return [(p.code, p.key_path)
-            for p in validate_one(approved(FRAUD, overrides), overrides).errors]
+    """The errors of FRAUD changed by `overrides`, approved for that change (the waiver is
+    a protected key put on the command line: opted in)."""
+    return [(p.code, p.key_path) for p in validate_one(
+        approved(FRAUD, overrides), overrides, allow_protected_overrides=True).errors]
 
 
 def test_gpu_cap_counts_workers_times_parallel_trials(approved: Approved) -> None:

@@ -120,7 +120,7 @@ def _waiver(rule: str, expires: str) -> str:
 
 def test_waiver_expiring_in_year_9999_is_refused(approved: Approved) -> None:
     long_waiver = ["serve.rollout.steps.0.weight=50", _waiver("HR-002", "9999-12-31")]
-    r = validate_one(approved(FRAUD, long_waiver), long_waiver)
+    r = validate_one(approved(FRAUD, long_waiver), long_waiver, allow_protected_overrides=True)
     [p] = r.errors
     assert (p.code, p.key_path) == ("BASE-008", "waivers[0].expires")
     assert p.message == "a waiver expires at most 90 days after today at this tier"
@@ -128,7 +128,7 @@ def test_waiver_expiring_in_year_9999_is_refused(approved: Approved) -> None:
 
 def test_the_waiver_length_rule_cannot_be_waived(approved: Approved) -> None:
     waived = [_waiver("BASE-008", "2027-01-01")]
-    r = validate_one(approved(FRAUD, waived), waived)
+    r = validate_one(approved(FRAUD, waived), waived, allow_protected_overrides=True)
     assert [p.code for p in r.errors] == ["POL-002"]
 
 

@@ -2,10 +2,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from lifecycle.api import validate_one
+from lifecycle.api import validate_one as _validate_one
+from lifecycle.compile.validate import Validation
 
 from ...conftest import ROOT, Approved
+
+
+def validate_one(*args: Any, **kwargs: Any) -> Validation:
+    """These tests put waivers and bundles on the command line: opted in (the protection
+    itself is tested in test_protected_overrides.py)."""
+    return _validate_one(*args, allow_protected_overrides=True, **kwargs)
+
 
 FRAUD = ROOT / "specs" / "fraud.yaml"
 WAIVER = ("+waivers=[{rule: HR-002, reason: 'pilot limited to two merchants', "
@@ -75,7 +84,8 @@ def test_unneeded_waiver_is_a_warning(approved: Approved) -> None:
     changes = [WAIVER % "2027-01-01"]
     r = validate_one(approved(FRAUD, changes), changes)
     assert r.errors == []
-    assert [p.code for p in r.problems if p.severity == "warning"] == ["POL-004"]
+    assert [p.code for p in r.problems if p.severity == "warning"] == [
+        "override.protected", "POL-004"]  # the waiver came from the command line
 
 
 def test_non_waivable_rule_cannot_be_waived(approved: Approved) -> None:
