@@ -26,7 +26,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 Check = tuple[str | Path, tuple[str, ...], dt.date, bool]
-Checked = tuple[list[Problem], tuple[Path, ...], bool]  # problems, sources, cacheable
+# problems, the files and the folders the outcome depends on, whether it may be cached
+Checked = tuple[list[Problem], tuple[Path, ...], tuple[Path, ...], bool]
 
 
 def validate(paths: list[str] | tuple[str, ...], overrides: list[str] | tuple[str, ...] = (),
@@ -55,24 +56,24 @@ def validate(paths: list[str] | tuple[str, ...], overrides: list[str] | tuple[st
             todo.append((i, key))
     checks: list[Check] = [(paths[i], overrides, day, allow_protected_overrides)
                            for i, _ in todo]
-    for (i, key), (problems, sources, cacheable) in zip(todo, in_workers(check, checks,
-                                                                         workers)):
+    for (i, key), (problems, sources, folders, cacheable) in zip(
+            todo, in_workers(check, checks, workers)):
         results[i] = Validation(str(paths[i]), problems)
         if store is not None and key is not None and cacheable:
-            store.put(key, paths[i], problems, sources)
+            store.put(key, paths[i], problems, sources, folders)
     return [r for r in results if r is not None]
 
 
 def check(args: Check) -> Checked:
-    """One spec (in a worker, or here): its problems, the files it depends on, and whether
-    the outcome may be cached (composition and bundle loading succeeded)."""
+    """One spec (in a worker, or here): its problems, the files and folders it depends on,
+    and whether the outcome may be cached (composition and bundle loading succeeded)."""
     from .validate import validate_one
 
     path, overrides, day, allow = args
     result = validate_one(path, overrides, day, None, allow, build_plan=False)
     cacheable = result.loaded is not None and not any(
         p.code.startswith(("load.", "yaml.", "policy.")) for p in result.problems)
-    return result.problems, result.sources, cacheable
+    return result.problems, result.sources, result.folders, cacheable
 
 
 def _cpus() -> int:

@@ -2,12 +2,16 @@
 unchanged is answered with the problems found last time, without composing it again.
 
 A key is the sha256 of everything the outcome depends on besides the platform's files:
-the spec's bytes and path, the overrides and opt-ins, the date waivers are checked
-against, the working directory (locations are shown relative to it), the platform's
+the spec's bytes and path, the overrides and opt-ins, the date waivers and approvals are
+checked against, the working directory (locations are shown relative to it) and Python's
+module search path (names are followed through modules found on it), the platform's
 folders, and lifecycle itself (its version and the stamps of its source files and of the
 installed libraries it validates with). An entry also lists the files that took part —
-presets and policy bundles — with their sha256, and the paths earlier on the search path
-that would shadow each one: it is used only while all of them still hold.
+presets, policy bundles, the price table, the modules entrypoints and `_target_` names
+were followed through — with their sha256, and the paths earlier on the search path that
+would shadow each one; and the folders read whole — the signed approvals beside the spec
+and the approvers conf — with a digest of what they hold (absent counts too). It is used
+only while all of them still hold.
 
 Only outcomes whose composition and bundle loading succeeded are stored (a missing
 preset or bundle may appear at any time). Everything here is stdlib: answering from the
@@ -31,7 +35,7 @@ from .. import __version__
 from ..errors import Location, Problem
 from ..load.platform import Platform
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def cache_dir() -> Path:
@@ -71,6 +75,20 @@ def file_sha(path: Path) -> str | None:
     return _file_sha(str(path), st.st_mtime_ns, st.st_size)
 
 
+def folder_digest(path: Path) -> str:
+    """What a folder read whole holds: each entry's name and (for files) sha256. An absent
+    folder has a digest too, so one that appears is a change."""
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError:
+        return "absent"
+    h = hashlib.sha256()
+    for entry in entries:
+        sha = file_sha(Path(entry.path)) if entry.is_file() else "folder"
+        h.update(f"{entry.name}\0{sha}\n".encode())
+    return h.hexdigest()
+
+
 def _search_path(spec: Path, platform: Platform) -> list[Path]:
     """The folders presets are looked up in, in the loader's order."""
     return [spec.parent, spec.parent / "conf", platform.conf]
@@ -100,6 +118,7 @@ class ValidateCache:
             "format": CACHE_FORMAT, "code": _code_stamp(), "cwd": os.getcwd(),
             "overrides": list(overrides), "on": on, "allow": allow_protected_overrides,
             "conf": str(platform.conf), "policy": [str(p) for p in platform.policy_path],
+            "cost": [str(p) for p in platform.cost_path], "sys_path": sys.path,
             "max_yaml": os.environ.get("LIFECYCLE_MAX_YAML_BYTES", ""),
         }, sort_keys=True)
 
@@ -123,21 +142,28 @@ class ValidateCache:
                 return None
             if any(os.path.exists(s) for s in dep["shadowed_by"]):
                 return None
+        for folder in entry.get("folders", []):
+            if folder_digest(Path(folder["path"])) != folder["digest"]:
+                return None
         return [_problem(p) for p in entry["problems"]]
 
     def put(self, key: str, spec: str | Path, problems: list[Problem],
-            sources: tuple[Path, ...]) -> None:
+            sources: tuple[Path, ...], folders: tuple[Path, ...] = ()) -> None:
         """Store an outcome; a cache that cannot be written is no cache (never an error)."""
         search = _search_path(Path(spec).resolve(), self.platform)
         policy = [p.resolve() for p in self.platform.policy_dirs]
+        cost = [p.resolve() for p in self.platform.cost_dirs]
         depends: list[dict[str, Any]] = []
         for source in dict.fromkeys(s.resolve() for s in sources):
             sha = file_sha(source)
             if sha is None:
                 return
-            shadows = _shadows(source, search) + _shadows(source, policy)
+            shadows = (_shadows(source, search) + _shadows(source, policy)
+                       + _shadows(source, cost))
             depends.append({"path": str(source), "sha256": sha, "shadowed_by": shadows})
-        body = json.dumps({"depends_on": depends,
+        read_whole = [{"path": str(f), "digest": folder_digest(f)}
+                      for f in dict.fromkeys(f.resolve() for f in folders)]
+        body = json.dumps({"depends_on": depends, "folders": read_whole,
                            "problems": [asdict(p) for p in problems]}, sort_keys=True)
         target = self._entry(key)
         try:

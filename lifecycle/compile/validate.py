@@ -5,8 +5,8 @@ Every verb that starts from a spec file (validate, plan, compile, run, diff, the
 commands) goes through `validate_one`, so a spec means the same thing to all of them. It
 collects every problem it can find instead of stopping at the first; a plan is built
 whenever the input is valid, also when policy fails (plan and diff show the rules).
-`Validation.sources` names every file the outcome read, for the validate cache and for
-`diff --git` (which specs a changed conf file touches).
+`Validation.sources` and `.folders` name every file and folder the outcome read, for the
+validate cache and for `diff --git` (which specs a changed conf file touches).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from ..policy import (
     load_bundle,
     select_bundle_name,
 )
+from ..policy import approvals as signed
+from ..policy.locate import sources_read
 from ..policy.prices import load_price_table
 from ..spec import Spec
 from ..spec import checks as _checks  # noqa: F401  (registers the cross-field checks)
@@ -219,9 +221,14 @@ def validate_one(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         result.problems.extend(exc.all_problems())
         return result
     result.sources = (*result.sources, table.path)
-    report, approvals = evaluate_with_approvals(
-        spec, resolved, bundle, loaded.path, platform.conf, on or today(),
-        display_path(loaded.path), cost=estimate.policy_view())
+    # approvals signed beside the spec count when the platform's approvers conf says so;
+    # both folders are read whole, so a file added to either changes the outcome
+    result.folders = (signed.approvals_folder(loaded.path), signed.approvers_folder(platform.conf))
+    with sources_read() as code:  # where entrypoints and _target_ names lead (BASE-001/002)
+        report, approvals = evaluate_with_approvals(
+            spec, resolved, bundle, loaded.path, platform.conf, on or today(),
+            display_path(loaded.path), cost=estimate.policy_view())
+    result.sources = (*result.sources, *sorted(code))
     result.policy = report
     for r in report.results:
         if r.status == "pass" or r.status == "not_applicable":

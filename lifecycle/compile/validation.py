@@ -26,8 +26,12 @@ class Validation:
     spec: Spec | None = None
     policy: PolicyReport | None = None
     plan: Plan | None = None
-    # every file the outcome depends on: the spec, its presets, the policy bundle files
+    # every file the outcome depends on: the spec, its presets, the policy bundle files,
+    # the price table, the module sources names were followed through
     sources: tuple[Path, ...] = ()
+    # folders read whole (a file added or removed counts; absent ones too): the signed
+    # approvals beside the spec, the platform's approvers conf
+    folders: tuple[Path, ...] = ()
 
     @property
     def errors(self) -> list[Problem]:

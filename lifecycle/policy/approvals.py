@@ -138,10 +138,15 @@ def _conf_error(path: Path, message: str, hint: str) -> InputError:
 _APPROVERS: dict[tuple[Any, ...], Approvers | None] = {}
 
 
+def approvers_folder(conf: Path) -> Path:
+    """The platform's approvers conf: `allowed_signers` and `roles.yaml`."""
+    return conf / "approvers"
+
+
 def load_approvers(conf: Path) -> Approvers | None:
     """The approvers conf under `conf/approvers` (None when the platform has none).
     Memoised on the files' mtimes (validate runs it for every spec)."""
-    folder = conf / "approvers"
+    folder = approvers_folder(conf)
     signers_path, roles_path = folder / "allowed_signers", folder / "roles.yaml"
     stamp: list[Any] = [str(folder)]
     for p in (signers_path, roles_path):

@@ -20,6 +20,8 @@ import ast
 import importlib.machinery
 import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -179,8 +181,25 @@ def _bindings(module: _Module, stamp: int) -> _Bindings:
                      "__getattr__" in names)
 
 
+_RECORDERS: list[set[Path]] = []
+
+
+@contextmanager
+def sources_read() -> Iterator[set[Path]]:
+    """The module source files read to resolve names inside the block: an outcome that
+    depends on where a name leads depends on them (the validate cache checks them)."""
+    read: set[Path] = set()
+    _RECORDERS.append(read)
+    try:
+        yield read
+    finally:
+        _RECORDERS.pop()  # blocks nest, so the last recorder is this block's
+
+
 def _read(module: _Module) -> _Bindings:
     assert module.source is not None
+    for read in _RECORDERS:
+        read.add(Path(module.source))
     try:
         return _bindings(module, Path(module.source).stat().st_mtime_ns)
     except (OSError, SyntaxError, ValueError) as exc:

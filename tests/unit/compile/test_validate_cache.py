@@ -5,6 +5,7 @@ with the same results as in one process (issue 18 item 25)."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ import pytest
 from lifecycle.api import validate
 from lifecycle.compile import validate as pipeline
 
-from ...conftest import MINIMAL
+from ...conftest import MINIMAL, ROOT, Approved
 
 Write = Callable[[str, str], Path]
+FRAUD = ROOT / "specs" / "fraud.yaml"  # high risk: two signed approvals beside it
 DAY = dt.date(2026, 11, 22)
 
 
@@ -112,3 +114,64 @@ def test_workers_give_the_same_problems_in_the_same_order(project: Write) -> Non
     assert [r.path for r in many] == paths
     assert [r.problems for r in many] == [r.problems for r in one]
     assert [int(r.exit_code) for r in many][:4] == [2, 0, 0, 2]
+
+
+def test_signed_approvals_appearing_or_changing_beside_the_spec_check_it_again(
+        approved: Approved, counted: list[str]) -> None:
+    spec = approved(FRAUD)
+    counted.clear()  # signing validated it too
+    folder = spec.with_name("fraud.approvals")
+    away = folder.with_name("elsewhere")
+    folder.rename(away)  # not yet approved: HR-001 wants two approvals
+    [before] = _problems([spec])
+    assert any("HR-001" in p for p in before)
+    away.rename(folder)  # the approvals appear beside the spec
+    assert _problems([spec]) == [[]]
+    for signature in folder.glob("product--*.sig"):  # one no longer verifies
+        signature.write_text(signature.read_text().replace("A", "B", 1))
+    [after] = _problems([spec])
+    assert any("APR-" in p for p in after)
+    assert counted == ["fraud.yaml"] * 3
+
+
+def test_editing_the_approvers_conf_checks_it_again(
+        approved: Approved, counted: list[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    monkeypatch.setenv("LIFECYCLE_CONF", str(conf))
+    spec = approved(FRAUD)
+    counted.clear()  # signing validated it too
+    assert _problems([spec]) == [[]]
+    signers = conf / "approvers" / "allowed_signers"
+    signers.write_text("".join(line for line in signers.read_text().splitlines(keepends=True)
+                               if not line.startswith("bob@")))
+    [after] = _problems([spec])
+    assert any("APR-003" in p and "bob@example.com" in p for p in after)
+    assert counted == ["fraud.yaml"] * 2
+
+
+def test_a_price_table_edited_or_put_first_on_the_cost_path_checks_it_again(
+        project: Write, counted: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    prices = project("prices/README", "").parent  # on LIFECYCLE_COST_PATH, empty for now
+    monkeypatch.setenv("LIFECYCLE_COST_PATH", str(prices))
+    spec = _spec(project, preset=False)
+    assert _problems([spec]) == [[]]
+    table = (ROOT / "conf" / "cost" / "default.yaml").read_text()
+    dear = project("prices/default.yaml", table.replace("cpu_hour: 0.04", "cpu_hour: 400"))
+    [after] = _problems([spec])  # it shadows conf/cost/default.yaml: priced with it
+    assert any("COST-001" in p for p in after)
+    dear.write_text(table)
+    assert _problems([spec]) == [[]]
+    assert counted == ["s.yaml"] * 3
+
+
+def test_a_module_an_entrypoint_is_followed_through_checks_it_again(
+        project: Write, counted: list[str]) -> None:
+    module = project("ml/model.py", "def train(config):\n    pass\n")
+    spec = project("specs/s.yaml", MINIMAL + "train: {entrypoint: 'ml.model:train'}\n")
+    assert _problems([spec]) == [[]]
+    module.write_text("from os import system as train\n")  # now it runs os.system
+    [after] = _problems([spec])
+    assert any("BASE-001" in p for p in after)
+    assert counted == ["s.yaml"] * 2
