@@ -122,14 +122,17 @@ def compile_spec(path: str | Path, overrides: Overrides = (), on: dt.date | None
 def approve(path: str | Path, role: str, key: str | Path, ticket: str | None = None,
             expires: str | dt.date | None = None, by: str | None = None,
             overrides: Overrides = (), on: dt.date | None = None,
-            passphrase: Callable[[], bytes] | None = None) -> Signed:
+            passphrase: Callable[[], bytes] | None = None,
+            allow_protected_overrides: bool = False) -> Signed:
     """Sign an approval of the plan the spec compiles to (with `overrides`), as the owner
     of `key` in the platform's approvers conf; written beside the spec in
     `<spec>.approvals/`. A spec that fails policy can be approved (it may fail only for
-    want of this approval); one that breaks the schema cannot."""
+    want of this approval); one that breaks the schema, or overrides a protected key
+    without `allow_protected_overrides`, cannot."""
     from .compile.approve import approve as _approve
 
-    return _approve(path, role, key, ticket, expires, by, overrides, on, passphrase)
+    return _approve(path, role, key, ticket, expires, by, overrides, on, passphrase,
+                    allow_protected_overrides)
 
 
 def spec_schema() -> dict[str, Any]:

@@ -67,8 +67,10 @@ def sign_copy(spec: Path, folder: Path, overrides: Sequence[str] = (),
         shutil.copy(spec, target)
     keys = write_keys(Path(tempfile.mkdtemp(prefix="keys-", dir=folder)))
     chosen = approvers if approvers is not None else {i: r for i, (r, _) in APPROVERS.items()}
-    for identity, role in chosen.items():
-        api.approve(target, role=role, key=keys[identity], overrides=list(overrides))
+    for identity, role in chosen.items():  # protected keys among the overrides are
+        # approved as asked: whoever compiles the copy with them opts in (or is refused)
+        api.approve(target, role=role, key=keys[identity], overrides=list(overrides),
+                    allow_protected_overrides=True)
     return target
 
 

@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--ticket", help="change or review ticket")
     a.add_argument("--expires", metavar="YYYY-MM-DD", help="last day the approval holds")
     a.add_argument("--by", help="your identity, when your key is listed under several")
+    _protected(a)
 
     r = sub.add_parser("run", help="run the plan on Ray (local by default)", epilog=EPILOG)
     r.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
@@ -393,7 +394,8 @@ def cmd_approve(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     spec, overrides = _one_spec(parser, ns.args)
     done = api.approve(spec, ns.role, ns.key, ns.ticket, ns.expires, ns.by, overrides,
-                       passphrase=_passphrase)
+                       passphrase=_passphrase,
+                       allow_protected_overrides=ns.allow_protected_overrides)
     s = done.statement
     render_approval(make_console(no_color=ns.no_color, wrap=True),
                     display_path(done.statement_path), s.by, s.role, s.ticket,

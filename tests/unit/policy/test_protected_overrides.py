@@ -53,6 +53,20 @@ def test_compile_and_run_refuse_a_protected_override(approved: Approved) -> None
     assert [p.code for p in info.value.all_problems()] == ["override.protected"]
 
 
+def test_approve_refuses_a_protected_override_without_the_opt_in(approved: Approved) -> None:
+    from examples.approvers.sign import write_keys
+    from lifecycle.api import approve
+
+    spec = approved(FRAUD)
+    keys = write_keys(spec.parent.parent / "keys")
+    with pytest.raises(PolicyError) as info:
+        approve(spec, "model-risk", keys["alice@example.com"], overrides=["risk_tier=low"])
+    assert [p.code for p in info.value.all_problems()] == ["override.protected"]
+    done = approve(spec, "model-risk", keys["alice@example.com"], overrides=["risk_tier=low"],
+                   allow_protected_overrides=True)
+    assert done.statement.by == "alice@example.com"
+
+
 def test_unprotected_overrides_are_not_affected() -> None:
     r = validate_one(FRAUD, ["serve.rollout.steps.0.weight=5", "tune.num_samples=4"])
     assert r.problems == [] and r.plan is not None and r.plan.protected_overrides == []
