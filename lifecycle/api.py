@@ -19,8 +19,8 @@ load, execute), imported where it is used so `lifecycle validate` pays only for 
 runs. Only run_spec / run_plan and the operating commands import ray and mlflow, lazily,
 through lifecycle.execute; RunOptions and RunResult are plain dataclasses and re-exported
 here so callers never reach into lifecycle.execute. Signed (what approve returns) is
-imported on first use: validating a spec without signed approvals never loads the
-signature code.
+imported on first use, like the pipeline: answering `lifecycle validate` from its cache
+loads none of the approval code.
 """
 
 from __future__ import annotations
@@ -74,8 +74,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """Signed on first use: its module loads the approval checks, which a spec without
-    approvals never needs."""
+    """Signed on first use: its module loads the validate pipeline's approval step."""
     if name == "Signed":
         from .compile.approvals import Signed
 
