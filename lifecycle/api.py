@@ -277,7 +277,7 @@ def run_spec(path: str | Path, overrides: list[str] | tuple[str, ...], options: 
 
 def run_status(options: Any) -> list[dict[str, Any]]:
     from .execute.status import run_summaries
-    from .execute.storage import Store
+    from .store import Store
 
     return run_summaries(Store(options.resolved_store()))
 
@@ -349,7 +349,7 @@ def monitor_report(target: str | Path, out_dir: str | None = None, options: Any 
     and log it to the spec's latest MLflow run."""
     from .execute import monitor_report as report
     from .execute.options import RunOptions
-    from .execute.storage import Store
+    from .store import Store
 
     application = application_of(target).application
     store = Store((options or RunOptions()).resolved_store())

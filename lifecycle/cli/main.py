@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("plan", nargs="?", help="plan.json (default: $LIFECYCLE_PLAN_JSON)")
     _run_options(rp)
     rp.add_argument("--spec-path", default="")
+    rp.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
 
     st = sub.add_parser("status", help="runs and their stages; with SPEC, its deployment: "
                         "versions, weights, rollout step and gate values")
@@ -130,9 +131,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 def _options(ns: argparse.Namespace) -> object:
     from ..execute.options import RunOptions
 
+    run_plan = ns.command == "run-plan"  # a Ray Job: a retrain says why in the env
     return RunOptions(store=ns.store, tracking_uri=ns.tracking_uri, force=ns.force,
                       wait=ns.wait, address=getattr(ns, "address", None),
-                      spec_path=getattr(ns, "spec_path", ""))
+                      spec_path=getattr(ns, "spec_path", ""),
+                      run_id=getattr(ns, "run_id", None),
+                      retrain=RunOptions.retrain_from_env() if run_plan else None)
 
 
 def _finish_run(result: object, no_color: bool) -> int:

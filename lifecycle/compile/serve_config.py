@@ -12,10 +12,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..runtime.contract import (
+    APP_IMPORT_PATH,
+    MONITOR,
+    ROUTER,
+    AppArgs,
+    BatchingConfig,
+    FeatureCheck,
+    ModelConfig,
+    MonitorConfig,
+    RouterConfig,
+    ShadowConfig,
+    Slot,
+    model_deployment,
+)
 from ..spec import Spec
 from .stages import MONITOR_CPUS, ROUTER_CPUS, versions
 
-APP_IMPORT_PATH = "lifecycle.runtime.serve.app:build_app"
 MODEL_MAX_ONGOING = 5  # Ray Serve's default per replica, written out so the Router can count
 
 
@@ -37,13 +50,13 @@ def slot_capacity(spec: Spec) -> int:
     return replicas * model_max_ongoing(spec)
 
 
-def initial_weights(spec: Spec) -> dict[str, float]:
+def initial_weights(spec: Spec) -> dict[Slot, float]:
     slots = versions(spec)
-    if "stable" not in slots:
-        return {"candidate": 100.0}
+    if Slot.STABLE not in slots:
+        return {Slot.CANDIDATE: 100.0}
     assert spec.serve is not None and spec.serve.rollout is not None
     first = spec.serve.rollout.steps[0].weight
-    return {"stable": 100.0 - first, "candidate": first}
+    return {Slot.STABLE: 100.0 - first, Slot.CANDIDATE: first}
 
 
 def serve_config(spec: Spec) -> dict[str, Any] | None:
@@ -52,23 +65,21 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
     s = spec.serve
     slots = versions(spec)
     rollout = s.rollout
-    router_user_config: dict[str, Any] = {
-        "weights": initial_weights(spec),
-        "step": 0,
-        "sticky_key": rollout.sticky_key if rollout else None,
-        "shadow": None if s.shadow is None else {
-            "target": s.shadow.target if "stable" in slots else "candidate",
-            "fraction": s.shadow.fraction,
-            "max_queued": s.shadow.max_queued,
-        },
-        "capacity": {slot: slot_capacity(spec) for slot in slots},
-    }
+    router = RouterConfig(
+        weights=initial_weights(spec), step=0,
+        sticky_key=rollout.sticky_key if rollout else None,
+        shadow=None if s.shadow is None else ShadowConfig(
+            # the spec's `champion` is the stable slot's version
+            target=Slot.STABLE if s.shadow.target == "champion" and Slot.STABLE in slots
+            else Slot.CANDIDATE,
+            fraction=s.shadow.fraction, max_queued=s.shadow.max_queued),
+        capacity={Slot(slot): slot_capacity(spec) for slot in slots})
     deployments: list[dict[str, Any]] = [{
-        "name": "Router",
+        "name": ROUTER,
         "num_replicas": 1,
         "max_ongoing_requests": 256,
         "ray_actor_options": {"num_cpus": ROUTER_CPUS},
-        "user_config": router_user_config,
+        "user_config": router.model_dump(mode="json"),
     }]
     for slot, alias in slots.items():
         actor: dict[str, Any] = {"num_cpus": s.resources.num_cpus}
@@ -77,11 +88,12 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
         if s.resources.memory_mb:
             actor["memory"] = s.resources.memory_mb * 1024 * 1024
         dep: dict[str, Any] = {
-            "name": f"Model_{slot}",
+            "name": model_deployment(slot),
             "max_ongoing_requests": model_max_ongoing(spec),
             "ray_actor_options": actor,
-            "user_config": {"model_uri": f"models:/{spec.register.model}@{alias}",
-                            "slot": slot},
+            "user_config": ModelConfig(model_uri=f"models:/{spec.register.model}@{alias}",
+                                       slot=Slot(slot)).model_dump(mode="json",
+                                                                   exclude_none=True),
         }
         # no max_queued_requests on the shadow target: Serve would reject the target's
         # own callers once copies fill its queue; the Router caps copies in flight instead
@@ -97,27 +109,27 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
     if spec.monitors:
         # the detectors (fitted by the monitor stage) are filled in at deploy time
         deployments.append({
-            "name": "Monitor",
+            "name": MONITOR,
             "num_replicas": 1,
             "max_ongoing_requests": 64,
             "ray_actor_options": {"num_cpus": MONITOR_CPUS},
-            "user_config": {"monitors": [], "max_queued_windows": 2},
+            "user_config": MonitorConfig().model_dump(mode="json", exclude_none=True),
         })
     # what the router checks each request against (a 400 names the feature and the fix)
-    features = {name: {"type": f.type, "categories": f.categories}
+    features = {name: FeatureCheck(type=f.type, categories=f.categories)
                 for name, f in spec.data.contract.features.items()}
+    args = AppArgs(
+        application=spec.name, model=spec.register.model,
+        slots=sorted(Slot(slot) for slot in slots), features=features,
+        batching=None if s.batching is None else BatchingConfig(
+            max_batch_size=s.batching.max_batch_size,
+            batch_wait_timeout=s.batching.batch_wait_timeout),
+        monitor=bool(spec.monitors))
     app = {
         "name": spec.name,
         "route_prefix": s.route_prefix,
         "import_path": APP_IMPORT_PATH,
-        "args": {
-            "application": spec.name,
-            "model": spec.register.model,
-            "slots": sorted(slots),
-            "features": features,
-            "batching": None if s.batching is None else s.batching.model_dump(mode="json"),
-            "monitor": bool(spec.monitors),
-        },
+        "args": args.model_dump(mode="json"),
         "deployments": deployments,
     }
     return {

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import (
+    AlertParams,
+    CheckpointParams,
     DataStage,
     DeployStage,
     EvaluateStage,
@@ -14,8 +16,11 @@ from ..plan import (
     RegisterStage,
     Resources,
     RetireStage,
+    RetrainParams,
+    RolloutGateParams,
     RolloutStage,
     RolloutStepParams,
+    SchedulerParams,
     SearchParam,
     TrainParams,
     TrainStage,
@@ -23,7 +28,8 @@ from ..plan import (
     canonical_json,
 )
 from ..spec import Spec
-from ..spec.monitor import BACKENDS, DRIFT_DETECTORS
+from ..spec.monitor import BACKENDS, DRIFT_DETECTORS, MIN_WINDOW
+from ..spec.serve import Shadow
 
 ROUTER_CPUS = 0.1  # the router is I/O bound; see NOTES on fitting Serve on 2 CPUs
 # the monitor runs detectors in its own actor so they never slow the replicas (NOTES)
@@ -52,7 +58,8 @@ def train_params(spec: Spec) -> TrainParams:
         use_gpu=t.scaling.use_gpu, cpus_per_worker=t.scaling.cpus_per_worker,
         gpus_per_worker=t.scaling.gpus_per_worker if t.scaling.use_gpu else 0.0,
         resources_per_worker=dict(t.scaling.resources_per_worker),
-        max_failures=t.scaling.max_failures, checkpointing=_dump(t.checkpointing),
+        max_failures=t.scaling.max_failures,
+        checkpointing=CheckpointParams(**_dump(t.checkpointing)),
         config=dict(t.config))
 
 
@@ -79,7 +86,8 @@ def tune_stage(spec: Spec) -> TuneStage:
     return TuneStage(
         id="tune", depends_on=["data"], train=p, metric=t.metric, mode=t.mode,
         num_samples=t.num_samples, max_concurrent_trials=t.max_concurrent_trials,
-        time_budget_s=t.time_budget, scheduler=_dump(t.scheduler), search_space=space,
+        time_budget_s=t.time_budget, scheduler=SchedulerParams(**_dump(t.scheduler)),
+        search_space=space,
         seed=t.seed,
         resources=_train_resources(p, min(t.max_concurrent_trials, t.num_samples)))
 
@@ -113,13 +121,16 @@ def monitor_stage(spec: Spec, upstream: list[str]) -> MonitorStage:
         monitors.append(MonitorParams(
             name=m.name, detector=m.detector,
             features=sorted(all_features if m.features == "all" else m.features),
-            window=m.window, window_duration_s=m.window_duration, p_val=m.p_val,
+            window=m.window, window_duration_s=m.window_duration,
+            min_window=1 if m.online else MIN_WINDOW[m.detector], p_val=m.p_val,
             correction=m.correction, online=m.online, ert=m.ert,
             n_bootstraps=m.bootstraps if m.online else None,
             backend=m.backend or default_backend, reference_size=m.reference_size,
             threshold=m.threshold, max_outlier_rate=m.max_outlier_rate,
             preprocess=_dump(m.preprocess), on_drift=sorted(m.on_drift),
-            on_outlier=sorted(m.on_outlier), alert=_dump(m.alert), retrain=_dump(m.retrain)))
+            on_outlier=sorted(m.on_outlier),
+            alert=None if m.alert is None else AlertParams(**m.alert.model_dump(mode="json")),
+            retrain=None if m.retrain is None else RetrainParams(**_dump(m.retrain))))
     return MonitorStage(id="monitor", depends_on=upstream, monitors=monitors,
                         resources=Resources(cpus=0.5, workers=1))
 
@@ -151,13 +162,15 @@ def deploy_stage(spec: Spec, upstream: list[str]) -> DeployStage:
 def rollout_stage(spec: Spec) -> RolloutStage:
     assert spec.serve is not None and spec.serve.rollout is not None
     r = spec.serve.rollout
-    steps = [RolloutStepParams(weight=s.weight, hold_s=s.hold,
-                               gates=sorted((g.model_dump(mode="json", exclude_none=True)
-                                             for g in s.gates), key=canonical_json))
-             for s in r.steps]
+    steps = [RolloutStepParams(weight=s.weight, hold_s=s.hold, gates=[
+        RolloutGateParams(**g) for g in sorted((g.model_dump(mode="json") for g in s.gates),
+                                               key=canonical_json)]) for s in r.steps]
+    shadow = spec.serve.shadow
     return RolloutStage(id="rollout", depends_on=["deploy"], strategy=r.strategy, steps=steps,
                         gate_interval_s=r.gate_interval, on_failure=r.on_failure,
-                        sticky_key=r.sticky_key, resources=Resources(cpus=0, workers=1))
+                        sticky_key=r.sticky_key, resources=Resources(cpus=0, workers=1),
+                        preview_max_queued=shadow.max_queued if shadow is not None
+                        else Shadow.model_fields["max_queued"].default)
 
 
 def retire_stage(spec: Spec, upstream: list[str]) -> RetireStage:

@@ -4,7 +4,6 @@ plan is submitted to as a Ray Job (Ray Client breaks Ray Data in 2.60; Jobs work
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +32,8 @@ def start_local(plan: Plan, options: RunOptions) -> str:
     kwargs: dict[str, Any] = dict(
         # logical CPUs: the peak of training plus room for Ray Data's read tasks
         num_cpus=max(os.cpu_count() or 1, int(max(peak, leaked) + 0.999)) + 2,
-        include_dashboard=False, log_to_driver=True,
+        # a monitor's retrain is a Ray Job, and the Jobs API is the dashboard's
+        include_dashboard=_retrains(plan), dashboard_host="127.0.0.1", log_to_driver=True,
         runtime_env={"env_vars": {"PYTHONPATH": _pythonpath(str(options.project_root)),
                                   "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
     # inside a Ray Job the supervisor sets RAY_ADDRESS; tests attach a second driver
@@ -47,6 +47,11 @@ def start_local(plan: Plan, options: RunOptions) -> str:
     ray.init(**kwargs)
     # "local": this process owns the cluster, which (with its Serve apps) ends with it
     return "local" if kwargs["address"] == "local" else "attached"
+
+
+def _retrains(plan: Plan) -> bool:
+    return any("retrain" in m.on_drift + m.on_outlier
+               for s in plan.stages if s.kind == "monitor" for m in s.monitors)
 
 
 def _pythonpath(root: str) -> str:
@@ -65,37 +70,16 @@ def submit_job(plan: Plan, options: RunOptions, on_line: Callable[[str], None]) 
                           hint="give the dashboard address instead, e.g. http://head:8265")
     if not address.startswith("http"):
         address = f"http://{address}"
+    from ..runtime.jobs import submit_plan
+
     client = JobSubmissionClient(address)
-    env = {"LIFECYCLE_PLAN_JSON": plan.to_json()}
-    for key in ("MLFLOW_TRACKING_URI", "LIFECYCLE_STORE", "LIFECYCLE_TODAY",
-                "LIFECYCLE_TORCH_BACKEND"):
-        if os.environ.get(key):
-            env[key] = os.environ[key]
     args = ["--store", options.resolved_store(), "--tracking-uri",
             options.resolved_tracking_uri(), "--spec-path", options.spec_path]
     if options.force:
         args.append("--force")
     if options.wait:
         args.append("--wait")
-    entrypoint = " ".join([sys.executable, "-m", "lifecycle", "run-plan", *map(_quote, args)])
-    # The project travels as the job's working_dir, data under it included (Ray would
-    # drop what .gitignore lists, and data folders usually are): the excludes below
-    # keep environments and state out. Large data belongs on a pyarrow.fs URI.
-    previous = os.environ.get("RAY_RUNTIME_ENV_IGNORE_GITIGNORE")
-    os.environ["RAY_RUNTIME_ENV_IGNORE_GITIGNORE"] = "1"
-    try:
-        job_id = client.submit_job(
-            entrypoint=entrypoint,
-            runtime_env={"working_dir": str(options.project_root), "env_vars": env,
-                         "excludes": [".venv", "venv", ".git", ".lifecycle", "**/__pycache__",
-                                      ".mypy_cache", ".pytest_cache", ".hypothesis",
-                                      "*.egg-info", "build", "dist", "mlruns", "mlflow.db"]},
-        )
-    finally:
-        if previous is None:
-            os.environ.pop("RAY_RUNTIME_ENV_IGNORE_GITIGNORE", None)
-        else:
-            os.environ["RAY_RUNTIME_ENV_IGNORE_GITIGNORE"] = previous
+    job_id = submit_plan(client, plan.to_json(), args, str(options.project_root))
     on_line(f"submitted Ray Job {job_id} to {address}")
     import asyncio
 
@@ -123,7 +107,3 @@ def submit_job(plan: Plan, options: RunOptions, on_line: Callable[[str], None]) 
     return ExitCode.RUNTIME
 
 
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)

@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .journal import list_runs, read_journal
-from .storage import Store
+from ..store import Store, list_runs, read_journal
 
 RECENT_WINDOWS = 10  # the "recent" distribution: the last this many windows
 

@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from ..errors import Location, Problem, RuntimeFailure
+from ..runtime.contract import MONITOR, MonitorStatus, RolloutStatus, RouterStats
 
 COMMANDS = ("promote", "rollback", "pause", "resume")
 
@@ -53,7 +54,8 @@ def _serve_client() -> Any:
 def status(application: str) -> dict[str, Any]:
     from ray import serve
 
-    from ..runtime.serve import control, rollout
+    from ..runtime.rollout import controller as rollout
+    from ..runtime.serve import control
 
     _serve_client()
     apps = serve.status().applications
@@ -67,40 +69,34 @@ def status(application: str) -> dict[str, Any]:
                                "replicas": {str(k): v for k, v in d.replica_states.items()}}
                         for name, d in app.deployments.items()},
         "versions": {}, "router": None, "rollout": None}
-    config = control.app_configs().get(application)
-    if config is not None:
-        for d in config.get("deployments", []):
-            if d["name"].startswith("Model_"):
-                out["versions"][d["name"][len("Model_"):]] = (d.get("user_config") or {}).get(
-                    "version")
+    out["versions"] = {slot.value: v for slot, v in control.slot_versions(application).items()}
     try:
-        out["router"] = control.router(application).stats.remote().result(timeout_s=10)
-        out["router"]["shadow"].pop("recent", None)
+        stats: RouterStats = control.router(application).stats.remote().result(timeout_s=10)
+        out["router"] = stats.model_dump(mode="json", exclude={"shadow": {"recent"}})
     except Exception as exc:
         out["router"] = {"error": f"{type(exc).__name__}: {exc}"}
-    if "Monitor" in app.deployments:
+    if MONITOR in app.deployments:
         try:
-            watched = control.monitor(application).status.remote().result(timeout_s=10)
-            for m in watched["monitors"].values():
-                m.pop("recent", None)
-            out["monitors"] = watched
+            watched: MonitorStatus = control.monitor(application).status.remote().result(
+                timeout_s=10)
+            out["monitors"] = watched.model_dump(
+                mode="json", exclude={"monitors": {"__all__": {"recent"}}})
         except Exception as exc:
             out["monitors"] = {"error": f"{type(exc).__name__}: {exc}"}
     controller = rollout.find(application)
     if controller is not None:
         import ray
 
-        state = ray.get(controller.status.remote(), timeout=10)
-        (state.get("live") or {}).pop("monitors", None)  # shown once, below
-        state["events"] = state["events"][-10:]
-        out["rollout"] = state
+        state: RolloutStatus = ray.get(controller.status.remote(), timeout=10)
+        state.events = state.events[-10:]
+        out["rollout"] = state.model_dump(mode="json")
     return out
 
 
 def command(application: str, name: str) -> str:
     import ray
 
-    from ..runtime.serve import rollout
+    from ..runtime.rollout import controller as rollout
 
     controller = rollout.find(application)
     if controller is None:
@@ -117,12 +113,12 @@ def retire(application: str, model: str, tracking_uri: str | None, archive: bool
     tag its versions."""
     import ray
 
-    from ..runtime.serve import control, rollout
+    from ..runtime.rollout import controller as rollout
+    from ..runtime.serve import control
 
     _serve_client()
     config = control.app_configs().get(application) or {}
-    versions = [str((d.get("user_config") or {}).get("version"))
-                for d in config.get("deployments", []) if d["name"].startswith("Model_")]
+    versions = [v for v in control.slot_versions(application).values() if v is not None]
     controller = rollout.find(application)
     if controller is not None:
         ray.kill(controller)
@@ -152,12 +148,12 @@ def _drain(application: str, drain_s: float) -> dict[str, Any]:
 
     from ..runtime.serve import control
 
-    control.update_user_config(application, "Router", {"draining": True})
-    control.wait_router(application, lambda s: bool(s.get("draining")))
+    control.update_router(application, draining=True)
+    control.wait_router(application, lambda s: s.draining)
     t0 = time.monotonic()
     while True:
         try:
-            left = int(control.router(application).stats.remote().result()["in_flight"])
+            left = control.router(application).stats.remote().result().in_flight
         except Exception:  # the Router is gone: nothing left to drain
             left = None
             break

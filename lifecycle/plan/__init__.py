@@ -4,6 +4,8 @@ from .canonical import canonical_json, content_hash
 from .graph import topological_order, with_hashes
 from .models import (
                      PLAN_SCHEMA_VERSION,
+                     AlertParams,
+                     CheckpointParams,
                      DataStage,
                      DeployStage,
                      EvaluateStage,
@@ -14,8 +16,11 @@ from .models import (
                      RegisterStage,
                      Resources,
                      RetireStage,
+                     RetrainParams,
+                     RolloutGateParams,
                      RolloutStage,
                      RolloutStepParams,
+                     SchedulerParams,
                      SearchParam,
                      Stage,
                      TrainParams,
@@ -24,8 +29,11 @@ from .models import (
 )
 from .policy_report import PolicyReport, RuleResult, WaiverRecord
 
-__all__ = ["PLAN_SCHEMA_VERSION", "DataStage", "DeployStage", "EvaluateStage", "GateParams",
-           "MonitorParams", "MonitorStage", "Plan", "PolicyReport", "RegisterStage",
-           "Resources", "RetireStage", "RolloutStage", "RolloutStepParams", "RuleResult",
-           "SearchParam", "Stage", "TrainParams", "TrainStage", "TuneStage", "WaiverRecord",
-           "canonical_json", "content_hash", "topological_order", "with_hashes"]
+__all__ = [
+    "PLAN_SCHEMA_VERSION", "AlertParams", "CheckpointParams", "DataStage", "DeployStage",
+    "EvaluateStage", "GateParams", "MonitorParams", "MonitorStage", "Plan", "PolicyReport",
+    "RegisterStage", "Resources", "RetireStage", "RetrainParams", "RolloutGateParams",
+    "RolloutStage", "RolloutStepParams", "RuleResult", "SchedulerParams", "SearchParam",
+    "Stage", "TrainParams", "TrainStage", "TuneStage", "WaiverRecord", "canonical_json",
+    "content_hash", "topological_order", "with_hashes",
+]

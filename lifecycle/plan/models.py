@@ -42,6 +42,19 @@ class DataStage(StageBase):
     contract: dict[str, JsonValue] = Field(description="The data contract to check.")
 
 
+class CheckpointParams(PlanModel):
+    num_to_keep: int
+    score_metric: str | None
+    score_mode: Literal["max", "min"]
+
+
+class SchedulerParams(PlanModel):
+    type: Literal["fifo", "asha"]
+    grace_period: int
+    reduction_factor: float
+    max_t: int
+
+
 class TrainParams(PlanModel):
     entrypoint: str
     framework: str
@@ -51,7 +64,7 @@ class TrainParams(PlanModel):
     gpus_per_worker: float
     resources_per_worker: dict[str, float]
     max_failures: int
-    checkpointing: dict[str, JsonValue]
+    checkpointing: CheckpointParams
     config: dict[str, JsonValue]
 
 
@@ -75,7 +88,7 @@ class TuneStage(StageBase):
     num_samples: int
     max_concurrent_trials: int
     time_budget_s: float | None
-    scheduler: dict[str, JsonValue]
+    scheduler: SchedulerParams
     search_space: list[SearchParam]
     seed: int | None = None
 
@@ -102,12 +115,26 @@ class RegisterStage(StageBase):
     tags: dict[str, str]
 
 
+class AlertParams(PlanModel):
+    webhook: str | None = None
+    command: list[str] | None = None
+    retries: int
+
+
+class RetrainParams(PlanModel):
+    cooldown: float = Field(description="Least seconds between two retrains.")
+    max_per_week: int
+    recent_data: float | None = Field(description="Train only on rows this recent (s).")
+
+
 class MonitorParams(PlanModel):
     name: str
     detector: str
     features: list[str]
     window: int
     window_duration_s: float | None
+    min_window: int = Field(description="Fewest rows a window closed by time may have "
+                            "(the detector's minimum).")
     p_val: float
     correction: str
     online: bool
@@ -120,8 +147,8 @@ class MonitorParams(PlanModel):
     preprocess: dict[str, JsonValue]
     on_drift: list[str]
     on_outlier: list[str]
-    alert: dict[str, JsonValue] | None
-    retrain: dict[str, JsonValue] | None
+    alert: AlertParams | None
+    retrain: RetrainParams | None
 
 
 class MonitorStage(StageBase):
@@ -141,10 +168,25 @@ class DeployStage(StageBase):
     shadow: dict[str, JsonValue] | None
 
 
+class RolloutGateParams(PlanModel):
+    metric: str
+    max: float | None = None
+    min: float | None = None
+    monitor: str | None = None
+
+    @property
+    def bound(self) -> str:
+        return f"max {self.max:g}" if self.max is not None else f"min {self.min:g}"
+
+    def breaks(self, value: float) -> bool:
+        return (self.max is not None and value > self.max) or \
+            (self.min is not None and value < self.min)
+
+
 class RolloutStepParams(PlanModel):
     weight: float
     hold_s: float
-    gates: list[dict[str, JsonValue]]
+    gates: list[RolloutGateParams]
 
 
 class RolloutStage(StageBase):
@@ -152,8 +194,10 @@ class RolloutStage(StageBase):
     strategy: Literal["canary", "blue_green", "ab"]
     steps: list[RolloutStepParams]
     gate_interval_s: float
-    on_failure: str
+    on_failure: Literal["rollback", "pause", "alert"]
     sticky_key: str | None
+    preview_max_queued: int = Field(description="Shadow copies in flight while a blue/green "
+                                    "step previews the candidate (serve.shadow.max_queued).")
 
 
 class RetireStage(StageBase):

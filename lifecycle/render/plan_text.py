@@ -48,7 +48,7 @@ def _detail(stage: Any) -> list[str]:
     if k == "tune":
         space = ", ".join(f"{p.name}~{p.distribution}" for p in stage.search_space)
         return [f"{stage.num_samples} trials of {escape(stage.train.entrypoint)} "
-                f"({stage.max_concurrent_trials} at once, {stage.scheduler['type']}, "
+                f"({stage.max_concurrent_trials} at once, {stage.scheduler.type}, "
                 f"budget {_duration(stage.time_budget_s)})",
                 f"{stage.mode} {stage.metric} over {space}"]
     if k == "evaluate":
@@ -91,9 +91,9 @@ def _detail(stage: Any) -> list[str]:
                  f"{_duration(stage.gate_interval_s)}"]
         for i, s in enumerate(stage.steps, 1):
             step_gates = ", ".join(
-                f"{g['metric']}{'(' + g['monitor'] + ')' if 'monitor' in g else ''}"
-                + (f" ≤ {g['max']:g}" if 'max' in g else "")
-                + (f" ≥ {g['min']:g}" if 'min' in g else "") for g in s.gates)
+                f"{g.metric}{f'({g.monitor})' if g.monitor else ''}"
+                + (f" ≤ {g.max:g}" if g.max is not None else "")
+                + (f" ≥ {g.min:g}" if g.min is not None else "") for g in s.gates)
             lines.append(f"step {i}: {s.weight:g}% for {_duration(s.hold_s)}"
                          + (f" · {step_gates}" if step_gates else ""))
         return lines

@@ -9,6 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ..runtime.contract import MODEL_PREFIX
+
 
 def _ms(v: Any) -> str:
     return "—" if v is None else f"{v:.1f} ms"
@@ -25,7 +27,7 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
     slots = router.get("slots") or {}
     for slot, version in sorted(state.get("versions", {}).items()):
         live = slots.get(slot) or {}
-        dep = state.get("deployments", {}).get(f"Model_{slot}", {})
+        dep = state.get("deployments", {}).get(f"{MODEL_PREFIX}{slot}", {})
         out.print(f"  [stage]{slot:<9}[/] v{version}  weight {weights.get(slot, 0):g}%  "
                   f"{live.get('total_requests', 0)} requests, errors "
                   f"{_rate(live.get('error_rate'))}, p50 {_ms(live.get('latency_p50_ms'))}, "
@@ -42,16 +44,18 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
     _monitors(out, state.get("monitors"), router.get("monitor"))
     rollout = state.get("rollout")
     if rollout:
-        out.print(f"  rollout ({rollout['strategy']}): [bold]{rollout['status']}[/] at step "
+        out.print(f"  rollout ({rollout['strategy']}): [bold]{rollout['phase']}[/] at step "
                   f"{rollout['step'] + 1}" + (f" — {escape(str(rollout['reason']))}"
                                              if rollout.get("reason") else ""))
-        for g in rollout.get("gates") or []:
+        for check in rollout.get("gates") or []:
+            g = check["gate"]
             bound = f"≤ {g['max']}" if g.get("max") is not None else f"≥ {g.get('min')}"
-            value = "—" if g.get("value") is None else f"{g['value']:.4g}"
-            style = {"failed": "error", "passed": "ok"}.get(g["verdict"], "dim")
-            out.print(f"    [{style}]{g['verdict']:<8}[/] {g['metric']} {value} {bound}")
+            value = "—" if check.get("value") is None else f"{check['value']:.4g}"
+            style = {"failed": "error", "passed": "ok"}.get(check["verdict"], "dim")
+            out.print(f"    [{style}]{check['verdict']:<8}[/] {g['metric']} {value} {bound}")
         for e in rollout.get("events") or []:
-            detail = {k: v for k, v in e.items() if k not in ("event", "time")}
+            detail = {k: v for k, v in e.items() if k not in ("event", "time")
+                      and v is not None}
             out.print(f"    [dim]{e['event']} {escape(str(detail))}[/]")
 
 

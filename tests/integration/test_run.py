@@ -20,9 +20,8 @@ import pytest
 from examples.fraud.make_data import make, write
 from lifecycle.api import compile_spec
 from lifecycle.errors import ExitCode
-from lifecycle.execute.journal import read_journal
 from lifecycle.execute.runner import run_plan
-from lifecycle.execute.storage import Store
+from lifecycle.store import Store, read_journal
 
 from ..conftest import ROOT
 

@@ -21,9 +21,9 @@ from examples.fraud.make_data import make, write
 from lifecycle.api import compile_spec
 from lifecycle.errors import ExitCode
 from lifecycle.execute import RunOptions
-from lifecycle.execute.journal import read_journal
 from lifecycle.execute.runner import run_plan
-from lifecycle.execute.storage import Store
+from lifecycle.runtime.contract import Slot
+from lifecycle.store import Store, read_journal
 
 from ..conftest import ROOT
 
@@ -67,7 +67,8 @@ def world(ray_session: str, serve_port: int, tmp_path_factory: pytest.TempPathFa
     finally:
         import ray
 
-        from lifecycle.runtime.serve import control, rollout
+        from lifecycle.runtime.rollout import controller as rollout
+        from lifecycle.runtime.serve import control
 
         control.delete("fraud-detector")
         controller = rollout.find("fraud-detector")
@@ -148,10 +149,10 @@ def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
     assert {v for _, slot, v in observed if slot == "candidate"} == {v2}
 
     stats = control.router("fraud-detector").stats.remote().result()
-    shadow = stats["shadow"]
-    assert shadow["target"] == "candidate" and shadow["compared"] > 500
-    assert {r["shadow_version"] for r in shadow["recent"]} == {v2}
-    assert {r["primary_version"] for r in shadow["recent"]} == {world["v1"]}  # never returned
+    shadow = stats.shadow
+    assert shadow.target == "candidate" and shadow.compared > 500
+    assert {r.shadow_version for r in shadow.recent} == {v2}
+    assert {r.primary_version for r in shadow.recent} == {world["v1"]}  # never returned
 
     for k in range(40):  # sticky: a key keeps its version
         key = f"customer-{k}"
@@ -161,10 +162,10 @@ def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
     with cf.ThreadPoolExecutor(1) as pool:  # weights changed live under load
         during = pool.submit(_load, url, 600, 6)
         time.sleep(1.0)
-        control.update_user_config("fraud-detector", "Router",
-                                   {"weights": {"stable": 50.0, "candidate": 50.0}})
+        control.update_router("fraud-detector",
+                              weights={Slot.STABLE: 50.0, Slot.CANDIDATE: 50.0})
         assert control.wait_router_weights("fraud-detector",
-                                           {"stable": 50.0, "candidate": 50.0})
+                                           {Slot.STABLE: 50.0, Slot.CANDIDATE: 50.0})
         results = during.result()
     assert [s for s, _, _ in results if s != 200] == []
     after = _load(url, 400)
@@ -186,11 +187,12 @@ def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
     assert state["status"].endswith("RUNNING")
     assert state["versions"] == {"stable": world["v1"], "candidate": v2}
     assert state["router"]["weights"] == {"stable": 50.0, "candidate": 50.0}
-    assert state["rollout"]["status"] == "running (a/b)", state["rollout"]
+    assert state["rollout"]["phase"] == "running", state["rollout"]
+    assert state["rollout"]["strategy"] == "ab"
     assert not [e for e in state["rollout"]["events"] if e["event"] == "gate_read_failed"]
     assert rollout_command("fraud-detector", "rollback") == "rollback requested"
     deadline = time.time() + 20
-    while serve_status("fraud-detector")["rollout"]["status"] != "rolled_back":
+    while serve_status("fraud-detector")["rollout"]["phase"] != "rolled_back":
         assert time.time() < deadline
         time.sleep(0.5)
     assert {v for _, _, v in _load(url, 100)} == {world["v1"]}
@@ -283,7 +285,7 @@ def test_a_replica_killed_under_load_costs_almost_nothing(world: dict[str, Any])
     failed = [r for r in results if r[0] != 200]
     assert len(failed) / len(results) < 0.001, failed[:5]
     stats = control.router("fraud-detector").stats.remote().result()
-    assert stats["slots"]["candidate"]["total_requests"] >= 2000
+    assert stats.slots[Slot.CANDIDATE].total_requests >= 2000
 
 
 # --- monitors ---------------------------------------------------------------------------
@@ -301,10 +303,11 @@ def _send(url: str, rows: list[dict[str, Any]], per_request: int = 10) -> list[i
 
 
 def _watched(since: float = 0.0) -> dict[str, Any]:
+    """The Monitor's status as JSON (what `lifecycle status --format json` shows)."""
     from lifecycle.runtime.serve import control
 
-    return control.monitor("fraud-detector").status.remote(since).result(  # type: ignore[no-any-return]
-        timeout_s=30)
+    status = control.monitor("fraud-detector").status.remote(since).result(timeout_s=30)
+    return status.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
 def _until(predicate: Any, timeout_s: float, what: str) -> Any:
@@ -386,7 +389,7 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     assert online["windows_dropped"] == 0 and online["detections_since"] <= 18, online
     from lifecycle.api import serve_status
 
-    assert serve_status("fraud-detector")["rollout"]["status"] == "running"
+    assert serve_status("fraud-detector")["rollout"]["phase"] == "running"
     last_clean = quiet["input-drift"]["windows_detected"] - 1
 
     shifted_at = time.time()
@@ -400,7 +403,7 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     assert online_drift[0]["window"] <= clean_windows + 2, online_drift[0]
     assert online_drift[0]["detections"][0]["test_stat"] > online_drift[0]["detections"][0][
         "threshold"]
-    state = _until(lambda: (s := serve_status("fraud-detector")["rollout"])["status"]
+    state = _until(lambda: (s := serve_status("fraud-detector")["rollout"])["phase"]
                    == "rolled_back" and s, 30, "the rollback")
     assert "input-drift" in state["reason"] and "drift" in state["reason"]
     assert {v for _, _, v in _load(url, 50)} == {world["v1"]}  # the stable version serves
@@ -415,8 +418,8 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     assert any(e["event"] == "rollout_rolled_back" for e in events)
     from lifecycle.runtime.serve import control
 
-    fed = control.router("fraud-detector").stats.remote().result()["monitor"]
-    assert fed["dropped_rows"] == 0 and fed["failed_batches"] == 0, fed
+    fed = control.router("fraud-detector").stats.remote().result().monitor
+    assert fed is not None and fed.dropped_rows == 0 and fed.failed_batches == 0, fed
 
     from lifecycle.api import monitor_report  # from the store alone
 
@@ -459,11 +462,11 @@ def test_drift_blocks_promotion_and_retrains_once_per_cooldown(world: dict[str, 
     assert set(_send(url, _rows(2000, seed=78, shift=1.0), per_request=5)) == {200}
     from lifecycle.api import serve_status
 
-    state = _until(lambda: (s := serve_status("fraud-detector")["rollout"])["status"]
+    state = _until(lambda: (s := serve_status("fraud-detector")["rollout"])["phase"]
                    == "blocked" and s, 60, "the block")
     assert "input-drift" in state["reason"]
     time.sleep(16)  # past the step's hold: still not promoted
-    assert serve_status("fraud-detector")["rollout"]["status"] == "blocked"
+    assert serve_status("fraud-detector")["rollout"]["phase"] == "blocked"
     store = Store(world["options"].resolved_store())
     actions = _until(lambda: [e for e in read_journal(store, result.run_id)
                               if e["event"] == "monitor_action" and e["action"] == "retrain"
@@ -516,14 +519,14 @@ def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any
         .batching_stats.remote().result()
     assert batching["largest_batch"] > 1 and batching["batches"] < 200, batching
 
-    shadow = control.router("fraud-detector").stats.remote().result()["shadow"]
-    assert shadow["target"] == "candidate" and shadow["compared"] > 50
+    shadow = control.router("fraud-detector").stats.remote().result().shadow
+    assert shadow.target == "candidate" and shadow.compared > 50
     assert rollout_command(FRAUD, "pause") == "pause requested"
-    _until(lambda: serve_status(FRAUD)["rollout"]["status"] == "paused", 20, "the pause")
+    _until(lambda: serve_status(FRAUD)["rollout"]["phase"] == "paused", 20, "the pause")
     assert rollout_command(FRAUD, "resume") == "resume requested"
-    _until(lambda: serve_status(FRAUD)["rollout"]["status"] == "running", 20, "the resume")
+    _until(lambda: serve_status(FRAUD)["rollout"]["phase"] == "running", 20, "the resume")
     assert rollout_command(FRAUD, "promote") == "promote requested"
-    _until(lambda: serve_status(FRAUD)["rollout"]["status"] == "promoted", 30, "promotion")
+    _until(lambda: serve_status(FRAUD)["rollout"]["phase"] == "promoted", 30, "promotion")
     client = world["client"]
     assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) \
         == candidate

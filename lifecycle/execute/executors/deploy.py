@@ -10,71 +10,97 @@ from typing import Any
 
 from ...errors import ExitCode
 from ...plan import DeployStage
+from ...runtime.contract import (
+    CHAMPION_ALIAS,
+    MONITOR,
+    ROUTER,
+    JournalRef,
+    ModelConfig,
+    MonitorConfig,
+    RetrainConfig,
+    RouterConfig,
+    Slot,
+    WatchConfig,
+    slot_of,
+)
 from ..context import StageContext, StageFailed
 
 
 def resolve_versions(client: Any, model: str, candidate: str,
-                     stable_alias: str = "champion") -> dict[str, str | None]:
+                     stable_alias: str = CHAMPION_ALIAS) -> dict[Slot, str | None]:
     try:
         stable: str | None = str(client.get_model_version_by_alias(model, stable_alias).version)
     except Exception:
         stable = None  # no champion yet: the first deploy serves the candidate alone
     if stable == candidate:
         stable = None
-    return {"stable": stable, "candidate": candidate}
+    return {Slot.STABLE: stable, Slot.CANDIDATE: candidate}
 
 
-def monitor_config(ctx: StageContext) -> dict[str, Any] | None:
-    """The Monitor deployment's user_config: each fitted detector (where it was saved, the
+def _project() -> tuple[str | None, bool]:
+    """The project's code as a retrain's Ray Job will get it: the package this run's own
+    job unpacked (a cluster), or None for the project root on this node (a local Ray)."""
+    import ray
+
+    working_dir = (ray.get_runtime_context().runtime_env or {}).get("working_dir")
+    if working_dir and "://" in str(working_dir):
+        return str(working_dir), False
+    return None, True
+
+
+def monitor_config(ctx: StageContext) -> MonitorConfig | None:
+    """The Monitor deployment's config: each fitted detector (where it was saved, the
     hash its loader checks, the plan's parameters), the run journal, and what a retrain
-    needs to start a new run of this plan."""
+    needs to submit a new run of this plan."""
     fitted = (ctx.upstream.get("monitor") or {}).get("monitors")
     if not fitted:
         return None
-    params = {m.name: m.model_dump(mode="json") for m in ctx.plan.stage("monitor").monitors}
+    params = {m.name: m for m in ctx.plan.stage("monitor").monitors}
     host, port = ctx.options.serve_http(ctx.plan.serve_config or {})
-    return {
-        "monitors": [{"params": params[name], "path": f["path"],
-                      "manifest_sha256": f["manifest_sha256"], "probe": f.get("probe"),
-                      "artifact_uri": f.get("artifact_uri"),
-                      "tracking_uri": ctx.tracking.uri if ctx.tracking else None}
-                     for name, f in sorted(fitted.items())],
-        "max_queued_windows": 2,
-        "journal": {"store": ctx.store.uri, "run_id": ctx.run_id},
-        "retrain": {"plan": f"runs/{ctx.run_id}/plan.json", "store": ctx.store.uri,
-                    "tracking_uri": ctx.tracking.uri if ctx.tracking else None,
-                    "project_root": ctx.root, "spec_path": ctx.options.spec_path,
-                    "serve_host": host, "serve_port": port},
-    }
+    tracking = ctx.tracking.uri if ctx.tracking else None
+    project, local = _project()
+    return MonitorConfig(
+        monitors=[WatchConfig(params=params[name], path=f["path"],
+                              manifest_sha256=f["manifest_sha256"], probe=f.get("probe"),
+                              artifact_uri=f.get("artifact_uri"), tracking_uri=tracking)
+                  for name, f in sorted(fitted.items())],
+        journal=JournalRef(store=ctx.store.uri, run_id=ctx.run_id),
+        retrain=RetrainConfig(plan=f"runs/{ctx.run_id}/plan.json", store=ctx.store.uri,
+                              tracking_uri=tracking, spec_path=ctx.options.spec_path,
+                              project=project or ctx.root, project_is_local=local,
+                              serve_host=host, serve_port=port))
 
 
-def application_config(serve_config: dict[str, Any], model: str, versions: dict[str, Any],
-                       tracking_uri: str,
-                       monitors: dict[str, Any] | None = None) -> dict[str, Any]:
+def application_config(serve_config: dict[str, Any], model: str,
+                       versions: dict[Slot, str | None], tracking_uri: str,
+                       monitors: MonitorConfig | None = None) -> dict[str, Any]:
     """The plan's application with each slot pinned to a version; without a stable
     version the app has the candidate slot only (all traffic, no shadow). The Monitor
     deployment gets the detectors the monitor stage fitted."""
     app = copy.deepcopy(serve_config["applications"][0])
-    slots = [s for s in app["args"]["slots"] if versions.get(s) is not None]
+    slots = [s for s in app["args"]["slots"] if versions.get(Slot(s)) is not None]
     app["args"]["slots"] = slots
     deployments = []
     for dep in app["deployments"]:
-        if dep["name"] == "Router":
-            if "stable" not in slots:
-                dep["user_config"] = {**dep["user_config"], "weights": {"candidate": 100.0},
-                                      "shadow": None}
-        elif dep["name"] == "Monitor":
+        slot = slot_of(dep["name"])
+        if dep["name"] == ROUTER:
+            router = RouterConfig.model_validate(dep["user_config"])
+            if Slot.STABLE not in slots:
+                router = router.model_copy(update={"weights": {Slot.CANDIDATE: 100.0},
+                                                   "shadow": None})
+            dep["user_config"] = router.model_dump(mode="json")
+        elif dep["name"] == MONITOR:
             if monitors is None:
                 raise StageFailed("the plan has monitors but none were fitted",
                                   ExitCode.INTERNAL)
-            dep["user_config"] = {**dep["user_config"], **monitors}
-        elif dep["name"].startswith("Model_"):
-            slot = dep["name"][len("Model_"):]
+            dep["user_config"] = monitors.model_dump(mode="json")
+        elif slot is not None:
             if slot not in slots:
                 continue
             v = str(versions[slot])
-            dep["user_config"] = {**dep["user_config"], "model_uri": f"models:/{model}/{v}",
-                                  "version": v, "tracking_uri": tracking_uri}
+            dep["user_config"] = ModelConfig.model_validate(dep["user_config"]).model_copy(
+                update={"model_uri": f"models:/{model}/{v}", "version": v,
+                        "tracking_uri": tracking_uri}).model_dump(mode="json")
         deployments.append(dep)
     app["deployments"] = deployments
     return app
@@ -110,7 +136,8 @@ def run(stage: DeployStage, ctx: StageContext) -> dict[str, Any]:
                           ExitCode.RUNTIME, hint="`serve status` and the replica logs "
                           "(Ray dashboard) say why; the previous version keeps serving")
     shown = "127.0.0.1" if host == "0.0.0.0" else host
-    return {"application": stage.application, "versions": versions,
+    return {"application": stage.application,
+            "versions": {slot.value: v for slot, v in versions.items()},
             "url": f"http://{shown}:{port}{stage.route_prefix}",
             "router": next(d["user_config"] for d in app["deployments"]
-                           if d["name"] == "Router")}
+                           if d["name"] == ROUTER)}

@@ -9,48 +9,57 @@ from typing import Any
 
 from ...errors import ExitCode
 from ...plan import RolloutStage
+from ...runtime.contract import (
+    ControllerConfig,
+    JournalRef,
+    RolloutPhase,
+    RolloutStatus,
+    RouterConfig,
+    Slot,
+)
 from ..context import StageContext, StageFailed
 
-ENDED = ("promoted", "rolled_back", "failed")
 
-
-def controller_config(stage: RolloutStage, ctx: StageContext) -> dict[str, Any]:
+def controller_config(stage: RolloutStage, ctx: StageContext) -> ControllerConfig:
     deployed = ctx.upstream["deploy"]
     monitors = ctx.plan.stage("monitor").monitors \
         if any(s.kind == "monitor" for s in ctx.plan.stages) else []
-    return {
-        "application": deployed["application"], "model": ctx.plan.stage("deploy").model,
-        "strategy": stage.strategy, "on_failure": stage.on_failure,
-        "steps": [s.model_dump(mode="json") for s in stage.steps],
-        "gate_interval_s": stage.gate_interval_s, "versions": deployed["versions"],
-        "shadow": deployed["router"].get("shadow"), "champion_alias": "champion",
-        "tracking_uri": ctx.tracking.uri if ctx.tracking else None,
-        "mlflow_run_id": ctx.tracking.parent_id if ctx.tracking else None,
-        "journal": {"store": ctx.store.uri, "run_id": ctx.run_id},
-        "monitors": [m.name for m in monitors],
-        "block_promotion": [m.name for m in monitors
-                            if "block_promotion" in m.on_drift + m.on_outlier],
-    }
+    router = RouterConfig.model_validate(deployed["router"])
+    return ControllerConfig(
+        application=deployed["application"], model=ctx.plan.stage("deploy").model,
+        strategy=stage.strategy, on_failure=stage.on_failure, steps=stage.steps,
+        gate_interval_s=stage.gate_interval_s,
+        versions={Slot(k): v for k, v in deployed["versions"].items()},
+        shadow=router.shadow, preview_max_queued=stage.preview_max_queued,
+        tracking_uri=ctx.tracking.uri if ctx.tracking else None,
+        mlflow_run_id=ctx.tracking.parent_id if ctx.tracking else None,
+        journal=JournalRef(store=ctx.store.uri, run_id=ctx.run_id),
+        monitors=[m.name for m in monitors],
+        block_promotion=[m.name for m in monitors
+                         if "block_promotion" in m.on_drift + m.on_outlier])
 
 
 def run(stage: RolloutStage, ctx: StageContext) -> dict[str, Any]:
     import ray
 
-    from ...runtime.serve import rollout
+    from ...runtime.rollout import controller
 
-    handle = rollout.start(controller_config(stage, ctx))
-    state = ray.get(handle.wait_live.remote(ctx.options.serve_timeout_s))
+    handle = controller.start(controller_config(stage, ctx))
+    state: RolloutStatus = ray.get(handle.wait_live.remote(ctx.options.serve_timeout_s))
     if ctx.options.wait or ctx.ephemeral_ray:
-        while state["status"] not in ENDED:
+        while not state.phase.ended:
             time.sleep(1.0)
             state = ray.get(handle.status.remote())
-    out = {"application": state["application"], "status": state["status"],
-           "step": state["step"], "weights": state["weights"], "versions": state["versions"]}
-    if state["status"] == "rolled_back":
-        raise StageFailed(f"the rollout was rolled back: {state['reason']}", ExitCode.POLICY,
+    out = {"application": state.application, "status": state.phase.value,
+           "step": state.step,
+           "weights": None if state.weights is None else {
+               s.value: w for s, w in state.weights.items()},
+           "versions": {s.value: v for s, v in state.versions.items()}}
+    if state.phase == RolloutPhase.ROLLED_BACK:
+        raise StageFailed(f"the rollout was rolled back: {state.reason}", ExitCode.POLICY,
                           hint="the stable version serves all traffic; see the journal and "
                           "`lifecycle status`", details=out)
-    if state["status"] == "failed":
-        raise StageFailed(f"the rollout failed: {state['reason']}", ExitCode.RUNTIME,
+    if state.phase == RolloutPhase.FAILED:
+        raise StageFailed(f"the rollout failed: {state.reason}", ExitCode.RUNTIME,
                           details=out)
     return out

@@ -11,8 +11,9 @@ Ray metrics, writes it to the run journal, and carries out the spec's actions:
 - `rollback`: asks the application's rollout controller to roll back;
 - `block_promotion`: read by the rollout controller, which does not widen or promote
   while a watched window has drifted since the step began (`status`);
-- `retrain`: starts a new run of the plan (same gates and canary), at most once per
-  cooldown and `max_per_week` times in 7 days; the rest are journaled as skipped.
+- `retrain`: submits a new run of the plan as a Ray Job (same gates and canary), at most
+  once per cooldown and `max_per_week` times in 7 days; the rest are journaled as
+  skipped.
 
 When the detector lags, closed windows queue up to a bound and the oldest are dropped and
 counted (`windows_dropped`, `sampled_fraction`): the serving path never waits."""
@@ -27,63 +28,70 @@ from typing import Any
 
 from ray import serve
 
+from ...store import Journal, Store, new_run_id
+from ..contract import (
+    MONITOR,
+    NAMESPACE,
+    MonitorConfig,
+    MonitorEvent,
+    MonitorStatus,
+    RetrainRequest,
+    WatchConfig,
+    WatchSummary,
+    WindowRecord,
+    controller_name,
+)
 from .encode import Encoder
 from .histograms import counts, edges_of
 from .limits import RetrainLimiter
-from .windows import WindowBuffer
+from .windows import Window, WindowBuffer
 
 RESULTS_KEPT = 1000
-NAMESPACE = "lifecycle"
 ONLINE_QUEUED_ROWS = 2000
 
 
 class Watch:
     """One spec monitor on the live traffic."""
 
-    def __init__(self, spec: dict[str, Any], max_queued: int, application: str,
+    def __init__(self, spec: WatchConfig, max_queued: int, application: str,
                  store: str | None) -> None:
         from . import detectors
 
         self.spec = spec
-        self.params = spec["params"]
-        self.name = str(self.params["name"])
-        self.fitted = detectors.load(_local_copy(spec), spec.get("manifest_sha256"))
+        self.params = spec.params
+        self.name = self.params.name
+        self.fitted = detectors.load(_local_copy(spec), spec.manifest_sha256)
         # the answer on the probe window recorded at fit time, recomputed in this replica
         self.verified: bool | None = None
-        if spec.get("probe") is not None:
-            differs = detectors.probe_differs(spec["probe"], detectors.probe(self.fitted))
+        if spec.probe is not None:
+            differs = detectors.probe_differs(spec.probe, detectors.probe(self.fitted))
             if differs:
                 raise detectors.TamperedDetector(
                     f"monitor '{self.name}': loaded here, the detector decides differently "
                     f"from when it was fitted ({differs}); it will not watch traffic")
             self.verified = True
         self.encoder: Encoder = self.fitted.encoder
-        from ...spec.monitor import MIN_WINDOW  # lazy: the spec package is light
-
-        size, min_rows = int(self.params["window"]), MIN_WINDOW.get(self.fitted.kind, 1)
+        size = self.params.window
         if self.fitted.online:
             # it takes rows one at a time, and its windows are small and a skipped one is
             # a gap in its stream: queue at least ONLINE_QUEUED_ROWS rows of them
-            min_rows, max_queued = 1, max(max_queued, -(-ONLINE_QUEUED_ROWS // size))
-        self.buffer = WindowBuffer(size, self.params.get("window_duration_s"),
-                                   min_rows=min_rows, max_queued=max_queued)
-        self.results: collections.deque[dict[str, Any]] = collections.deque(
-            maxlen=RESULTS_KEPT)
+            max_queued = max(max_queued, -(-ONLINE_QUEUED_ROWS // size))
+        self.buffer = WindowBuffer(size, self.params.window_duration_s,
+                                   min_rows=self.params.min_window, max_queued=max_queued)
+        self.results: collections.deque[WindowRecord] = collections.deque(maxlen=RESULTS_KEPT)
         # each window's counts on bins fixed by the reference, for the report
         self.bins = None if self.fitted.reference is None else edges_of(
             self.fitted.reference, self.encoder.categorical_columns())
-        retrain = self.params.get("retrain") or {}
         # the retrain history outlives this replica (a restart must not reset the brakes)
-        from ...execute.storage import Store
-
         self.store = None if store is None else Store(store)
         self.history = f"monitors/{application}/{self.name}/retrains.json"
         saved = (self.store.read_json(self.history) if self.store else None) or {}
-        self.limiter = RetrainLimiter(float(retrain.get("cooldown", 86400.0)),
-                                      int(retrain.get("max_per_week", 2)),
-                                      [float(t) for t in saved.get("started", [])])
+        retrain = self.params.retrain
+        self.limiter = None if retrain is None else RetrainLimiter(
+            retrain.cooldown, retrain.max_per_week, [float(t) for t in saved.get("started", [])])
 
     def record_retrain(self, now: float, run_id: str) -> None:
+        assert self.limiter is not None
         self.limiter.record(now)
         if self.store is not None:
             self.store.write_json(self.history, {"started": self.limiter.started,
@@ -91,38 +99,40 @@ class Watch:
 
     @property
     def actions(self) -> list[str]:
-        key = "on_drift" if self.fitted.is_drift_detector else "on_outlier"
-        return list(self.params.get(key) or [])
+        return list(self.params.on_drift if self.fitted.is_drift_detector
+                    else self.params.on_outlier)
 
-    def summary(self, since: float) -> dict[str, Any]:
-        recent = [r for r in self.results if r["closed"] >= since]
-        flagged = [r for r in recent if r["flagged"]]
-        rates = [r["outlier_rate"] for r in recent if "outlier_rate" in r]
-        return {"detector": self.fitted.kind, "features": self.encoder.features,
-                "verified": self.verified,
-                "window": self.buffer.size, "p_val": self.params["p_val"],
-                "actions": self.actions, **self.buffer.counts(),
-                "windows_since": len(recent), "flagged_since": len(flagged),
-                "drift_since": len(flagged) if self.fitted.is_drift_detector else 0,
-                # online: detections, several per window when drift persists
-                "detections_since": sum(r.get("detection_count", 0) for r in recent),
-                "outlier_rate_since": max(rates) if rates else None,
-                "last": self.results[-1] if self.results else None,
-                "recent": list(self.results)[-20:],
-                "retrains": list(self.limiter.started)}
+    def summary(self, since: float) -> WatchSummary:
+        """Windows opened and closed since `since` (a window opened before a rollout step
+        began does not judge that step)."""
+        recent = [r for r in self.results if r.opened >= since]
+        flagged = [r for r in recent if r.flagged]
+        rates = [r.outlier_rate for r in recent if r.outlier_rate is not None]
+        return WatchSummary(
+            detector=self.fitted.kind, features=self.encoder.features,
+            verified=self.verified, window=self.buffer.size, p_val=self.params.p_val,
+            actions=self.actions, **self.buffer.counts(),
+            windows_since=len(recent), flagged_since=len(flagged),
+            drift_since=len(flagged) if self.fitted.is_drift_detector else 0,
+            # online: detections, several per window when drift persists
+            detections_since=sum(r.detection_count or 0 for r in recent),
+            outlier_rate_since=max(rates) if rates else None,
+            last=self.results[-1] if self.results else None,
+            recent=list(self.results)[-20:],
+            retrains=[] if self.limiter is None else list(self.limiter.started))
 
 
-@serve.deployment(name="Monitor")
+@serve.deployment(name=MONITOR)
 class Monitor:
     def __init__(self, application: str) -> None:
         from ray.serve import metrics
 
         self.application = application
         self.watches: dict[str, Watch] = {}
-        self.config: dict[str, Any] = {}
-        self.journal: Any = None
+        self.config = MonitorConfig()
+        self.journal: Journal | None = None
         self.observed_rows = 0
-        self.events: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
+        self.events: collections.deque[MonitorEvent] = collections.deque(maxlen=200)
         self._worker: asyncio.Task[None] | None = None
         self.m_p = metrics.Gauge("lifecycle_monitor_p_value", description="Smallest "
                                  "p-value of the last window.", tag_keys=("monitor",))
@@ -132,32 +142,30 @@ class Monitor:
                                      "last window drifted.", tag_keys=("monitor",))
         self.m_feature = metrics.Gauge("lifecycle_monitor_feature_p_value", description="Per"
                                        "-feature p-value of the last window.",
-                                       tag_keys=("monitor", "feature"))
+                                       tag_keys=("monitor", "feature"))  # type: ignore[arg-type]
         self.m_outliers = metrics.Gauge("lifecycle_monitor_outlier_rate", description="Outli"
                                         "er rate of the last window.", tag_keys=("monitor",))
         self.m_windows = metrics.Counter("lifecycle_monitor_windows", description="Windows "
                                          "by outcome (clean, flagged).",
-                                         tag_keys=("monitor", "outcome"))
+                                         tag_keys=("monitor", "outcome"))  # type: ignore[arg-type]
         self.m_actions = metrics.Counter("lifecycle_monitor_actions", description="Actions "
-                                         "taken.", tag_keys=("monitor", "action", "outcome"))
+                                         "taken.", tag_keys=("monitor", "action", "outcome"))  # type: ignore[arg-type]
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Load each monitor's detector (verified against its recorded hashes); a monitor
         whose detector did not change keeps its windows and history."""
-        from ...execute.journal import journal_at
-
-        self.config = config
-        self.journal = journal_at(config.get("journal"), "monitor")
-        wanted = {str(m["params"]["name"]): m for m in config.get("monitors", [])}
+        c = self.config = MonitorConfig.model_validate(config)
+        self.journal = None if c.journal is None else Journal(
+            Store(c.journal.store), c.journal.run_id, writer="monitor")
+        wanted = {m.params.name: m for m in c.monitors}
         for name in list(self.watches):
             if name not in wanted:
                 del self.watches[name]
         for name, m in wanted.items():
             kept = self.watches.get(name)
-            if kept is None or kept.spec.get("manifest_sha256") != m.get("manifest_sha256"):
-                self.watches[name] = Watch(m, int(config.get("max_queued_windows", 2)),
-                                           self.application,
-                                           (config.get("journal") or {}).get("store"))
+            if kept is None or kept.spec.manifest_sha256 != m.manifest_sha256:
+                self.watches[name] = Watch(m, c.max_queued_windows, self.application,
+                                           None if c.journal is None else c.journal.store)
 
     # --- fed by the Router ------------------------------------------------------------
     async def observe(self, rows: list[dict[str, Any]]) -> int:
@@ -169,12 +177,12 @@ class Monitor:
             self._worker = asyncio.get_running_loop().create_task(self._work())
         return len(rows)
 
-    async def status(self, since: float = 0.0) -> dict[str, Any]:
+    async def status(self, since: float = 0.0) -> MonitorStatus:
         """What `lifecycle status` and the rollout controller read (on the event loop, so
         it never reads a window while a batch is being added)."""
-        return {"observed_rows": self.observed_rows,
-                "monitors": {n: w.summary(since) for n, w in self.watches.items()},
-                "events": list(self.events)[-20:]}
+        return MonitorStatus(observed_rows=self.observed_rows,
+                             monitors={n: w.summary(since) for n, w in self.watches.items()},
+                             events=list(self.events)[-20:])
 
     # --- detection ----------------------------------------------------------------------
     async def _work(self) -> None:
@@ -196,27 +204,27 @@ class Monitor:
             if not busy:
                 await asyncio.sleep(0.1)
 
-    async def _record(self, w: Watch, window: Any, result: dict[str, Any]) -> None:
+    async def _record(self, w: Watch, window: Window, result: dict[str, Any]) -> None:
         flagged = bool(result.get("is_drift") or result.get("is_outlier_window"))
-        record = {"monitor": w.name, "window": window.index, "opened": window.opened,
-                  "closed": window.closed, "closed_by": window.reason, "flagged": flagged,
-                  **result}
-        if w.bins is not None:  # the report derives the same bins from the reference
-            record["histograms"] = counts(window.x, w.bins)
+        record = WindowRecord(
+            monitor=w.name, window=window.index, opened=window.opened,
+            closed=window.closed, closed_by=window.reason, flagged=flagged, **result,
+            # the report derives the same bins from the reference
+            histograms=None if w.bins is None else counts(window.x, w.bins))
         w.results.append(record)
         tags = {"monitor": w.name}
         self.m_windows.inc(tags={**tags, "outcome": "flagged" if flagged else "clean"})
-        if result["kind"] == "drift":
-            if "p_value" in result:  # online detectors have a statistic, no p-value
-                self.m_p.set(result["p_value"], tags=tags)
-            if result.get("distance") is not None:
-                self.m_distance.set(result["distance"], tags=tags)
+        if record.kind == "drift":
+            if record.p_value is not None:  # online detectors have a statistic, no p-value
+                self.m_p.set(record.p_value, tags=tags)
+            if record.distance is not None:
+                self.m_distance.set(record.distance, tags=tags)
             self.m_drift.set(1.0 if flagged else 0.0, tags=tags)
-            for feature, p in (result.get("features") or {}).items():
+            for feature, p in (record.features or {}).items():
                 self.m_feature.set(p, tags={**tags, "feature": feature})
-        else:
-            self.m_outliers.set(result["outlier_rate"], tags=tags)
-        await asyncio.to_thread(self._journal, "monitor_window", **record)
+        elif record.outlier_rate is not None:
+            self.m_outliers.set(record.outlier_rate, tags=tags)
+        await asyncio.to_thread(self._journal, "monitor_window", **record.journal_fields())
         if flagged:
             for action in w.actions:
                 await asyncio.to_thread(self._act, w, action, record)
@@ -230,11 +238,11 @@ class Monitor:
             traceback.print_exc()
 
     def _note(self, w: Watch, event: str, **fields: Any) -> None:
-        record = {"event": event, "monitor": w.name, "time": time.time(), **fields}
-        self.events.append(record)
+        self.events.append(MonitorEvent(event=event, monitor=w.name, time=time.time(),
+                                        **fields))
         self._journal(f"monitor_{event}", monitor=w.name, **fields)
 
-    def _act(self, w: Watch, action: str, window: dict[str, Any]) -> None:
+    def _act(self, w: Watch, action: str, window: WindowRecord) -> None:
         """One action for one flagged window (in a thread: delivery may retry)."""
         reason = _reason(w, window)
         outcome: dict[str, Any] = {}
@@ -243,8 +251,8 @@ class Monitor:
                 from .actions import deliver
 
                 event = {"application": self.application, "monitor": w.name,
-                         "reason": reason, "window": window}
-                outcome = deliver(w.params.get("alert"), event)
+                         "reason": reason, "window": window.journal_fields()}
+                outcome = deliver(w.params.alert, event)
             elif action == "rollback":
                 outcome = {"sent": self._to_rollout("rollback", reason)}
             elif action == "block_promotion":
@@ -257,23 +265,21 @@ class Monitor:
                                             if isinstance(v, dict))
         self.m_actions.inc(tags={"monitor": w.name, "action": action,
                                  "outcome": "ok" if ok else "failed"})
-        self._note(w, "action", action=action, reason=reason, window=window["window"],
+        self._note(w, "action", action=action, reason=reason, window=window.window,
                    outcome=outcome)
 
     def _to_rollout(self, command: str, reason: str) -> str:
         import ray
 
-        from ..serve.rollout import actor_name
-
         try:
-            controller = ray.get_actor(actor_name(self.application), namespace=NAMESPACE)
+            controller = ray.get_actor(controller_name(self.application), namespace=NAMESPACE)
         except ValueError:
             return "no rollout controller: nothing to roll back"
         return str(ray.get(controller.send.remote(command, reason), timeout=30))
 
     def _retrain(self, w: Watch, reason: str) -> dict[str, Any]:
-        retrain = self.config.get("retrain")
-        if not retrain:
+        retrain = self.config.retrain
+        if retrain is None or w.limiter is None or w.params.retrain is None:
             return {"started": False, "why": "this deploy carries no plan to retrain from"}
         now = time.time()
         allowed, why = w.limiter.check(now)
@@ -281,39 +287,42 @@ class Monitor:
             return {"started": False, "why": why}
         from .retrain import start
 
-        recent = (w.params.get("retrain") or {}).get("recent_data")
-        run_id = start({**retrain, "recent_data_s": recent}, reason)
-        w.record_retrain(now, run_id)
-        return {"started": True, "run_id": run_id, "recent_data_s": recent}
+        recent = w.params.retrain.recent_data
+        request = RetrainRequest(run_id=new_run_id(), reason=reason, monitor=w.name,
+                                 recent_data_s=recent, history=list(w.limiter.started))
+        job = start(retrain, request)
+        w.record_retrain(now, request.run_id)
+        return {"started": True, "run_id": request.run_id, "job": job,
+                "recent_data_s": recent}
 
 
-def _local_copy(spec: dict[str, Any]) -> str:
+def _local_copy(spec: WatchConfig) -> str:
     """The saved detector's folder: where the monitor stage wrote it when this node can
     see it, else downloaded from the MLflow run it was logged to (a remote cluster)."""
     import os
 
     from .detectors import MANIFEST
 
-    if os.path.exists(os.path.join(spec["path"], MANIFEST)) or not spec.get("artifact_uri"):
-        return str(spec["path"])
+    if os.path.exists(os.path.join(spec.path, MANIFEST)) or not spec.artifact_uri:
+        return spec.path
     import mlflow
 
-    return str(mlflow.artifacts.download_artifacts(artifact_uri=spec["artifact_uri"],
-                                                   tracking_uri=spec.get("tracking_uri")))
+    return str(mlflow.artifacts.download_artifacts(artifact_uri=spec.artifact_uri,
+                                                   tracking_uri=spec.tracking_uri))
 
 
-def _reason(w: Watch, window: dict[str, Any]) -> str:
-    if window.get("online"):
-        first = window["detections"][0]
-        return (f"{w.name} ({w.fitted.kind}, online): drift detected {window['detection_count']}"
-                f" time(s) in window {window['window']}, first after {first['after_rows']} rows"
-                f" (statistic {first['test_stat']:.3g} > threshold {first['threshold']:.3g}; "
-                f"expected run time without drift {window['ert']} rows)")
-    if window["kind"] == "drift":
-        worst = sorted((window.get("features") or {}).items(), key=lambda kv: kv[1])[:3]
+def _reason(w: Watch, window: WindowRecord) -> str:
+    if window.online and window.detections:
+        first = window.detections[0]
+        return (f"{w.name} ({w.fitted.kind}, online): drift detected {window.detection_count}"
+                f" time(s) in window {window.window}, first after {first['after_rows']:.0f} "
+                f"rows (statistic {first['test_stat']:.3g} > threshold "
+                f"{first['threshold']:.3g}; expected run time without drift {window.ert} rows)")
+    if window.kind == "drift":
+        worst = sorted((window.features or {}).items(), key=lambda kv: kv[1])[:3]
         detail = ", ".join(f"{f} p={p:.2g}" for f, p in worst)
-        return (f"{w.name} ({w.fitted.kind}): drift in window {window['window']} of "
-                f"{window['rows']} rows, p={window['p_value']:.3g} < {window['threshold']:.3g}"
-                + (f" [{detail}]" if detail else ""))
-    return (f"{w.name} ({w.fitted.kind}): outlier rate {window['outlier_rate']:.3f} in window "
-            f"{window['window']} above max {w.params['max_outlier_rate']}")
+        return (f"{w.name} ({w.fitted.kind}): drift in window {window.window} of "
+                f"{window.rows} rows, p={window.p_value or 0.0:.3g} < "
+                f"{window.threshold or 0.0:.3g}" + (f" [{detail}]" if detail else ""))
+    return (f"{w.name} ({w.fitted.kind}): outlier rate {window.outlier_rate or 0.0:.3f} in "
+            f"window {window.window} above max {w.params.max_outlier_rate}")

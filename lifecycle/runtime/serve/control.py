@@ -11,15 +11,22 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
+from pydantic import BaseModel
+
+from ..contract import MONITOR, ROUTER, RouterConfig, RouterStats, Slot, slot_of
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _controller() -> Any:
     from ray.serve.context import _get_global_client
 
-    return _get_global_client()._controller
+    client = _get_global_client()
+    assert client is not None  # _get_global_client connects or raises
+    return client._controller
 
 
 def app_configs() -> dict[str, dict[str, Any]]:
@@ -56,17 +63,36 @@ def deployment_config(app: dict[str, Any], name: str) -> dict[str, Any]:
     raise KeyError(name)
 
 
-def update_user_config(name: str, deployment: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Merge `changes` into one deployment's user_config and deploy (live, no restart)."""
+def update_user_config(name: str, deployment: str, kind: type[M], **changes: Any) -> M:
+    """Change fields of one deployment's user_config (a `kind` of the contract) and
+    deploy: live, no restart. The merged config is validated before Serve sees it."""
     configs = app_configs()
     if name not in configs:
         raise KeyError(name)
     app = copy.deepcopy(configs[name])
     dep = deployment_config(app, deployment)
-    dep["user_config"] = {**(dep.get("user_config") or {}), **changes}
+    merged = kind.model_validate(dep.get("user_config") or {}).model_copy(update=changes)
+    merged = kind.model_validate(merged.model_dump())  # the changes validated too
+    dep["user_config"] = merged.model_dump(mode="json")
     configs[name] = app
     _apply(configs)
-    return app
+    return merged
+
+
+def update_router(name: str, **changes: Any) -> RouterConfig:
+    return update_user_config(name, ROUTER, RouterConfig, **changes)
+
+
+def slot_versions(name: str) -> dict[Slot, str | None]:
+    """The version each model slot of a deployed application serves (from its config)."""
+    config = app_configs().get(name) or {}
+    out: dict[Slot, str | None] = {}
+    for d in config.get("deployments", []):
+        slot = slot_of(d["name"])
+        if slot is not None:
+            version = (d.get("user_config") or {}).get("version")
+            out[slot] = None if version is None else str(version)
+    return out
 
 
 def status(name: str) -> str | None:
@@ -101,7 +127,7 @@ def wait_deleted(name: str, timeout_s: float = 120.0) -> bool:
     return False
 
 
-def wait_router(name: str, accept: Callable[[dict[str, Any]], bool],
+def wait_router(name: str, accept: Callable[[RouterStats], bool],
                 timeout_s: float = 60.0) -> bool:
     """A config deploy returns when the controller has it; the Router's replicas
     reconfigure a moment later. Wait until the Router's stats satisfy `accept`."""
@@ -117,21 +143,22 @@ def wait_router(name: str, accept: Callable[[dict[str, Any]], bool],
     return False
 
 
-def wait_router_weights(name: str, weights: dict[str, float], timeout_s: float = 60.0) -> bool:
+def wait_router_weights(name: str, weights: dict[Slot, float], timeout_s: float = 60.0
+                        ) -> bool:
     """Wait until the Router routes by `weights`."""
     return wait_router(name, lambda stats: all(
-        abs(stats["weights"].get(k, 0.0) - float(v)) < 1e-9 for k, v in weights.items()),
+        abs(stats.weights.get(k, 0.0) - float(v)) < 1e-9 for k, v in weights.items()),
         timeout_s)
 
 
 def router(name: str) -> Any:
     from ray import serve
 
-    return serve.get_deployment_handle("Router", app_name=name)
+    return serve.get_deployment_handle(ROUTER, app_name=name)
 
 
 def monitor(name: str) -> Any:
     """The application's Monitor deployment (present when the spec has monitors)."""
     from ray import serve
 
-    return serve.get_deployment_handle("Monitor", app_name=name)
+    return serve.get_deployment_handle(MONITOR, app_name=name)

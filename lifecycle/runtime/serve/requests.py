@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 MAX_ROWS = 10_000
 
@@ -78,7 +79,10 @@ def bucket(key: str) -> float:
     return int.from_bytes(digest, "big") / 2.0 ** 64 * 100.0
 
 
-def choose(weights: dict[str, float], point: float) -> str:
+S = TypeVar("S", bound=str)
+
+
+def choose(weights: Mapping[S, float], point: float) -> S:
     """The slot whose share of [0, 100) holds `point`. The candidate's share comes first,
     so widening a canary only moves keys from stable to candidate, never back."""
     order = sorted(weights, key=lambda s: (s != "candidate", s))

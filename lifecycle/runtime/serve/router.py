@@ -1,7 +1,8 @@
-"""The Serve application of one spec: an ingress Router and one ModelServer per version slot
-(`stable`, `candidate`). Ray Serve has no weighted split or mirror, so the Router does
-them: weights, shadow and the sticky key live in its `user_config` and change live
-through `reconfigure` (a config deploy that changes only `user_config` restarts nothing).
+"""The ingress of a spec's Serve application: the Router in front of one model deployment
+per version slot (`stable`, `candidate`). Ray Serve has no weighted split or mirror, so
+the Router does them: weights, shadow and the sticky key live in its `user_config` (a
+`RouterConfig`) and change live through `reconfigure` (a config deploy that changes only
+`user_config` restarts nothing).
 
 Every response names the version that produced it (body and `X-Model-Version` header).
 A malformed request is a 400 that names the row, the feature and the fix; the models
@@ -21,11 +22,23 @@ from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ..contract import (
+    ROUTER,
+    FeatureCheck,
+    MonitorFeed,
+    RouterConfig,
+    RouterStats,
+    ShadowConfig,
+    ShadowRecord,
+    ShadowStats,
+    Slot,
+    SlotSummary,
+)
 from .requests import BadRequest, bucket, choose, rows_of, shadow_room, sticky_value
 
-LATENCY_BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+LATENCY_BUCKETS_MS = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
+                      5000.0]
 WINDOW = 20_000  # request records kept per slot for the controller's gates
-SHADOW_MAX_DEFAULT = 8  # shadow copies in flight (the spec's serve.shadow.max_queued)
 MONITOR_BATCH_ROWS = 64  # rows per batch sent to the Monitor ...
 MONITOR_BATCH_S = 0.25  # ... or sooner, when this long has passed
 MONITOR_MAX_PENDING = 8  # batches in flight before the Router drops (and counts) a batch
@@ -45,7 +58,7 @@ class SlotStats:
         self.total += 1
         self.errors += 0 if ok else 1
 
-    def summary(self, since: float) -> dict[str, Any]:
+    def summary(self, since: float) -> SlotSummary:
         recent = [r for r in self.records if r[0] >= since]
         lat = sorted(r[1] for r in recent)
         errors = sum(1 for r in recent if not r[2])
@@ -53,42 +66,37 @@ class SlotStats:
         def pct(q: float) -> float | None:
             return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
 
-        return {"requests": len(recent), "errors": errors,
-                "error_rate": errors / len(recent) if recent else None,
-                "latency_p50_ms": pct(0.50), "latency_p95_ms": pct(0.95),
-                "latency_p99_ms": pct(0.99),
-                "versions": sorted({r[3] for r in recent}),
-                "total_requests": self.total, "total_errors": self.errors}
+        return SlotSummary(requests=len(recent), errors=errors,
+                           error_rate=errors / len(recent) if recent else None,
+                           latency_p50_ms=pct(0.50), latency_p95_ms=pct(0.95),
+                           latency_p99_ms=pct(0.99), versions=sorted({r[3] for r in recent}),
+                           total_requests=self.total, total_errors=self.errors)
 
 
-@serve.deployment(name="Router")
+@serve.deployment(name=ROUTER)
 class Router:
-    def __init__(self, application: str, model: str, models: dict[str, DeploymentHandle],
-                 features: dict[str, dict[str, Any]],
+    def __init__(self, application: str, model: str, models: dict[Slot, DeploymentHandle],
+                 features: dict[str, FeatureCheck],
                  monitor: DeploymentHandle | None = None, batched: bool = False) -> None:
         from ray.serve import metrics
 
         self.application = application
         self.model = model
         self.models = models
-        self.features = features
-        self.weights: dict[str, float] = {s: (100.0 if s == "candidate" else 0.0)
-                                          for s in models}
-        self.shadow: dict[str, Any] | None = None
+        self.features = {name: check.model_dump() for name, check in features.items()}
+        self.weights: dict[Slot, float] = {s: (100.0 if s == Slot.CANDIDATE else 0.0)
+                                           for s in models}
+        self.shadow: ShadowConfig | None = None
         self.sticky_key: str | None = None
         self.draining = False  # `retire`: new requests refused while those in flight finish
         self.refused_draining = 0
         self.step = 0
         self.stats_by_slot = {s: SlotStats() for s in models}
         self.shadow_pending = 0
-        self.shadow_max = SHADOW_MAX_DEFAULT
-        self.capacity: dict[str, int] = {}  # requests each slot takes at once
+        self.capacity: dict[Slot, int] = {}  # requests each slot takes at once
         self.in_flight = {s: 0 for s in models}  # callers' requests, per slot
-        # dropped: max_queued copies in flight; busy: the application was saturated or the
-        # target had no spare slot
-        self.shadow_counts = {"sent": 0, "dropped": 0, "busy": 0, "failed": 0,
-                              "compared": 0}
-        self.shadow_records: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
+        self.shadow_counts = ShadowStats()
+        self.shadow_records: collections.deque[ShadowRecord] = collections.deque(maxlen=500)
         self.shadow_abs_diff = 0.0
         self.shadow_stats = SlotStats()  # the shadow target's own errors and latency
         self.bad_requests = 0
@@ -99,31 +107,29 @@ class Router:
         self.monitor_rows: list[dict[str, Any]] = []  # rows answered, not yet sent
         self.monitor_flushed = time.monotonic()
         self.monitor_pending = 0
-        self.monitor_counts = {"sent_rows": 0, "dropped_rows": 0, "failed_batches": 0}
+        self.monitor_counts = MonitorFeed()
         # Serve adds its own tags (application, deployment, replica) to these
         self.m_requests = metrics.Counter(
             "lifecycle_requests", description="Requests per model version and outcome.",
-            tag_keys=("slot", "version", "outcome"))
+            tag_keys=("slot", "version", "outcome"))  # type: ignore[arg-type]
         self.m_latency = metrics.Histogram(
             "lifecycle_request_latency_ms", description="Latency per model version (ms).",
-            boundaries=LATENCY_BUCKETS_MS, tag_keys=("slot", "version"))
+            boundaries=LATENCY_BUCKETS_MS, tag_keys=("slot", "version"))  # type: ignore[arg-type]
         self.m_shadow = metrics.Counter(
             "lifecycle_shadow_requests", description="Shadow copies by outcome.",
             tag_keys=("outcome",))
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        weights = {k: float(v) for k, v in (config.get("weights") or {}).items()
-                   if k in self.models}
+        c = RouterConfig.model_validate(config)
+        weights = {k: v for k, v in c.weights.items() if k in self.models}
         if weights and sum(weights.values()) > 0:
             self.weights = {s: weights.get(s, 0.0) for s in self.models}
-        shadow = config.get("shadow")
-        self.shadow = shadow if shadow and shadow.get("target") in self.models else None
-        self.shadow_max = int((shadow or {}).get("max_queued", SHADOW_MAX_DEFAULT))
-        self.capacity = {k: int(v) for k, v in (config.get("capacity") or {}).items()
-                         if k in self.models}
-        self.sticky_key = config.get("sticky_key")
-        self.draining = bool(config.get("draining", False))
-        self.step = int(config.get("step", 0))
+        self.shadow = c.shadow if c.shadow is not None and c.shadow.target in self.models \
+            else None
+        self.capacity = {k: v for k, v in c.capacity.items() if k in self.models}
+        self.sticky_key = c.sticky_key
+        self.draining = c.draining
+        self.step = c.step
 
     async def __call__(self, request: Request) -> JSONResponse:
         if self.draining:
@@ -163,7 +169,7 @@ class Router:
              "model_version": out["version"], "slot": slot},
             headers={"X-Model-Version": out["version"], "X-Model-Slot": slot})
 
-    async def _predict(self, slot: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    async def _predict(self, slot: Slot, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """A replica that dies with the request in flight (killed, node lost) is not the
         model's fault: the request goes to another replica, up to twice. Errors raised
         by the model itself are not retried."""
@@ -171,7 +177,8 @@ class Router:
 
         for attempt in range(3):
             try:
-                return await getattr(self.models[slot], self.method).remote(rows)  # type: ignore[no-any-return]
+                out: dict[str, Any] = await getattr(self.models[slot], self.method).remote(rows)
+                return out
             except RayActorError:
                 if attempt == 2:
                     raise
@@ -179,7 +186,7 @@ class Router:
                 await asyncio.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _record(self, slot: str, version: str, ms: float, ok: bool) -> None:
+    def _record(self, slot: Slot, version: str, ms: float, ok: bool) -> None:
         self.stats_by_slot[slot].add(ms, ok, version)
         tags = {"slot": slot, "version": version}
         self.m_requests.inc(tags={**tags, "outcome": "ok" if ok else "error"})
@@ -198,10 +205,10 @@ class Router:
             return
         batch, self.monitor_rows, self.monitor_flushed = self.monitor_rows, [], now
         if self.monitor_pending >= MONITOR_MAX_PENDING:
-            self.monitor_counts["dropped_rows"] += len(batch)
+            self.monitor_counts.dropped_rows += len(batch)
             return
         self.monitor_pending += 1
-        self.monitor_counts["sent_rows"] += len(batch)
+        self.monitor_counts.sent_rows += len(batch)
         self._spawn(self._observe(batch))
 
     def _spawn(self, work: Any) -> None:
@@ -215,30 +222,33 @@ class Router:
             assert self.monitor is not None
             await self.monitor.observe.remote(batch)
         except Exception:
-            self.monitor_counts["failed_batches"] += 1
+            self.monitor_counts.failed_batches += 1
         finally:
             self.monitor_pending -= 1
 
     def _maybe_shadow(self, slot: str, rows: list[dict[str, Any]], out: dict[str, Any]) -> None:
         shadow = self.shadow
-        if shadow is None or shadow["target"] == slot \
-                or random.random() >= float(shadow.get("fraction", 0)):
+        if shadow is None or shadow.target == slot or random.random() >= shadow.fraction:
             return
-        target = shadow["target"]
+        target = shadow.target
         app_capacity = sum(self.capacity.values()) if self.capacity else None
         if not shadow_room(self.capacity.get(target), self.in_flight[target],
-                           self.shadow_pending, self.shadow_max, app_capacity,
+                           self.shadow_pending, shadow.max_queued, app_capacity,
                            sum(self.in_flight.values())):
             # never queue behind a slow shadow, never take the target's callers' slots
-            outcome = "dropped" if self.shadow_pending >= self.shadow_max else "busy"
-            self.shadow_counts[outcome] += 1
+            if self.shadow_pending >= shadow.max_queued:
+                outcome = "dropped"
+                self.shadow_counts.dropped += 1
+            else:
+                outcome = "busy"
+                self.shadow_counts.busy += 1
             self.m_shadow.inc(tags={"outcome": outcome})
             return
         self.shadow_pending += 1
-        self.shadow_counts["sent"] += 1
+        self.shadow_counts.sent += 1
         self._spawn(self._shadow(target, rows, out))
 
-    async def _shadow(self, target: str, rows: list[dict[str, Any]],
+    async def _shadow(self, target: Slot, rows: list[dict[str, Any]],
                       primary: dict[str, Any]) -> None:
         """Off the response path: the caller already has its answer."""
         t0 = time.perf_counter()
@@ -248,108 +258,44 @@ class Router:
             diffs = [abs(float(a) - float(b)) for a, b in
                      zip(primary["predictions"], out["predictions"])]
             self.shadow_abs_diff += sum(diffs) / max(len(diffs), 1)
-            self.shadow_counts["compared"] += 1
+            self.shadow_counts.compared += 1
             self.shadow_stats.add(ms, True, out["version"])
-            self.shadow_records.append({
-                "time": time.time(), "primary_version": primary["version"],
-                "shadow_version": out["version"], "latency_ms": round(ms, 3),
-                "primary": primary["predictions"][:5], "shadow": out["predictions"][:5]})
+            self.shadow_records.append(ShadowRecord(
+                time=time.time(), primary_version=primary["version"],
+                shadow_version=out["version"], latency_ms=round(ms, 3),
+                primary=primary["predictions"][:5], shadow=out["predictions"][:5]))
             self.m_shadow.inc(tags={"outcome": "ok"})
         except Exception:
-            self.shadow_counts["failed"] += 1
+            self.shadow_counts.failed += 1
             self.shadow_stats.add((time.perf_counter() - t0) * 1000, False, "?")
             self.m_shadow.inc(tags={"outcome": "error"})
         finally:
             self.shadow_pending -= 1
 
-    async def stats(self, since: float = 0.0) -> dict[str, Any]:
+    async def stats(self, since: float = 0.0) -> RouterStats:
         """What the rollout controller and `lifecycle status` read. Async on purpose: Serve
         runs a sync method in a thread pool, where reading the windows while requests
         append to them raises "deque mutated during iteration"; on the event loop the
         read and the appends take turns."""
-        compared = self.shadow_counts["compared"]
-        return {"weights": self.weights, "step": self.step, "sticky_key": self.sticky_key,
-                "draining": self.draining, "refused_draining": self.refused_draining,
-                "in_flight": sum(self.in_flight.values()),
-                "slots": {**{s: st.summary(since) for s, st in self.stats_by_slot.items()},
-                          "shadow_slot": self.shadow_stats.summary(since)},
-                "bad_requests": self.bad_requests, "replica_retries": self.replica_retries,
-                "monitor": None if self.monitor is None else {
-                    **self.monitor_counts, "pending_batches": self.monitor_pending},
-                "shadow": {**self.shadow_counts, "pending": self.shadow_pending,
-                           "target": (self.shadow or {}).get("target"),
-                           "mean_abs_diff": self.shadow_abs_diff / compared if compared
-                           else None, "recent": list(self.shadow_records)[-20:]}}
+        compared = self.shadow_counts.compared
+        shadow = self.shadow_counts.model_copy(update={
+            "pending": self.shadow_pending,
+            "target": None if self.shadow is None else self.shadow.target,
+            "mean_abs_diff": self.shadow_abs_diff / compared if compared else None,
+            "recent": list(self.shadow_records)[-20:]})
+        return RouterStats(
+            weights=self.weights, step=self.step, sticky_key=self.sticky_key,
+            draining=self.draining, refused_draining=self.refused_draining,
+            in_flight=sum(self.in_flight.values()),
+            slots={s: st.summary(since) for s, st in self.stats_by_slot.items()},
+            shadow_slot=self.shadow_stats.summary(since), bad_requests=self.bad_requests,
+            replica_retries=self.replica_retries,
+            monitor=None if self.monitor is None else self.monitor_counts.model_copy(
+                update={"pending_batches": self.monitor_pending}),
+            shadow=shadow)
 
 
 def _error(status: int, message: str, hint: str) -> JSONResponse:
     return JSONResponse({"error": message, "hint": hint}, status_code=status)
 
 
-@serve.deployment(name="Model")
-class ModelServer:
-    """One model version, loaded from the MLflow registry by the version the deploy
-    stage resolved (an alias can move; the version this replica serves cannot)."""
-
-    def __init__(self, slot: str, batching: dict[str, Any] | None = None) -> None:
-        self.slot = slot
-        self.uri: str | None = None
-        self.version = "?"
-        self.model: Any = None
-        self.batches = 0
-        self.largest_batch = 0
-        if batching:  # serve.batching: requests gathered into one model call
-            self.predict_batched.set_max_batch_size(int(batching["max_batch_size"]))
-            self.predict_batched.set_batch_wait_timeout_s(
-                float(batching["batch_wait_timeout"]))
-
-    def reconfigure(self, config: dict[str, Any]) -> None:
-        import mlflow
-
-        uri = config["model_uri"]
-        if config.get("tracking_uri"):
-            mlflow.set_tracking_uri(config["tracking_uri"])
-        if uri != self.uri:
-            self.model = mlflow.pyfunc.load_model(uri)
-            self.uri = uri
-        self.version = str(config.get("version", "?"))
-
-    def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        import numpy as np
-        import pandas as pd
-
-        scores = np.asarray(self.model.predict(pd.DataFrame(rows)), dtype=float).ravel()
-        return {"predictions": scores.tolist(), "version": self.version}
-
-    @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
-    async def predict_batched(self, requests: list[list[dict[str, Any]]]
-                              ) -> list[dict[str, Any]]:
-        """`serve.batching`: the rows of up to max_batch_size concurrent requests scored in
-        one call (in a thread, so requests keep arriving), then split back per request."""
-        self.batches += 1
-        self.largest_batch = max(self.largest_batch, len(requests))
-        flat = [row for rows in requests for row in rows]
-        out = await asyncio.to_thread(self.predict, flat)
-        result, start = [], 0
-        for rows in requests:
-            result.append({"predictions": out["predictions"][start:start + len(rows)],
-                           "version": out["version"]})
-            start += len(rows)
-        return result
-
-    def batching_stats(self) -> dict[str, int]:
-        return {"batches": self.batches, "largest_batch": self.largest_batch}
-
-
-def build_app(args: dict[str, Any]) -> Any:
-    """Serve's application builder for the `import_path` in the plan's Serve config."""
-    from ..monitor.deployment import Monitor
-
-    batching = args.get("batching") or {}
-    batched = int(batching.get("max_batch_size", 1)) > 1
-    models = {slot: ModelServer.options(name=f"Model_{slot}").bind(
-        slot, batching if batched else None) for slot in args["slots"]}
-    monitor = Monitor.options(name="Monitor").bind(args["application"]) \
-        if args.get("monitor") else None
-    return Router.options(name="Router").bind(args["application"], args["model"], models,
-                                              args["features"], monitor, batched)

@@ -1,0 +1,409 @@
+"""The typed seam between the driver (`lifecycle.execute`) and the code that runs inside
+Ray (`lifecycle.runtime`): every config, request, statistic and status that crosses,
+the enums, the application's deployment and slot names, and the Ray namespace — once.
+
+The driver builds these models; Serve carries them as the JSON of `user_config` and
+`args` (a config deploy can only carry JSON), and the runtime reads them back with
+`model_validate`, so a key that one side writes and the other does not know is an error
+at the seam, not a silent default. Values that come from the spec (the shadow's
+`max_queued`, a retrain's cooldown) are required fields here: the compiler fills them
+from the spec models, and nothing in the runtime restates a spec default.
+
+Pure pydantic: importing this module loads no Ray, so the compiler may import it to
+write the Serve config it emits, and unit tests read it without a cluster."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from ..plan import MonitorParams, RolloutGateParams, RolloutStepParams
+
+NAMESPACE = "lifecycle"  # the Ray namespace of lifecycle's named actors
+APP_IMPORT_PATH = "lifecycle.runtime.app:build_app"
+ROUTER = "Router"
+MONITOR = "Monitor"
+MODEL_PREFIX = "Model_"
+CHAMPION_ALIAS = "champion"  # the registry alias of the version the stable slot serves
+
+
+class Slot(StrEnum):
+    """A version slot of an application: the stable version (the champion) and the
+    candidate being rolled out (the only slot when there is no champion yet)."""
+
+    STABLE = "stable"
+    CANDIDATE = "candidate"
+
+
+def model_deployment(slot: Slot | str) -> str:
+    """The Serve deployment that serves a slot's version."""
+    return f"{MODEL_PREFIX}{Slot(slot).value}"
+
+
+def slot_of(deployment: str) -> Slot | None:
+    """The slot a deployment serves, or None for the Router and the Monitor."""
+    if not deployment.startswith(MODEL_PREFIX):
+        return None
+    return Slot(deployment[len(MODEL_PREFIX):])
+
+
+def controller_name(application: str) -> str:
+    """The detached rollout controller actor of an application (in NAMESPACE)."""
+    return f"rollout:{application}"
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- where cluster-side writers write --------------------------------------------------
+
+class JournalRef(Contract):
+    """The run journal a cluster-side writer (the rollout controller, the Monitor)
+    appends to."""
+
+    store: str = Field(description="Store URI (a folder or a pyarrow.fs location).")
+    run_id: str
+
+
+# --- the Serve application ---------------------------------------------------------------
+
+class FeatureCheck(Contract):
+    """What the Router checks each request row against (from the data contract)."""
+
+    type: Literal["float", "int", "category", "bool", "string", "timestamp"]
+    categories: list[JsonValue] | None = None
+
+
+class BatchingConfig(Contract):
+    max_batch_size: int = Field(ge=1)
+    batch_wait_timeout: float = Field(ge=0)
+
+
+class AppArgs(Contract):
+    """`build_app`'s args: what never changes during a rollout (changing any of it
+    restarts every replica)."""
+
+    application: str
+    model: str
+    slots: list[Slot]
+    features: dict[str, FeatureCheck]
+    batching: BatchingConfig | None = None
+    monitor: bool = False
+
+
+class ShadowConfig(Contract):
+    target: Slot = Field(description="The slot that receives the copies.")
+    fraction: float = Field(ge=0, le=1)
+    max_queued: int = Field(ge=1, description="Most copies in flight at once.")
+
+
+class RouterConfig(Contract):
+    """The Router's `user_config`: changed live by the rollout controller and the
+    operating commands (a config deploy that changes only this restarts nothing)."""
+
+    weights: dict[Slot, float]
+    step: int = Field(0, description="The rollout step (-1 after a rollback).")
+    sticky_key: str | None = None
+    shadow: ShadowConfig | None = None
+    capacity: dict[Slot, int] = Field(default_factory=dict,
+                                      description="Requests each slot takes at once.")
+    draining: bool = Field(False, description="`retire`: new requests are refused.")
+
+
+class ModelConfig(Contract):
+    """A model slot's `user_config`: which registered version it serves."""
+
+    model_uri: str
+    slot: Slot
+    version: str | None = Field(None, description="Pinned by the deploy stage.")
+    tracking_uri: str | None = None
+
+
+# --- monitors --------------------------------------------------------------------------
+
+class WatchConfig(Contract):
+    """One spec monitor as the Monitor deployment loads it: the plan's parameters and
+    where the monitor stage saved the fitted detector (with the hash its loader checks
+    and the answer it gave on a probe window)."""
+
+    params: MonitorParams
+    path: str
+    manifest_sha256: str
+    probe: dict[str, JsonValue] | None = None
+    artifact_uri: str | None = None
+    tracking_uri: str | None = None
+
+
+class RetrainConfig(Contract):
+    """What a Monitor needs to start a new run of the plan as a Ray Job."""
+
+    plan: str = Field(description="The stored plan, relative to the store.")
+    store: str
+    tracking_uri: str | None
+    spec_path: str
+    project: str = Field(description="The project's code as the deploying run had it: "
+                         "the package URI of its Ray Job, or a folder on the cluster's node.")
+    project_is_local: bool = Field(description="`project` is a folder on the node (a local "
+                                   "Ray), not a package to unpack.")
+    serve_host: str | None = None
+    serve_port: int | None = None
+
+
+class MonitorConfig(Contract):
+    """The Monitor deployment's `user_config`."""
+
+    monitors: list[WatchConfig] = Field(default_factory=list)
+    max_queued_windows: int = Field(2, ge=1, description="Closed windows waiting for the "
+                                    "detector before the oldest is dropped (counted).")
+    journal: JournalRef | None = None
+    retrain: RetrainConfig | None = None
+
+
+RETRAIN_ENV = "LIFECYCLE_RETRAIN"  # where `run-plan` finds its RetrainRequest (JSON)
+
+
+class RetrainRequest(Contract):
+    """A retrain a Monitor submits: the new run journals all of it."""
+
+    run_id: str
+    reason: str
+    monitor: str
+    recent_data_s: float | None = None
+    history: list[float] = Field(default_factory=list,
+                                 description="When earlier retrains of this monitor started "
+                                 "(the cooldown and weekly cap are judged on these).")
+
+
+# --- statistics the driver reads back --------------------------------------------------
+
+class SlotSummary(Contract):
+    """A slot's requests since a moment, and its totals."""
+
+    requests: int = 0
+    errors: int = 0
+    error_rate: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    versions: list[str] = Field(default_factory=list)
+    total_requests: int = 0
+    total_errors: int = 0
+
+    def metric(self, name: str) -> float | None:
+        """A serving gate's metric by its name (error_rate, latency_p99_ms, ...)."""
+        value = getattr(self, name, None)
+        return None if value is None else float(value)
+
+
+class ShadowRecord(Contract):
+    time: float
+    primary_version: str
+    shadow_version: str
+    latency_ms: float
+    primary: list[float]
+    shadow: list[float]
+
+
+class ShadowStats(Contract):
+    sent: int = 0
+    dropped: int = 0  # max_queued copies were already in flight
+    busy: int = 0  # the application was saturated, or the target had no spare slot
+    failed: int = 0
+    compared: int = 0
+    pending: int = 0
+    target: Slot | None = None
+    mean_abs_diff: float | None = None
+    recent: list[ShadowRecord] = Field(default_factory=list)
+
+
+class MonitorFeed(Contract):
+    """Rows the Router sent the Monitor (fire-and-forget, dropped when it lags)."""
+
+    sent_rows: int = 0
+    dropped_rows: int = 0
+    failed_batches: int = 0
+    pending_batches: int = 0
+
+
+class RouterStats(Contract):
+    weights: dict[Slot, float]
+    step: int
+    sticky_key: str | None
+    draining: bool
+    refused_draining: int
+    in_flight: int
+    slots: dict[Slot, SlotSummary]
+    shadow_slot: SlotSummary = Field(description="The shadow target's own answers to "
+                                     "the copies (errors and latency).")
+    bad_requests: int
+    replica_retries: int
+    monitor: MonitorFeed | None
+    shadow: ShadowStats
+
+
+class WindowRecord(Contract):
+    """One closed monitor window and what its detector found (journaled as
+    `monitor_window`; the report reads these back)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    monitor: str
+    window: int
+    opened: float
+    closed: float
+    closed_by: Literal["size", "time"]
+    flagged: bool
+    kind: Literal["drift", "outlier"]
+    rows: int
+    # drift
+    is_drift: bool | None = None
+    p_value: float | None = None
+    distance: float | None = None
+    threshold: float | None = None
+    features: dict[str, float] | None = None  # feature-wise p-values
+    # online drift
+    online: bool = False
+    detections: list[dict[str, float]] | None = None
+    detection_count: int | None = None
+    ert: int | None = None
+    feature_stats: dict[str, float] | None = None
+    # outliers
+    outlier_rate: float | None = None
+    is_outlier_window: bool | None = None
+    mean_score: float | None = None
+    # counts on the reference's bins, per feature (for the report)
+    histograms: list[list[int]] | None = None
+
+    def journal_fields(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class MonitorEvent(Contract):
+    event: str
+    monitor: str
+    time: float
+    action: str | None = None
+    reason: str | None = None
+    window: int | None = None
+    outcome: dict[str, JsonValue] | None = None
+
+
+class WatchSummary(Contract):
+    """One monitor as `lifecycle status` and the rollout controller see it."""
+
+    detector: str
+    features: list[str]
+    verified: bool | None
+    window: int
+    p_val: float
+    actions: list[str]
+    windows_closed: int
+    windows_dropped: int
+    rows_dropped: int
+    rows_invalid: int
+    rows_pending: int
+    windows_detected: int
+    sampled_fraction: float
+    windows_since: int = Field(description="Windows opened and closed since `since`.")
+    flagged_since: int
+    drift_since: int
+    detections_since: int
+    outlier_rate_since: float | None
+    last: WindowRecord | None
+    recent: list[WindowRecord]
+    retrains: list[float]
+
+
+class MonitorStatus(Contract):
+    observed_rows: int
+    monitors: dict[str, WatchSummary]
+    events: list[MonitorEvent]
+
+
+# --- the rollout ---------------------------------------------------------------------
+
+class RolloutPhase(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    BLOCKED = "blocked"  # a monitor with block_promotion flagged a window
+    PAUSED = "paused"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+
+    @property
+    def ended(self) -> bool:
+        return self in ENDED
+
+
+ENDED = frozenset({RolloutPhase.PROMOTED, RolloutPhase.ROLLED_BACK, RolloutPhase.FAILED})
+
+
+class RolloutCommand(StrEnum):
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+class ControllerConfig(Contract):
+    """What the rollout stage hands the application's rollout controller."""
+
+    application: str
+    model: str
+    strategy: Literal["canary", "blue_green", "ab"]
+    on_failure: Literal["rollback", "pause", "alert"]
+    steps: list[RolloutStepParams]
+    gate_interval_s: float = Field(gt=0)
+    versions: dict[Slot, str | None]
+    shadow: ShadowConfig | None = Field(description="The spec's shadow (a blue/green "
+                                        "preview sends copies to the candidate instead).")
+    preview_max_queued: int = Field(ge=1, description="Copies in flight during a blue/green "
+                                    "preview (the spec's serve.shadow.max_queued).")
+    champion_alias: str = CHAMPION_ALIAS
+    tracking_uri: str | None
+    mlflow_run_id: str | None
+    journal: JournalRef | None
+    monitors: list[str] = Field(default_factory=list)
+    block_promotion: list[str] = Field(default_factory=list)
+
+
+class GateCheck(Contract):
+    """A gate with the value it saw and its verdict."""
+
+    gate: RolloutGateParams
+    value: float | None
+    verdict: Literal["passed", "failed", "unknown"]
+
+
+class RolloutEvent(Contract):
+    event: str
+    time: float
+    step: int | None = None
+    reason: str | None = None
+    version: str | None = None
+    weight: float | None = None
+    hold_s: float | None = None
+    action: str | None = None
+    requests: int | None = None
+    values: dict[str, float | None] | None = None
+    failed: list[str] | None = None
+
+
+class RolloutStatus(Contract):
+    """What the controller reports (`lifecycle status`, the rollout stage)."""
+
+    application: str
+    strategy: Literal["canary", "blue_green", "ab"]
+    phase: RolloutPhase
+    step: int
+    weights: dict[Slot, float] | None = None
+    gates: list[GateCheck] = Field(default_factory=list)
+    versions: dict[Slot, str | None]
+    reason: str | None = None
+    step_started: float | None = None
+    live: SlotSummary | None = None
+    events: list[RolloutEvent] = Field(default_factory=list)
