@@ -48,6 +48,7 @@ __all__ = [
     "policy_dirs",
     "retire",
     "rollout_command",
+    "rollout_simulate",
     "run_plan",
     "run_spec",
     "run_status",
@@ -341,6 +342,28 @@ def retire(target: str | Path, address: str | None = None,
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     return serving.retire(served.application, served.model or served.application, uri,
                           served.archive, served.drain_s if drain_s is None else drain_s)
+
+
+def rollout_simulate(target: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                     traffic: float | None = None, scenarios: list[str] | None = None,
+                     repetitions: int = 200, seed: int = 0, replay: str | None = None,
+                     store: str | None = None, error_rate: float = 0.005,
+                     latency_ms: float = 10.0) -> Any:
+    """The spec's rollout decisions on seeded synthetic traffic, or (replay) on a past
+    rollout's recorded observations. Imports no Ray."""
+    from .execute import simulation
+    from .execute.options import RunOptions
+    from .plan.judging import DEFAULT_TRAFFIC
+    from .store import Store
+
+    plan = compile_spec(target, overrides)
+    if replay is not None:
+        return simulation.replay(plan, Store(RunOptions(store=store).resolved_store()),
+                                 replay)
+    stage = next((s for s in plan.stages if s.kind == "rollout"), None)
+    rps = traffic or (stage.traffic if stage is not None else None) or DEFAULT_TRAFFIC
+    return simulation.simulate(plan, rps, scenarios or ["healthy", "errors:+2pt"],
+                               repetitions, seed, error_rate, latency_ms)
 
 
 def monitor_report(target: str | Path, out_dir: str | None = None, options: Any = None,

@@ -80,6 +80,26 @@ def _parser() -> argparse.ArgumentParser:
                     "retirement.drain, 5m); new requests get 503 meanwhile")
     _address(rt)
 
+    ro = sub.add_parser("rollout", help="the rollout's decisions, before deploying")
+    ro_sub = ro.add_subparsers(dest="rollout_command", required=True, metavar="SUBCOMMAND")
+    sim = ro_sub.add_parser(
+        "simulate", help="run the spec's rollout decisions on synthetic traffic (seeded), "
+        "or on a past rollout's recorded observations (--replay RUN)", epilog=EPILOG)
+    sim.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
+    sim.add_argument("--traffic", type=float, default=None, metavar="RPS",
+                     help="requests per second (default: serve.rollout.traffic, else 10)")
+    sim.add_argument("--scenario", action="append", default=None,
+                     help="healthy | errors:+2pt | latency:x1.5 | drift (repeatable; "
+                     "default: healthy and errors:+2pt)")
+    sim.add_argument("-n", "--repetitions", type=int, default=200)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--error-rate", type=float, default=0.005,
+                     help="the stable version's error rate (assumed; default 0.005)")
+    sim.add_argument("--latency-ms", type=float, default=10.0,
+                     help="its median latency (assumed, log-normal; default 10)")
+    sim.add_argument("--replay", metavar="RUN", help="a run id whose rollout to replay")
+    sim.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+
     mo = sub.add_parser("monitor", help="what the monitors saw")
     mo_sub = mo.add_subparsers(dest="monitor_command", required=True, metavar="SUBCOMMAND")
     rep = mo_sub.add_parser("report", help="HTML report with PNG charts: p-values over time, "
@@ -237,6 +257,21 @@ def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def cmd_rollout_simulate(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console
+    from ..render.rollout_text import render_simulation
+
+    spec, overrides = _one_spec(parser, ns.args)
+    result = api.rollout_simulate(spec, overrides, traffic=ns.traffic,
+                                  scenarios=ns.scenario or ["healthy", "errors:+2pt"],
+                                  repetitions=ns.repetitions, seed=ns.seed,
+                                  replay=ns.replay, store=ns.store,
+                                  error_rate=ns.error_rate, latency_ms=ns.latency_ms)
+    render_simulation(make_console(no_color=ns.no_color, wrap=True), result)
+    return 0
+
+
 def cmd_monitor(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
     from ..execute.options import RunOptions
@@ -352,6 +387,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]
     "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status, "diff": cmd_diff,
     "promote": cmd_rollout, "rollback": cmd_rollout, "pause": cmd_rollout,
     "resume": cmd_rollout, "retire": cmd_retire, "monitor": cmd_monitor,
+    "rollout": cmd_rollout_simulate,
 }
 
 

@@ -145,24 +145,38 @@ def versions(spec: Spec) -> dict[str, str]:
 
 
 def deploy_stage(spec: Spec, upstream: list[str]) -> DeployStage:
+    from .serve_config import router_replicas, topology
+
     assert spec.serve is not None and spec.register is not None
     s = spec.serve
-    per_version = s.replicas or (s.autoscaling.max_replicas if s.autoscaling else 1)
-    n_versions = len(versions(spec))
+    sizing = router_replicas(spec)
+    scaling = sizing.get("autoscaling_config")
+    routers = scaling["min_replicas"] if scaling else sizing["num_replicas"]
+    routers_peak = scaling["max_replicas"] if scaling else routers
     monitor = MONITOR_CPUS if spec.monitors else 0.0
+    monitors = 1 if spec.monitors else 0
+    if topology(spec) == "fused":  # each Router replica holds every version
+        cpus, gpus = s.resources.num_cpus * routers_peak, 0.0
+        workers = routers_peak + monitors
+    else:
+        per_version = s.replicas or (s.autoscaling.max_replicas if s.autoscaling else 1)
+        n = per_version * len(versions(spec))
+        cpus = s.resources.num_cpus * n + ROUTER_CPUS * routers_peak
+        gpus, workers = s.resources.num_gpus * n, n + routers_peak + monitors
     return DeployStage(
         id="deploy", depends_on=upstream, application=spec.name, route_prefix=s.route_prefix,
-        model=spec.register.model, replicas=s.replicas, autoscaling=_dump(s.autoscaling),
+        model=spec.register.model, topology=topology(spec), router_replicas=routers,
+        replicas=s.replicas, autoscaling=_dump(s.autoscaling),
         replica_resources=_dump(s.resources), batching=_dump(s.batching), shadow=_dump(s.shadow),
-        resources=Resources(cpus=s.resources.num_cpus * per_version * n_versions + ROUTER_CPUS
-                            + monitor, gpus=s.resources.num_gpus * per_version * n_versions,
-                            workers=per_version * n_versions + 1 + (1 if spec.monitors else 0)))
+        resources=Resources(cpus=cpus + monitor, gpus=gpus, workers=workers))
 
 
 def rollout_stage(spec: Spec) -> RolloutStage:
     assert spec.serve is not None and spec.serve.rollout is not None
     r = spec.serve.rollout
-    steps = [RolloutStepParams(weight=s.weight, hold_s=s.hold, gates=[
+    steps = [RolloutStepParams(weight=s.weight, hold_s=s.hold,
+                               max_hold_s=s.max_hold if s.max_hold is not None else 3 * s.hold,
+                               gates=[
         RolloutGateParams(**g) for g in sorted((g.model_dump(mode="json") for g in s.gates),
                                                key=canonical_json)]) for s in r.steps]
     shadow = spec.serve.shadow
@@ -170,7 +184,9 @@ def rollout_stage(spec: Spec) -> RolloutStage:
                         gate_interval_s=r.gate_interval, on_failure=r.on_failure,
                         sticky_key=r.sticky_key, resources=Resources(cpus=0, workers=1),
                         preview_max_queued=shadow.max_queued if shadow is not None
-                        else Shadow.model_fields["max_queued"].default)
+                        else Shadow.model_fields["max_queued"].default,
+                        confidence=r.confidence, on_inconclusive=r.on_inconclusive,
+                        traffic=r.traffic)
 
 
 def retire_stage(spec: Spec, upstream: list[str]) -> RetireStage:

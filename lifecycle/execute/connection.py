@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import ExitCode
 from ..plan import Plan
+from ..runtime.contract import SERVE_FAST_MODE
 from .context import StageFailed
 from .options import RunOptions
 
@@ -42,11 +43,22 @@ def start_local(plan: Plan, options: RunOptions) -> str:
         kwargs = {"runtime_env": kwargs["runtime_env"], "address": attach or "auto"}
     else:
         kwargs["address"] = "local"
+        serve_fast_mode()
     kwargs.update(options.ray_init)
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     ray.init(**kwargs)
     # "local": this process owns the cluster, which (with its Serve apps) ends with it
     return "local" if kwargs["address"] == "local" else "attached"
+
+
+def serve_fast_mode() -> dict[str, str]:
+    """Ray Serve's high-throughput settings for a Ray this process starts (read by every
+    Ray process at its start, so set before `ray.init`); a setting already in the
+    environment wins, so `RAY_SERVE_THROUGHPUT_OPTIMIZED=0` opts out. Returns what it
+    set."""
+    applied = {k: v for k, v in SERVE_FAST_MODE.items() if k not in os.environ}
+    os.environ.update(applied)
+    return applied
 
 
 def _retrains(plan: Plan) -> bool:

@@ -161,10 +161,11 @@ def _run_stage(stage: Any, ctx: StageContext, executor: Callable[..., dict[str, 
         return StageOutcome(stage.id, "failed", {"exit_code": int(ExitCode.RUNTIME)}, seconds,
                             message)
     seconds = time.perf_counter() - t0
+    if stage.kind != "data":  # before the journal says so: a kill between the two must
+        # leave a stage a rerun skips, never one the journal calls done and the cache lacks
+        store.write_json(cache_rel, {"run_id": ctx.run_id, "outputs": outputs})
     journal.append("stage_succeeded", stage=stage.id, key=key, seconds=round(seconds, 3),
                    outputs=outputs)
-    if stage.kind != "data":
-        store.write_json(cache_rel, {"run_id": ctx.run_id, "outputs": outputs})
     if ctx.tracking is not None:
         params = {}
         if stage.kind in ("train", "tune"):

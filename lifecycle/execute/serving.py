@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 from ..errors import Location, Problem, RuntimeFailure
-from ..runtime.contract import MONITOR, MonitorStatus, RolloutStatus, RouterStats
+from ..runtime.contract import MONITOR, Evidence, RolloutStatus
 
 COMMANDS = ("promote", "rollback", "pause", "resume")
 
@@ -71,14 +71,12 @@ def status(application: str) -> dict[str, Any]:
         "versions": {}, "router": None, "rollout": None}
     out["versions"] = {slot.value: v for slot, v in control.slot_versions(application).items()}
     try:
-        stats: RouterStats = control.router(application).stats.remote().result(timeout_s=10)
-        out["router"] = stats.model_dump(mode="json", exclude={"shadow": {"recent"}})
+        out["router"] = router_status(control.evidence(application, timeout_s=10))
     except Exception as exc:
         out["router"] = {"error": f"{type(exc).__name__}: {exc}"}
     if MONITOR in app.deployments:
         try:
-            watched: MonitorStatus = control.monitor(application).status.remote().result(
-                timeout_s=10)
+            watched = control.monitor_status(application, timeout_s=10)
             out["monitors"] = watched.model_dump(
                 mode="json", exclude={"monitors": {"__all__": {"recent"}}})
         except Exception as exc:
@@ -91,6 +89,23 @@ def status(application: str) -> dict[str, Any]:
         state.events = state.events[-10:]
         out["rollout"] = state.model_dump(mode="json")
     return out
+
+
+def router_status(ev: Evidence) -> dict[str, Any]:
+    """The Router's replicas and what they counted, per version (as `status` shows it)."""
+    from ..runtime.evidence import monitor_totals, shadow_totals, summarize
+
+    newest = max(ev.replicas, key=lambda r: r.time, default=None)
+    monitor = monitor_totals(ev.replicas)
+    return {
+        "replicas": len(ev.replicas),
+        "weights": {} if newest is None else {s.value: w for s, w in newest.weights.items()},
+        "draining": bool(newest and newest.draining),
+        "in_flight": sum(r.in_flight for r in ev.replicas),
+        "bad_requests": ev.bad_requests, "refused_draining": ev.refused,
+        "versions": {v: summarize(e).model_dump(mode="json") for v, e in ev.versions.items()},
+        "shadow": shadow_totals(ev.replicas).model_dump(mode="json", exclude={"recent"}),
+        "monitor": None if monitor is None else monitor.model_dump(mode="json")}
 
 
 def command(application: str, name: str) -> str:
@@ -114,7 +129,7 @@ def retire(application: str, model: str, tracking_uri: str | None, archive: bool
     import ray
 
     from ..runtime.rollout import controller as rollout
-    from ..runtime.serve import control
+    from ..runtime.serve import collector, control
 
     _serve_client()
     config = control.app_configs().get(application) or {}
@@ -124,6 +139,9 @@ def retire(application: str, model: str, tracking_uri: str | None, archive: bool
         ray.kill(controller)
     drained = _drain(application, drain_s) if config else None
     deleted = control.delete(application)
+    found = collector.find(application)
+    if found is not None:
+        ray.kill(found)
     if deleted and not control.wait_deleted(application):
         raise _fail(f"Serve is still deleting '{application}' after 120 s",
                     "`serve status` shows what it waits for; run retire again to finish",
@@ -148,12 +166,11 @@ def _drain(application: str, drain_s: float) -> dict[str, Any]:
 
     from ..runtime.serve import control
 
-    control.update_router(application, draining=True)
-    control.wait_router(application, lambda s: s.draining)
+    control.wait_applied(application, control.update_router(application, draining=True))
     t0 = time.monotonic()
     while True:
         try:
-            left = control.router(application).stats.remote().result().in_flight
+            left = sum(r.in_flight for r in control.evidence(application).replicas)
         except Exception:  # the Router is gone: nothing left to drain
             left = None
             break

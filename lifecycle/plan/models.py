@@ -161,6 +161,10 @@ class DeployStage(StageBase):
     application: str
     route_prefix: str
     model: str
+    topology: Literal["fused", "routed"] = Field(
+        description="fused: the Router replicas score every version; routed: a model "
+        "deployment per version behind the Router.")
+    router_replicas: int = Field(description="Router replicas (at least; autoscaled above).")
     replicas: int | None
     autoscaling: dict[str, JsonValue] | None
     replica_resources: dict[str, JsonValue]
@@ -173,10 +177,22 @@ class RolloutGateParams(PlanModel):
     max: float | None = None
     min: float | None = None
     monitor: str | None = None
+    vs: Literal["stable"] | None = None
+    max_increase: float | None = None
+    max_ratio: float | None = None
 
     @property
     def bound(self) -> str:
+        if self.vs is not None:
+            return f"vs stable, max +{self.max_increase:g}" if self.max_increase is not None \
+                else f"vs stable, max x{self.max_ratio:g}"
         return f"max {self.max:g}" if self.max is not None else f"min {self.min:g}"
+
+    @property
+    def name(self) -> str:
+        """How status, journal and metrics name the gate."""
+        of = f"({self.monitor})" if self.monitor else ""
+        return f"{self.metric}{of}" + (" vs stable" if self.vs else "")
 
     def breaks(self, value: float) -> bool:
         return (self.max is not None and value > self.max) or \
@@ -186,6 +202,8 @@ class RolloutGateParams(PlanModel):
 class RolloutStepParams(PlanModel):
     weight: float
     hold_s: float
+    max_hold_s: float = Field(description="Longest the step may be extended while its gates "
+                              "are inconclusive.")
     gates: list[RolloutGateParams]
 
 
@@ -198,6 +216,9 @@ class RolloutStage(StageBase):
     sticky_key: str | None
     preview_max_queued: int = Field(description="Shadow copies in flight while a blue/green "
                                     "step previews the candidate (serve.shadow.max_queued).")
+    confidence: float = Field(description="Gates vs stable: 1 - their error rates.")
+    on_inconclusive: Literal["extend", "pause", "rollback"]
+    traffic: float | None = Field(description="Requests per second the spec expects.")
 
 
 class RetireStage(StageBase):

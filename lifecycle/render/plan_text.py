@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from ..plan import Plan
+from ..plan import MonitorParams, Plan
+from ..plan.judging import ASSUMED_ERROR_RATE, DEFAULT_TRAFFIC, judging
 
 
 def _duration(seconds: float | None) -> str:
@@ -35,7 +36,13 @@ def _res(stage: Any) -> str:
     return ", ".join(parts) or "-"
 
 
-def _detail(stage: Any) -> list[str]:
+def _about(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "never (the gates cannot decide at this traffic)"
+    return f"~{seconds:.0f} s" if seconds < 120 else f"~{seconds / 60:.0f} min"
+
+
+def _detail(stage: Any, monitors: list[MonitorParams]) -> list[str]:
     k = stage.kind
     if k == "data":
         return [f"{role}: {escape(str(src['path']))}" for role, src in stage.sources.items()] + \
@@ -87,15 +94,25 @@ def _detail(stage: Any) -> list[str]:
                          f"{stage.shadow['target']}")
         return lines
     if k == "rollout":
-        lines = [f"{stage.strategy}, on failure: {stage.on_failure}, gates every "
-                 f"{_duration(stage.gate_interval_s)}"]
-        for i, s in enumerate(stage.steps, 1):
+        lines = [f"{stage.strategy}, on failure: {stage.on_failure}, inconclusive: "
+                 f"{stage.on_inconclusive}, gates every {_duration(stage.gate_interval_s)}, "
+                 f"confidence {stage.confidence:g}"]
+        traffic = stage.traffic or DEFAULT_TRAFFIC
+        judged = judging(stage, traffic, monitors)
+        for i, (s, j) in enumerate(zip(stage.steps, judged), 1):
             step_gates = ", ".join(
-                f"{g.metric}{f'({g.monitor})' if g.monitor else ''}"
-                + (f" ≤ {g.max:g}" if g.max is not None else "")
-                + (f" ≥ {g.min:g}" if g.min is not None else "") for g in s.gates)
+                g.name + (f" ≤ {g.max:g}" if g.max is not None else "")
+                + (f" ≥ {g.min:g}" if g.min is not None else "")
+                + (f" +{g.max_increase:g}" if g.max_increase is not None else "")
+                + (f" x{g.max_ratio:g}" if g.max_ratio is not None else "") for g in s.gates)
+            when = "" if j.seconds is None else (
+                f" · judged in {_about(j.seconds)}" + ("" if j.in_time else
+                                                           " [warning](longer than it holds)[/]"))
             lines.append(f"step {i}: {s.weight:g}% for {_duration(s.hold_s)}"
-                         + (f" · {step_gates}" if step_gates else ""))
+                         + (f" · {step_gates}" if step_gates else "") + when)
+        assumed = "" if stage.traffic else " (assumed: set serve.rollout.traffic)"
+        lines.append(f"[dim]judging times at {traffic:g} req/s{assumed}, stable error rate "
+                     f"{ASSUMED_ERROR_RATE:.1%}, log-normal latencies[/]")
         return lines
     if k == "retire":
         return [f"after {stage.after or 'manual'} · drain {_duration(stage.drain_s)}"
@@ -115,7 +132,8 @@ def render_plan(console: Console, plan: Plan, spec_path: str) -> None:
         deps = f" [dim]after {', '.join(stage.depends_on)}[/]" if stage.depends_on else ""
         node = tree.add(f"[stage]{stage.kind}[/]  {_res(stage)}{deps}  "
                         f"[dim]#{stage.content_hash[:10]}[/]")
-        for line in _detail(stage):
+        monitoring = next((s.monitors for s in plan.stages if s.kind == "monitor"), [])
+        for line in _detail(stage, monitoring):
             node.add(line)
     console.print(tree)
     table = Table(title="policy", title_justify="left", show_edge=False, pad_edge=False)

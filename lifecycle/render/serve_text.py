@@ -24,15 +24,19 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
     out.print(f"[bold]{escape(state['application'])}[/]  {state['status']}")
     router = state.get("router") or {}
     weights = router.get("weights") or {}
-    slots = router.get("slots") or {}
+    evidence = router.get("versions") or {}
     for slot, version in sorted(state.get("versions", {}).items()):
-        live = slots.get(slot) or {}
+        live = evidence.get(str(version)) or {}  # counted per version, not per slot
         dep = state.get("deployments", {}).get(f"{MODEL_PREFIX}{slot}", {})
         out.print(f"  [stage]{slot:<9}[/] v{version}  weight {weights.get(slot, 0):g}%  "
-                  f"{live.get('total_requests', 0)} requests, errors "
+                  f"{live.get('requests', 0)} requests, errors "
                   f"{_rate(live.get('error_rate'))}, p50 {_ms(live.get('latency_p50_ms'))}, "
                   f"p99 {_ms(live.get('latency_p99_ms'))}  [dim]{dep.get('status', '')} "
                   f"{dep.get('replicas', '')}[/]")
+    if router.get("replicas") is not None:
+        out.print(f"  router: {router['replicas']} replica(s) reporting, "
+                  f"{router.get('in_flight', 0)} in flight, "
+                  f"{router.get('bad_requests', 0)} bad requests")
     shadow = router.get("shadow") or {}
     if shadow.get("target"):
         out.print(f"  shadow → {shadow['target']}: {shadow.get('compared', 0)} compared, "
@@ -49,13 +53,21 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
                                              if rollout.get("reason") else ""))
         for check in rollout.get("gates") or []:
             g = check["gate"]
-            bound = f"≤ {g['max']}" if g.get("max") is not None else f"≥ {g.get('min')}"
+            bound = (f"max +{g['max_increase']}" if g.get("max_increase") is not None else
+                     f"max x{g['max_ratio']}" if g.get("max_ratio") is not None else
+                     f"≤ {g['max']}" if g.get("max") is not None else f"≥ {g.get('min')}")
             value = "—" if check.get("value") is None else f"{check['value']:.4g}"
             style = {"failed": "error", "passed": "ok"}.get(check["verdict"], "dim")
-            out.print(f"    [{style}]{check['verdict']:<8}[/] {g['metric']} {value} {bound}")
+            interval = check.get("interval")
+            shown = "" if not interval else f" [{interval[0]:.4g}, {interval[1]:.4g}]"
+            out.print(f"    [{style}]{check['verdict']:<12}[/] {g['metric']}"
+                      f"{' vs stable' if g.get('vs') else ''} {value}{shown} {bound}"
+                      + (f"  [dim]{escape(check['detail'])}[/]" if check.get("detail") else ""))
+        if rollout.get("restarts"):
+            out.print(f"    [warning]the controller was restarted {rollout['restarts']} "
+                      "time(s); it resumed from its journal[/]")
         for e in rollout.get("events") or []:
-            detail = {k: v for k, v in e.items() if k not in ("event", "time")
-                      and v is not None}
+            detail = {k: v for k, v in (e.get("fields") or {}).items() if v is not None}
             out.print(f"    [dim]{e['event']} {escape(str(detail))}[/]")
 
 

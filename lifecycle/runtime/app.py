@@ -19,10 +19,12 @@ _router: Any = Router
 
 
 def build_app(args: dict[str, Any]) -> Any:
+    """fused: the Router alone serves (and the Monitor, with monitors); routed: a model
+    deployment per slot behind it."""
     a = AppArgs.model_validate(args)
     batched = a.batching is not None and a.batching.max_batch_size > 1
-    models = {slot: _model.options(name=model_deployment(slot)).bind(
-        slot, a.batching if batched else None) for slot in a.slots}
+    models = None if a.topology == "fused" else {
+        slot: _model.options(name=model_deployment(slot)).bind(
+            slot, a.features, a.batching if batched else None) for slot in a.slots}
     monitor = _monitor.options(name=MONITOR).bind(a.application) if a.monitor else None
-    return _router.options(name=ROUTER).bind(a.application, a.model, models, a.features,
-                                             monitor, batched)
+    return _router.options(name=ROUTER).bind(a, models, monitor)

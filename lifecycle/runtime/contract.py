@@ -15,7 +15,7 @@ write the Serve config it emits, and unit tests read it without a cluster."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -27,6 +27,10 @@ ROUTER = "Router"
 MONITOR = "Monitor"
 MODEL_PREFIX = "Model_"
 CHAMPION_ALIAS = "champion"  # the registry alias of the version the stable slot serves
+# Ray Serve's high-throughput mode (Ray >= 2.56): direct gRPC between replicas, the
+# ingress replicas answering HTTP themselves. The local Ray lifecycle starts runs with it;
+# `lifecycle status` says whether a cluster does (docs/serve.md: the `ray start` flags).
+SERVE_FAST_MODE = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 
 
 class Slot(StrEnum):
@@ -54,6 +58,11 @@ def controller_name(application: str) -> str:
     return f"rollout:{application}"
 
 
+def collector_name(application: str) -> str:
+    """The detached actor that gathers an application's evidence (in NAMESPACE)."""
+    return f"evidence:{application}"
+
+
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -75,11 +84,18 @@ class FeatureCheck(Contract):
 
     type: Literal["float", "int", "category", "bool", "string", "timestamp"]
     categories: list[JsonValue] | None = None
+    min: float | None = None
+    max: float | None = None
 
 
 class BatchingConfig(Contract):
     max_batch_size: int = Field(ge=1)
     batch_wait_timeout: float = Field(ge=0)
+
+
+Topology = Literal["fused", "routed"]
+FUSED_SCORING_THREADS = 2  # per version in each fused Router replica: a slow version
+# holds only its own callers
 
 
 class AppArgs(Contract):
@@ -90,6 +106,9 @@ class AppArgs(Contract):
     model: str
     slots: list[Slot]
     features: dict[str, FeatureCheck]
+    topology: Topology = Field(description="fused: the Router replicas score both versions "
+                               "themselves (no second hop); routed: one model deployment "
+                               "per slot behind the Router (GPUs, batching, large models).")
     batching: BatchingConfig | None = None
     monitor: bool = False
 
@@ -98,6 +117,15 @@ class ShadowConfig(Contract):
     target: Slot = Field(description="The slot that receives the copies.")
     fraction: float = Field(ge=0, le=1)
     max_queued: int = Field(ge=1, description="Most copies in flight at once.")
+
+
+class ModelConfig(Contract):
+    """A model slot's `user_config`: which registered version it serves."""
+
+    model_uri: str
+    slot: Slot
+    version: str | None = Field(None, description="Pinned by the deploy stage.")
+    tracking_uri: str | None = None
 
 
 class RouterConfig(Contract):
@@ -111,15 +139,11 @@ class RouterConfig(Contract):
     capacity: dict[Slot, int] = Field(default_factory=dict,
                                       description="Requests each slot takes at once.")
     draining: bool = Field(False, description="`retire`: new requests are refused.")
-
-
-class ModelConfig(Contract):
-    """A model slot's `user_config`: which registered version it serves."""
-
-    model_uri: str
-    slot: Slot
-    version: str | None = Field(None, description="Pinned by the deploy stage.")
-    tracking_uri: str | None = None
+    models: dict[Slot, ModelConfig] = Field(
+        default_factory=dict, description="The fused topology: the version each slot "
+        "serves, scored in the Router's replicas (empty when routed).")
+    generation: int = Field(0, description="Raised by every change, so a change is known "
+                            "applied once every live Router replica reports it.")
 
 
 # --- monitors --------------------------------------------------------------------------
@@ -179,8 +203,64 @@ class RetrainRequest(Contract):
 
 # --- statistics the driver reads back --------------------------------------------------
 
-class SlotSummary(Contract):
-    """A slot's requests since a moment, and its totals."""
+# Latency buckets of the evidence histograms (upper edges, ms): 18 per decade from 0.1 ms
+# to 100 s, every round threshold (1, 2, 2.5, 5, 10, 20, 25, 50 ... ms) among them, so a
+# percentile is known to within ~10% and an SLO threshold is an exact edge.
+_MANTISSAS = (1.0, 1.1, 1.2, 1.3, 1.5, 1.7, 2.0, 2.2, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0,
+              7.0, 8.0, 9.0)
+LATENCY_EDGES_MS: tuple[float, ...] = tuple(
+    round(m * 10.0 ** e, 6) for e in range(-1, 5) for m in _MANTISSAS) + (100_000.0,)
+
+
+class VersionEvidence(Contract):
+    """What serving saw of one model version: cumulative counters (a window's evidence
+    is the difference of two snapshots). `latency_ms` counts answers per bucket of
+    LATENCY_EDGES_MS (one more bucket than edges: the last is above 100 s)."""
+
+    requests: int = 0
+    errors: int = 0  # answered 5xx: the model or its replica failed
+    latency_ms: list[int] = Field(default_factory=list)
+    # shadow copies this version answered (as the shadow target), off the response path
+    shadow_requests: int = 0
+    shadow_errors: int = 0
+    shadow_latency_ms: list[int] = Field(default_factory=list)
+    shadow_compared: int = 0  # copies whose answer was compared with the primary's
+    shadow_abs_diff: float = 0.0  # sum over compared copies of the mean |difference|
+    shadow_sq_diff: float = 0.0  # ... and of its square (for an interval)
+
+
+class ReplicaReport(Contract):
+    """What one Router replica pushes to the Evidence actor about once a second."""
+
+    replica: str
+    time: float
+    versions: dict[str, VersionEvidence] = Field(description="Cumulative, by version.")
+    slots: dict[Slot, str] = Field(description="The version each slot serves.")
+    config: int = Field(description="The generation of the RouterConfig it applies.")
+    weights: dict[Slot, float]
+    draining: bool
+    in_flight: int
+    bad_requests: int
+    refused: int = Field(description="Requests refused while draining (503).")
+    shadow: ShadowStats
+    monitor: MonitorFeed | None = None
+
+
+class Evidence(Contract):
+    """The application's evidence as the controller, gates and `status` read it: merged
+    over Router replicas, cumulative (or, from `window`, for a time range)."""
+
+    time: float
+    since: float | None = Field(None, description="Start of the window (None: since the "
+                                "application started).")
+    versions: dict[str, VersionEvidence]
+    slots: dict[Slot, str]
+    replicas: list[ReplicaReport] = Field(description="Live Router replicas' last reports.")
+    bad_requests: int = 0
+    refused: int = 0
+
+class VersionSummary(Contract):
+    """A version's evidence as people and gates read it (from `evidence.summarize`)."""
 
     requests: int = 0
     errors: int = 0
@@ -188,14 +268,10 @@ class SlotSummary(Contract):
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     latency_p99_ms: float | None = None
-    versions: list[str] = Field(default_factory=list)
-    total_requests: int = 0
-    total_errors: int = 0
-
-    def metric(self, name: str) -> float | None:
-        """A serving gate's metric by its name (error_rate, latency_p99_ms, ...)."""
-        value = getattr(self, name, None)
-        return None if value is None else float(value)
+    shadow_requests: int = 0
+    shadow_error_rate: float | None = None
+    shadow_latency_p99_ms: float | None = None
+    shadow_mean_abs_diff: float | None = None
 
 
 class ShadowRecord(Contract):
@@ -226,22 +302,6 @@ class MonitorFeed(Contract):
     dropped_rows: int = 0
     failed_batches: int = 0
     pending_batches: int = 0
-
-
-class RouterStats(Contract):
-    weights: dict[Slot, float]
-    step: int
-    sticky_key: str | None
-    draining: bool
-    refused_draining: int
-    in_flight: int
-    slots: dict[Slot, SlotSummary]
-    shadow_slot: SlotSummary = Field(description="The shadow target's own answers to "
-                                     "the copies (errors and latency).")
-    bad_requests: int
-    replica_retries: int
-    monitor: MonitorFeed | None
-    shadow: ShadowStats
 
 
 class WindowRecord(Contract):
@@ -354,8 +414,11 @@ class ControllerConfig(Contract):
 
     application: str
     model: str
+    topology: Topology
     strategy: Literal["canary", "blue_green", "ab"]
     on_failure: Literal["rollback", "pause", "alert"]
+    on_inconclusive: Literal["extend", "pause", "rollback"] = "extend"
+    confidence: float = Field(0.95, gt=0, lt=1)
     steps: list[RolloutStepParams]
     gate_interval_s: float = Field(gt=0)
     versions: dict[Slot, str | None]
@@ -371,26 +434,124 @@ class ControllerConfig(Contract):
     block_promotion: list[str] = Field(default_factory=list)
 
 
+Verdict = Literal["passed", "failed", "inconclusive"]
+
+
 class GateCheck(Contract):
-    """A gate with the value it saw and its verdict."""
+    """A gate with the value it saw, its verdict, and why."""
 
     gate: RolloutGateParams
     value: float | None
-    verdict: Literal["passed", "failed", "unknown"]
+    verdict: Verdict
+    interval: tuple[float, float] | None = Field(
+        None, description="A confidence interval of the candidate's value, where there is one.")
+    detail: str = ""
 
 
 class RolloutEvent(Contract):
     event: str
     time: float
-    step: int | None = None
+    fields: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class Route(Contract):
+    """Send the candidate `weights` of traffic (a preview: shadow copies only)."""
+
+    kind: Literal["route"] = "route"
+    weights: dict[Slot, float]
+    step: int
+    preview: bool = False
+
+
+class Promote(Contract):
+    """Make the candidate champion: alias, tags, the stable slot serves it, all traffic."""
+
+    kind: Literal["promote"] = "promote"
+    version: str
+
+
+class RollBack(Contract):
+    """All traffic to the stable version."""
+
+    kind: Literal["rollback"] = "rollback"
+    reason: str
+
+
+class Alert(Contract):
+    kind: Literal["alert"] = "alert"
+    reason: str
+
+
+class Record(Contract):
+    """A journal record (the decisions and what they were based on)."""
+
+    kind: Literal["record"] = "record"
+    event: str
+    fields: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+Action = Annotated[Route | Promote | RollBack | Alert | Record, Field(discriminator="kind")]
+
+
+class Command(Contract):
+    """An operator's (or a monitor's) command, numbered so it is carried out once."""
+
+    seq: int
+    kind: RolloutCommand
     reason: str | None = None
-    version: str | None = None
-    weight: float | None = None
-    hold_s: float | None = None
-    action: str | None = None
-    requests: int | None = None
-    values: dict[str, float | None] | None = None
-    failed: list[str] | None = None
+
+
+class Observation(Contract):
+    """What the controller gathered for one decision."""
+
+    time: float
+    evidence: dict[str, VersionEvidence] | None = Field(
+        None, description="Cumulative evidence per version; None when it could not be read.")
+    monitors: dict[str, WatchSummary] | None = Field(
+        None, description="Windows opened and closed since the step began; None when the "
+        "Monitor could not be read (or there is none).")
+    error: str | None = None
+
+
+class GateMemory(Contract):
+    """What a gate vs stable carries from look to look within a step: its sequential
+    test's log-likelihood ratio, the counts it has already added, the latency threshold
+    it froze, and a decision once the test reached one (an SPRT stops there)."""
+
+    llr: float = 0.0
+    c_events: int = 0
+    c_trials: int = 0
+    s_events: int = 0
+    s_trials: int = 0
+    threshold: float | None = None
+    decided: Verdict | None = None
+
+
+class RolloutState(Contract):
+    """The controller's whole state. Journaled at every decision (`rollout_state`): the
+    journal is the source of truth, and a restarted controller resumes from it."""
+
+    phase: RolloutPhase = RolloutPhase.STARTING
+    step: int = 0
+    step_started: float | None = Field(
+        None, description="None while the step's weights are being applied: its evidence "
+        "starts at the next look.")
+    baseline: dict[str, VersionEvidence] = Field(
+        default_factory=dict, description="Cumulative evidence when the step began.")
+    weights: dict[Slot, float] | None = None
+    versions: dict[Slot, str | None] = Field(default_factory=dict)
+    gates: list[GateCheck] = Field(default_factory=list)
+    memory: dict[str, GateMemory] = Field(default_factory=dict,
+                                          description="Gates vs stable, by gate name.")
+    reason: str | None = None
+    looks: int = 0
+    extended: bool = False
+    alerted: list[str] = Field(default_factory=list)
+    commands: int = Field(0, description="The highest command sequence number handled.")
+    restarts: int = 0
+    pending: list[Action] = Field(default_factory=list,
+                                  description="Decided; not yet known to be carried out.")
+    live: dict[str, VersionSummary] = Field(default_factory=dict)
 
 
 class RolloutStatus(Contract):
@@ -405,5 +566,8 @@ class RolloutStatus(Contract):
     versions: dict[Slot, str | None]
     reason: str | None = None
     step_started: float | None = None
-    live: SlotSummary | None = None
+    live: dict[str, VersionSummary] = Field(
+        default_factory=dict, description="Each version's evidence since the step began.")
+    restarts: int = Field(0, description="Times the controller was restarted (its state "
+                          "read back from the journal).")
     events: list[RolloutEvent] = Field(default_factory=list)

@@ -80,11 +80,20 @@ def application_config(serve_config: dict[str, Any], model: str,
     app = copy.deepcopy(serve_config["applications"][0])
     slots = [s for s in app["args"]["slots"] if versions.get(Slot(s)) is not None]
     app["args"]["slots"] = slots
+
+    def pinned(config: ModelConfig) -> ModelConfig:
+        v = str(versions[config.slot])
+        return config.model_copy(update={"model_uri": f"models:/{model}/{v}", "version": v,
+                                         "tracking_uri": tracking_uri})
+
     deployments = []
     for dep in app["deployments"]:
         slot = slot_of(dep["name"])
         if dep["name"] == ROUTER:
             router = RouterConfig.model_validate(dep["user_config"])
+            # fused: the Router's replicas load each slot's pinned version themselves
+            router = router.model_copy(update={"models": {
+                s: pinned(m) for s, m in router.models.items() if s in slots}})
             if Slot.STABLE not in slots:
                 router = router.model_copy(update={"weights": {Slot.CANDIDATE: 100.0},
                                                    "shadow": None})
@@ -97,10 +106,8 @@ def application_config(serve_config: dict[str, Any], model: str,
         elif slot is not None:
             if slot not in slots:
                 continue
-            v = str(versions[slot])
-            dep["user_config"] = ModelConfig.model_validate(dep["user_config"]).model_copy(
-                update={"model_uri": f"models:/{model}/{v}", "version": v,
-                        "tracking_uri": tracking_uri}).model_dump(mode="json")
+            dep["user_config"] = pinned(ModelConfig.model_validate(dep["user_config"])
+                                        ).model_dump(mode="json")
         deployments.append(dep)
     app["deployments"] = deployments
     return app
@@ -110,7 +117,7 @@ def run(stage: DeployStage, ctx: StageContext) -> dict[str, Any]:
     from mlflow.tracking import MlflowClient
     from ray import serve
 
-    from ...runtime.serve import control
+    from ...runtime.serve import collector, control
 
     if ctx.plan.serve_config is None or ctx.tracking is None:
         raise StageFailed("the plan has no Serve config", ExitCode.INTERNAL)
@@ -124,6 +131,7 @@ def run(stage: DeployStage, ctx: StageContext) -> dict[str, Any]:
     app = application_config(ctx.plan.serve_config, stage.model, versions, ctx.tracking.uri,
                              monitor_config(ctx))
     try:
+        collector.collector(stage.application)  # where the Router replicas push evidence
         control.deploy(app)
     except Exception as exc:
         raise StageFailed(f"Serve refused the application: {type(exc).__name__}: {exc}",

@@ -8,35 +8,46 @@ import time
 from typing import Any
 
 from ...errors import ExitCode
-from ...plan import RolloutStage
+from ...plan import Plan, RolloutStage
 from ...runtime.contract import (
     ControllerConfig,
     JournalRef,
     RolloutPhase,
     RolloutStatus,
     RouterConfig,
+    ShadowConfig,
     Slot,
 )
 from ..context import StageContext, StageFailed
 
 
-def controller_config(stage: RolloutStage, ctx: StageContext) -> ControllerConfig:
-    deployed = ctx.upstream["deploy"]
-    monitors = ctx.plan.stage("monitor").monitors \
-        if any(s.kind == "monitor" for s in ctx.plan.stages) else []
-    router = RouterConfig.model_validate(deployed["router"])
+def plan_config(plan: Plan, versions: dict[Slot, str | None],
+                shadow: ShadowConfig | None) -> ControllerConfig:
+    """The controller's config from the plan alone (`lifecycle rollout simulate` uses it
+    with made-up versions; the rollout stage with the deployed ones)."""
+    stage: RolloutStage = plan.stage("rollout")
+    deploy = plan.stage("deploy")
+    monitors = plan.stage("monitor").monitors \
+        if any(s.kind == "monitor" for s in plan.stages) else []
     return ControllerConfig(
-        application=deployed["application"], model=ctx.plan.stage("deploy").model,
-        strategy=stage.strategy, on_failure=stage.on_failure, steps=stage.steps,
-        gate_interval_s=stage.gate_interval_s,
-        versions={Slot(k): v for k, v in deployed["versions"].items()},
-        shadow=router.shadow, preview_max_queued=stage.preview_max_queued,
-        tracking_uri=ctx.tracking.uri if ctx.tracking else None,
-        mlflow_run_id=ctx.tracking.parent_id if ctx.tracking else None,
-        journal=JournalRef(store=ctx.store.uri, run_id=ctx.run_id),
-        monitors=[m.name for m in monitors],
+        application=deploy.application, model=deploy.model, topology=deploy.topology,
+        strategy=stage.strategy, on_failure=stage.on_failure,
+        on_inconclusive=stage.on_inconclusive, confidence=stage.confidence, steps=stage.steps,
+        gate_interval_s=stage.gate_interval_s, versions=versions, shadow=shadow,
+        preview_max_queued=stage.preview_max_queued, tracking_uri=None, mlflow_run_id=None,
+        journal=None, monitors=[m.name for m in monitors],
         block_promotion=[m.name for m in monitors
                          if "block_promotion" in m.on_drift + m.on_outlier])
+
+
+def controller_config(stage: RolloutStage, ctx: StageContext) -> ControllerConfig:
+    deployed = ctx.upstream["deploy"]
+    router = RouterConfig.model_validate(deployed["router"])
+    return plan_config(ctx.plan, {Slot(k): v for k, v in deployed["versions"].items()},
+                       router.shadow).model_copy(update={
+        "tracking_uri": ctx.tracking.uri if ctx.tracking else None,
+        "mlflow_run_id": ctx.tracking.parent_id if ctx.tracking else None,
+        "journal": JournalRef(store=ctx.store.uri, run_id=ctx.run_id)})
 
 
 def run(stage: RolloutStage, ctx: StageContext) -> dict[str, Any]:

@@ -1,15 +1,20 @@
-"""The rollout controller: one detached, named Ray actor per application. It walks the
-rollout's steps (weight, hold, gates), reads the Router's per-version counts, checks the
-gates every `gate_interval`, and on success promotes the candidate (MLflow alias
-champion); on failure it rolls back to the stable version within one gate interval (or
-pauses, or only alerts, as the spec says). Every event goes to the run journal and to
-the MLflow run. It lives on the cluster, so the user's terminal can close.
+"""The rollout controller: one detached, named Ray actor per application
+(`contract.controller_name`). A thin loop around the pure `decide`: every
+`gate_interval` (or at once on a command) it gathers an observation — the evidence the
+Router replicas pushed to the EvidenceCollector, the Monitor's windows since the step
+began — calls `decide`, journals the new state, and carries out the actions (route
+traffic, promote, roll back, alert).
 
-Commands (`lifecycle promote | rollback | pause | resume`, and a monitor's rollback) reach
-it by name (`contract.controller_name`)."""
+It survives its own crash: Ray restarts it (its node lost, its process killed), and it
+reads its last state back from the run journal, carries out any action it had decided
+but not finished (each is idempotent), and resumes the step it was in with the same
+weights; `status` counts the restarts. While it is gone the Router keeps the last
+weights. Commands (`lifecycle promote | rollback | pause | resume`, a monitor's rollback)
+reach it by name and are numbered, so none is carried out twice."""
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 import traceback
@@ -18,86 +23,199 @@ from typing import Any
 
 import ray
 
-from ...store import Journal, Store
+from ...store import Journal, Store, read_journal
 from ..contract import (
     NAMESPACE,
+    Action,
+    Alert,
+    Command,
     ControllerConfig,
-    GateCheck,
     ModelConfig,
-    MonitorStatus,
+    Observation,
+    Promote,
+    Record,
+    RollBack,
     RolloutCommand,
     RolloutEvent,
     RolloutPhase,
+    RolloutState,
     RolloutStatus,
-    RouterStats,
+    Route,
     ShadowConfig,
     Slot,
     controller_name,
     model_deployment,
 )
+from ..evidence import compact
 from ..serve import control
-from .gates import Live, blocking, check_gates, failure_reason
+from .decide import decide, initial_state
 
-MIN_REQUESTS = 20  # a step's gates are judged only on at least this many candidate requests
 READ_TIMEOUT_S = 30.0
+STATE = "rollout_state"  # the journal record a restarted controller resumes from
+OBSERVATION = "rollout_observation"  # what each decision saw (replayed by simulate)
+REPLAYED = {"windows_since", "flagged_since", "drift_since", "outlier_rate_since"}
+EVENTS_KEPT = 200
 
 
-@ray.remote(num_cpus=0, max_restarts=0)
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class RolloutController:
     def __init__(self, config: ControllerConfig) -> None:
         self.c = config
         self.lock = threading.Lock()
-        self.state = RolloutStatus(application=config.application, strategy=config.strategy,
-                                   phase=RolloutPhase.STARTING, step=0,
-                                   versions=dict(config.versions))
-        self.command: RolloutCommand | None = None
-        self.command_reason: str | None = None
         self.wake = threading.Event()
+        self.commands: collections.deque[Command] = collections.deque()
+        self.events: collections.deque[RolloutEvent] = collections.deque(maxlen=EVENTS_KEPT)
         self.journal = None if config.journal is None else Journal(
             Store(config.journal.store), config.journal.run_id, writer="rollout")
+        recovered = self._recover()
+        self.state = recovered or initial_state(config)
+        self.seq = self.state.commands
         self.thread = threading.Thread(target=self._main, name="rollout", daemon=True)
         self.thread.start()
 
-    # --- commands ---------------------------------------------------------------
+    # --- the outside ---------------------------------------------------------------------
     def status(self) -> RolloutStatus:
         with self.lock:
-            return self.state.model_copy(deep=True)
+            s = self.state
+            return RolloutStatus(
+                application=self.c.application, strategy=self.c.strategy, phase=s.phase,
+                step=s.step, weights=s.weights, gates=list(s.gates), versions=s.versions,
+                reason=s.reason, step_started=s.step_started, live=dict(s.live),
+                restarts=s.restarts, events=list(self.events))
 
     def send(self, command: str, reason: str | None = None) -> str:
         """An operator's command, or a monitor's (`rollback` with the drift as reason)."""
-        cmd = RolloutCommand(command)
+        kind = RolloutCommand(command)
         with self.lock:
             if self.state.phase.ended:
                 return f"the rollout has ended ({self.state.phase.value})"
-            self.command = cmd
-            self.command_reason = reason
+            self.seq += 1
+            self.commands.append(Command(seq=self.seq, kind=kind, reason=reason))
         self.wake.set()
-        return f"{cmd.value} requested"
+        return f"{kind.value} requested"
 
     def wait_live(self, timeout_s: float = 300.0) -> RolloutStatus:
-        """Return once the first step is live (or the rollout ended)."""
+        """Return once the first step's weights are live (or the rollout ended)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             st = self.status()
-            if st.phase != RolloutPhase.STARTING:
+            if st.phase.ended or (st.phase != RolloutPhase.STARTING
+                                  and st.step_started is not None):
                 return st
             time.sleep(0.2)
         return self.status()
 
-    # --- the loop ----------------------------------------------------------------
-    def _event(self, event: str, **fields: Any) -> None:
-        record = RolloutEvent(event=event, time=time.time(), **fields)
+    # --- the loop --------------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            if self.state.pending:  # decided before a crash, maybe not carried out
+                self._apply(self.state.pending)
+                self._commit(self.state.model_copy(update={"pending": []}), [])
+            while not self.state.phase.ended:
+                command = self._next_command()
+                obs = self._observe()
+                state, actions = decide(self.c, self.state, obs, command, time.time())
+                self._commit(state, actions)
+                if state.pending:
+                    self._apply(state.pending)
+                    self._commit(state.model_copy(update={"pending": []}), [])
+                if self.state.step_started is not None or self.state.phase.ended:
+                    self._wait()
+        except Exception as exc:  # a bug or an engine failure: said, never silent
+            traceback.print_exc()
+            reason = f"{type(exc).__name__}: {exc}"
+            self._commit(self.state.model_copy(update={"phase": RolloutPhase.FAILED,
+                                                       "reason": reason, "pending": []}),
+                         [Record(event="failed", fields={"reason": reason})])
+
+    def _wait(self) -> None:
+        """Until the next look, or a command."""
+        if self.state.phase.ended:
+            return
+        paused = self.state.phase == RolloutPhase.PAUSED
+        if not self.commands:
+            self.wake.wait(timeout=None if paused else self.c.gate_interval_s)
+        self.wake.clear()
+
+    def _next_command(self) -> Command | None:
         with self.lock:
-            self.state.events.append(record)
-            events = [e.model_dump(mode="json", exclude_none=True) for e in self.state.events]
-        if self.journal is not None:
+            return self.commands.popleft() if self.commands else None
+
+    def _observe(self) -> Observation:
+        """The cumulative evidence and the monitors' windows of this step. A read that
+        fails is a gap in the signal (decide then judges nothing), not the end."""
+        now = time.time()
+        obs = Observation(time=now)
+        try:
+            obs.evidence = control.evidence(self.c.application,
+                                            timeout_s=READ_TIMEOUT_S).versions
+        except Exception as exc:
+            obs.error = f"{type(exc).__name__}: {exc}"
+        if self.c.monitors:
+            since = self.state.step_started or now
             try:
-                self.journal.append(f"rollout_{event}", application=self.c.application,
-                                    **record.model_dump(mode="json", exclude_none=True,
-                                                        exclude={"event", "time"}))
-            except Exception:  # the journal must not stop a rollback
-                traceback.print_exc()
-        if event != "gate_check":  # decisions only: gate values go to metrics and journal
+                obs.monitors = control.monitor_status(self.c.application, since,
+                                                      timeout_s=READ_TIMEOUT_S).monitors
+            except Exception as exc:
+                obs.error = f"monitors: {type(exc).__name__}: {exc}"
+        if obs.evidence is not None:  # what `lifecycle rollout simulate --replay` reads
+            self._journal(OBSERVATION, observed_at=obs.time, evidence={
+                v: compact(e) for v, e in obs.evidence.items()}, monitors={
+                name: w.model_dump(mode="json", include=REPLAYED)
+                for name, w in (obs.monitors or {}).items()})
+        return obs
+
+    # --- journal and MLflow ------------------------------------------------------------------
+    def _recover(self) -> RolloutState | None:
+        """The last state this rollout journaled (a restart), or None (a new rollout)."""
+        if self.journal is None:
+            return None
+        last = None
+        try:
+            for record in read_journal(self.journal.store, self.journal.run_id):
+                if record["event"] == STATE and record.get("application") == \
+                        self.c.application:
+                    last = record
+        except Exception:
+            traceback.print_exc()
+            return None
+        if last is None:
+            return None
+        state = RolloutState.model_validate(last["state"])
+        state = state.model_copy(update={"restarts": state.restarts + 1})
+        self._journal(STATE, state=state.model_dump(mode="json"))
+        self._event("controller_restarted", {"restarts": state.restarts,
+                                             "phase": state.phase.value, "step": state.step})
+        return state
+
+    def _commit(self, state: RolloutState, actions: list[Action]) -> None:
+        """The new state (journaled when a decision changed it) and the decisions'
+        records, before anything is carried out."""
+        with self.lock:
+            before, self.state = self.state, state
+        if _decision_changed(before, state):
+            self._journal(STATE, state=state.model_dump(mode="json",
+                                                        exclude={"gates", "live"}))
+        for a in actions:
+            if isinstance(a, Record):
+                self._event(a.event, a.fields)
+
+    def _journal(self, event: str, **fields: Any) -> None:
+        if self.journal is None:
+            return
+        try:
+            self.journal.append(event, application=self.c.application, **fields)
+        except Exception:  # the journal must not stop a rollback
+            traceback.print_exc()
+
+    def _event(self, event: str, fields: dict[str, Any]) -> None:
+        record = RolloutEvent(event=event, time=time.time(), fields=fields)
+        with self.lock:
+            self.events.append(record)
+            events = [e.model_dump(mode="json") for e in self.events
+                      if e.event != "gate_check"]
+        self._journal(f"rollout_{event}", **fields)
+        if event != "gate_check":  # decisions only: gate values go to the journal
             self._mlflow(lambda client, run: client.log_dict(run, {"events": events},
                                                              "rollout/events.json"))
 
@@ -112,210 +230,64 @@ class RolloutController:
         except Exception:
             traceback.print_exc()
 
-    def _set(self, **fields: Any) -> None:
-        with self.lock:
-            self.state = self.state.model_copy(update=fields)
-
-    def _phase(self) -> RolloutPhase:
-        with self.lock:
-            return self.state.phase
-
-    def _weights(self, candidate: float) -> dict[Slot, float]:
-        if self.c.versions.get(Slot.STABLE) is None:
-            return {Slot.CANDIDATE: 100.0}
-        return {Slot.STABLE: 100.0 - candidate, Slot.CANDIDATE: candidate}
-
-    def _route(self, weights: dict[Slot, float], step: int,
-               shadow: ShadowConfig | None) -> None:
-        control.update_router(self.c.application, weights=weights, step=step, shadow=shadow)
-        control.wait_router_weights(self.c.application, weights)
-        self._set(weights=weights)
-
-    def _take_command(self) -> RolloutCommand | None:
-        with self.lock:
-            cmd, self.command = self.command, None
-        return cmd
-
-    def _main(self) -> None:
-        try:
-            self._walk()
-        except Exception as exc:
-            self._set(phase=RolloutPhase.FAILED, reason=f"{type(exc).__name__}: {exc}")
-            self._event("failed", reason=f"{type(exc).__name__}: {exc}")
-
-    def _walk(self) -> None:
-        interval = self.c.gate_interval_s
-        router = control.router(self.c.application)
-        for i, step in enumerate(self.c.steps):
-            preview = step.weight == 0 and self.c.versions.get(Slot.STABLE) is not None
-            # a blue/green preview: the candidate sees copies; callers never see it
-            shadow = self.c.shadow
-            if preview:
+    # --- carrying decisions out (each idempotent: a restart may do one again) ------------
+    def _apply(self, actions: list[Action]) -> None:
+        for a in actions:
+            if isinstance(a, Route):
                 shadow = ShadowConfig(target=Slot.CANDIDATE, fraction=1.0,
-                                      max_queued=self.c.preview_max_queued)
-            self._route(self._weights(step.weight), i, shadow)
-            started = time.time()
-            self._set(phase=RolloutPhase.RUNNING, step=i, step_started=started, gates=[])
-            self._event("step_started", step=i, weight=step.weight, hold_s=step.hold_s)
-            if self.c.strategy == "ab":
-                self._hold_until_command(router, started, i)
-                return
-            while True:
-                self.wake.wait(timeout=interval)
-                self.wake.clear()
-                cmd = self._take_command()
-                if self._operator_ended(cmd):
-                    return
-                if cmd == RolloutCommand.PAUSE:
-                    if not self._paused():
-                        return
-                    started = time.time()  # the hold restarts after a pause
-                elif cmd == RolloutCommand.RESUME and self._phase() == RolloutPhase.BLOCKED:
-                    # an operator looked at the drift and lets the step go on: the step
-                    # restarts, and only windows closed from now on count
-                    self._set(phase=RolloutPhase.RUNNING, reason=None)
-                    self._event("resumed", step=i)
-                    started = time.time()
-                live = self._live(router, started, preview)
-                checked = check_gates(step.gates, live)
-                self._set(gates=checked, live=live.traffic)
-                failed = [c for c in checked if c.verdict == "failed"]
-                enough = live.requests >= MIN_REQUESTS
-                self._event("gate_check", step=i, requests=live.requests,
-                            values={c.gate.metric: c.value for c in checked},
-                            failed=[c.gate.metric for c in failed])
-                self._log_gates(checked, i)
-                if failed and enough:
-                    reason = failure_reason(failed)
-                    if self.c.on_failure == "rollback":
-                        self._rollback(f"step {i + 1} at {step.weight:g}%: {reason}")
-                        return
-                    self._event("gate_failed", step=i, reason=reason,
-                                action=self.c.on_failure)
-                    if self.c.on_failure == "pause":
-                        self._set(phase=RolloutPhase.PAUSED, reason=reason)
-                        if not self._paused():
-                            return
-                        started = time.time()
-                    continue
-                held = time.time() - started >= step.hold_s
-                blocked = blocking(live, self.c.block_promotion)
-                if blocked:  # drift holds the rollout here until an operator decides
-                    if self._phase() != RolloutPhase.BLOCKED:
-                        self._set(phase=RolloutPhase.BLOCKED, reason="; ".join(blocked))
-                        self._event("blocked", step=i, reason="; ".join(blocked))
-                    continue
-                if held and (enough or not step.gates):
-                    break
-        self._promote("every step passed")
+                                      max_queued=self.c.preview_max_queued) \
+                    if a.preview else self.c.shadow
+                self._route(a.weights, a.step, shadow)
+            elif isinstance(a, Promote):
+                self._promote(a.version)
+            elif isinstance(a, RollBack):
+                self._route({Slot.STABLE: 100.0, Slot.CANDIDATE: 0.0}, -1, None)
+                self._mlflow(lambda client, run, why=a.reason: client.set_tag(
+                    run, "lifecycle.rollout", f"rolled_back: {why}"))
+            elif isinstance(a, Alert):
+                self._mlflow(lambda client, run, why=a.reason: client.set_tag(
+                    run, "lifecycle.rollout.alert", why[:5000]))
 
-    def _log_gates(self, checked: list[GateCheck], step: int) -> None:
-        def log(client: Any, run: str) -> None:
-            for c in checked:
-                if c.value is not None:
-                    client.log_metric(run, f"rollout.{c.gate.metric}", float(c.value),
-                                      step=step)
+    def _route(self, weights: dict[Slot, float], step: int, shadow: ShadowConfig | None,
+               **changes: Any) -> None:
+        config = control.update_router(self.c.application, weights=weights, step=step,
+                                       shadow=shadow, **changes)
+        control.wait_applied(self.c.application, config)
 
-        self._mlflow(log)
-
-    def _live(self, router: Any, since: float, preview: bool) -> Live:
-        """The candidate's counts since `since`, and the monitors' windows closed since
-        then. A read that fails (a replica restarting, a timeout) is a gap in the signal,
-        not the end of the rollout: those gates are `unknown` for this interval and the
-        next interval reads again."""
-        live = Live()
-        try:
-            stats: RouterStats = router.stats.remote(since).result(timeout_s=READ_TIMEOUT_S)
-            live.traffic = stats.shadow_slot if preview else stats.slots.get(Slot.CANDIDATE)
-        except Exception as exc:
-            self._event("gate_read_failed", reason=f"{type(exc).__name__}: {exc}")
-        if self.c.monitors:
-            try:
-                watched: MonitorStatus = control.monitor(self.c.application).status.remote(
-                    since).result(timeout_s=READ_TIMEOUT_S)
-                live.monitors = watched.monitors
-            except Exception as exc:
-                self._event("gate_read_failed", reason=f"monitors: {type(exc).__name__}: "
-                            f"{exc}")
-        return live
-
-    def _hold_until_command(self, router: Any, started: float, i: int) -> None:
-        step = self.c.steps[i]
-        while True:
-            self.wake.wait(timeout=self.c.gate_interval_s)
-            self.wake.clear()
-            live = self._live(router, started, False)
-            self._set(gates=check_gates(step.gates, live), live=live.traffic)
-            if self._operator_ended(self._take_command()):
-                return
-
-    def _operator_ended(self, cmd: RolloutCommand | None) -> bool:
-        """An operator's (or a monitor's) promote or rollback, carried out: the rollout
-        is over."""
-        with self.lock:
-            reason, self.command_reason = self.command_reason, None
-        if cmd == RolloutCommand.ROLLBACK:
-            self._rollback(reason or "rollback requested by an operator")
-            return True
-        if cmd == RolloutCommand.PROMOTE:
-            self._promote(reason or "promoted by an operator")
-            return True
-        return False
-
-    def _paused(self) -> bool:
-        """Wait for resume (True) or for promote/rollback (handled; False)."""
-        self._set(phase=RolloutPhase.PAUSED)
-        self._event("paused")
-        while True:
-            self.wake.wait()
-            self.wake.clear()
-            cmd = self._take_command()
-            if cmd == RolloutCommand.RESUME:
-                self._set(phase=RolloutPhase.RUNNING)
-                self._event("resumed")
-                return True
-            if self._operator_ended(cmd):
-                return False
-
-    def _rollback(self, reason: str) -> None:
-        if self.c.versions.get(Slot.STABLE) is None:
-            why = f"{reason}; no stable version to roll back to"
-            self._set(phase=RolloutPhase.FAILED, reason=why)
-            self._event("failed", reason=why)
-            return
-        self._route({Slot.STABLE: 100.0, Slot.CANDIDATE: 0.0}, -1, None)
-        self._set(phase=RolloutPhase.ROLLED_BACK, reason=reason)
-        self._event("rolled_back", reason=reason, version=self.c.versions[Slot.CANDIDATE])
-        self._mlflow(lambda client, run: client.set_tag(run, "lifecycle.rollout",
-                                                        f"rolled_back: {reason}"))
-
-    def _promote(self, reason: str) -> None:
+    def _promote(self, version: str) -> None:
         from mlflow.tracking import MlflowClient
 
-        version = self.c.versions[Slot.CANDIDATE]
-        assert version is not None
         client = MlflowClient(self.c.tracking_uri)
         client.set_registered_model_alias(self.c.model, self.c.champion_alias, version)
         client.set_model_version_tag(self.c.model, version, "lifecycle.rollout", "promoted")
         if self.c.versions.get(Slot.STABLE) is not None:
             # the stable slot now serves the new champion; all traffic goes to it
-            control.update_user_config(self.c.application, model_deployment(Slot.STABLE),
-                                       ModelConfig, model_uri=f"models:/{self.c.model}/{version}",
-                                       version=version)
-            self._route({Slot.STABLE: 100.0, Slot.CANDIDATE: 0.0}, len(self.c.steps), None)
-            self.c = self.c.model_copy(update={"versions": {**self.c.versions,
-                                                            Slot.STABLE: version}})
-            self._set(versions=dict(self.c.versions))
-        self._set(phase=RolloutPhase.PROMOTED, reason=reason)
-        self._event("promoted", reason=reason, version=version)
+            champion = ModelConfig(model_uri=f"models:/{self.c.model}/{version}",
+                                   slot=Slot.STABLE, version=version,
+                                   tracking_uri=self.c.tracking_uri)
+            models = control.router_config(self.c.application).models
+            if self.c.topology == "routed":
+                control.update_user_config(self.c.application, model_deployment(Slot.STABLE),
+                                           ModelConfig, model_uri=champion.model_uri,
+                                           version=version)
+            else:  # fused: each Router replica reuses the candidate's loaded model
+                models = {**models, Slot.STABLE: champion}
+            self._route({Slot.STABLE: 100.0, Slot.CANDIDATE: 0.0}, len(self.c.steps), None,
+                        models=models)
         self._mlflow(lambda c, run: c.set_tag(run, "lifecycle.rollout", "promoted"))
+
+
+def _decision_changed(a: RolloutState, b: RolloutState) -> bool:
+    keys = ("phase", "step", "step_started", "weights", "versions", "reason", "extended",
+            "alerted", "commands", "restarts", "pending")
+    return any(getattr(a, k) != getattr(b, k) for k in keys)
 
 
 def start(config: ControllerConfig) -> Any:
     """(Re)start the application's controller: a new rollout replaces an old one."""
     name = controller_name(config.application)
     try:
-        ray.kill(ray.get_actor(name, namespace=NAMESPACE))
+        ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
     except ValueError:
         pass
     actor: Any = RolloutController  # ray.remote adds .options; its type hints do not say so
@@ -328,4 +300,3 @@ def find(application: str) -> Any | None:
         return ray.get_actor(controller_name(application), namespace=NAMESPACE)
     except ValueError:
         return None
-

@@ -8,15 +8,26 @@ change here reads the current set and replaces only its own application."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import threading
 import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import ray
 from pydantic import BaseModel
 
-from ..contract import MONITOR, ROUTER, RouterConfig, RouterStats, Slot, slot_of
+from ..contract import (
+    MONITOR,
+    ROUTER,
+    Evidence,
+    ModelConfig,
+    MonitorStatus,
+    RouterConfig,
+    Slot,
+    slot_of,
+)
+from . import collector
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -79,8 +90,21 @@ def update_user_config(name: str, deployment: str, kind: type[M], **changes: Any
     return merged
 
 
+def router_config(name: str) -> RouterConfig:
+    """The Router's config as deployed."""
+    configs = app_configs()
+    if name not in configs:
+        raise KeyError(name)
+    return RouterConfig.model_validate(
+        deployment_config(configs[name], ROUTER).get("user_config") or {})
+
+
 def update_router(name: str, **changes: Any) -> RouterConfig:
-    return update_user_config(name, ROUTER, RouterConfig, **changes)
+    """Change the Router's config live; its generation goes up by one, so
+    `wait_applied` can tell when every replica runs it."""
+    current = router_config(name)
+    return update_user_config(name, ROUTER, RouterConfig,
+                              **{**changes, "generation": current.generation + 1})
 
 
 def slot_versions(name: str) -> dict[Slot, str | None]:
@@ -88,10 +112,14 @@ def slot_versions(name: str) -> dict[Slot, str | None]:
     config = app_configs().get(name) or {}
     out: dict[Slot, str | None] = {}
     for d in config.get("deployments", []):
+        if d["name"] == ROUTER:  # fused: the Router serves the versions itself
+            for served, m in RouterConfig.model_validate(d.get("user_config") or {}
+                                                         ).models.items():
+                out[served] = m.version
         slot = slot_of(d["name"])
         if slot is not None:
-            version = (d.get("user_config") or {}).get("version")
-            out[slot] = None if version is None else str(version)
+            version = ModelConfig.model_validate(d.get("user_config") or {}).version
+            out[slot] = version
     return out
 
 
@@ -127,38 +155,66 @@ def wait_deleted(name: str, timeout_s: float = 120.0) -> bool:
     return False
 
 
-def wait_router(name: str, accept: Callable[[RouterStats], bool],
-                timeout_s: float = 60.0) -> bool:
-    """A config deploy returns when the controller has it; the Router's replicas
-    reconfigure a moment later. Wait until the Router's stats satisfy `accept`."""
+def evidence(name: str, since: float | None = None, timeout_s: float = 30.0) -> Evidence:
+    """The application's evidence, merged over its Router replicas (a plain actor call:
+    it works from any thread, in every Serve mode)."""
+    found = collector.find(name)
+    if found is None:
+        raise LookupError(f"no evidence collector for '{name}' (is it deployed?)")
+    result: Evidence = ray.get(found.evidence.remote(since), timeout=timeout_s)
+    return result
+
+
+def wait_applied(name: str, config: RouterConfig, timeout_s: float = 60.0) -> bool:
+    """A config deploy returns when Serve has it; the Router's replicas reconfigure a
+    moment later. Wait until every live replica reports this config's generation (a
+    replica that died stops counting once its reports are stale)."""
     deadline = time.monotonic() + timeout_s
-    handle = router(name)
     while time.monotonic() < deadline:
         try:
-            if accept(handle.stats.remote().result(timeout_s=10)):
+            replicas = evidence(name, timeout_s=10).replicas
+            if replicas and all(r.config >= config.generation for r in replicas):
                 return True
         except Exception:
-            pass  # a router replica restarting: ask again
+            pass  # the collector restarting: ask again
         time.sleep(0.1)
     return False
 
 
-def wait_router_weights(name: str, weights: dict[Slot, float], timeout_s: float = 60.0
-                        ) -> bool:
-    """Wait until the Router routes by `weights`."""
-    return wait_router(name, lambda stats: all(
-        abs(stats.weights.get(k, 0.0) - float(v)) < 1e-9 for k, v in weights.items()),
-        timeout_s)
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_LOCK = threading.Lock()
+_HANDLES: dict[tuple[str, str], Any] = {}
 
 
-def router(name: str) -> Any:
+def _handle_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, on its own thread, for calls through Serve handles:
+    in Serve's high-throughput mode a handle's router runs in the caller's loop, and a
+    synchronous `.remote().result()` outside a running loop raises."""
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None:
+            _LOOP = asyncio.new_event_loop()
+            threading.Thread(target=_LOOP.run_forever, name="lifecycle-handles",
+                             daemon=True).start()
+        return _LOOP
+
+
+def call(deployment: str, name: str, method: str, *args: Any, timeout_s: float = 30.0
+         ) -> Any:
+    """`deployment.method(*args)` of application `name`, from any thread, in any mode."""
     from ray import serve
 
-    return serve.get_deployment_handle(ROUTER, app_name=name)
+    async def go() -> Any:
+        handle = _HANDLES.get((deployment, name))
+        if handle is None:  # made in the loop that will use it, once
+            handle = _HANDLES[(deployment, name)] = serve.get_deployment_handle(
+                deployment, app_name=name)
+        return await getattr(handle, method).remote(*args)
+
+    return asyncio.run_coroutine_threadsafe(go(), _handle_loop()).result(timeout_s)
 
 
-def monitor(name: str) -> Any:
-    """The application's Monitor deployment (present when the spec has monitors)."""
-    from ray import serve
-
-    return serve.get_deployment_handle(MONITOR, app_name=name)
+def monitor_status(name: str, since: float = 0.0, timeout_s: float = 30.0) -> MonitorStatus:
+    """What the application's Monitor saw (windows opened and closed since `since`)."""
+    result: MonitorStatus = call(MONITOR, name, "status", since, timeout_s=timeout_s)
+    return result

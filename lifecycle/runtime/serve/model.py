@@ -1,5 +1,6 @@
-"""One model version behind the Router: loaded from the MLflow registry by the version the
-deploy stage pinned (an alias can move; the version this replica serves cannot)."""
+"""One model version behind the Router, in the routed topology: loaded from the MLflow
+registry by the version the deploy stage pinned (an alias can move; the version this
+replica serves cannot), scored on an Arrow table (`scoring`)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ from typing import Any
 
 from ray import serve
 
-from ..contract import BatchingConfig, ModelConfig, Slot
+from ..contract import BatchingConfig, FeatureCheck, ModelConfig, Slot
 
 
 @serve.deployment(name="Model")
 class ModelServer:
-    def __init__(self, slot: Slot, batching: BatchingConfig | None = None) -> None:
+    def __init__(self, slot: Slot, features: dict[str, FeatureCheck],
+                 batching: BatchingConfig | None = None) -> None:
         self.slot = slot
-        self.uri: str | None = None
-        self.version = "?"
-        self.model: Any = None
+        self.features = features
+        self.scorer: Any = None
         self.batches = 0
         self.largest_batch = 0
         if batching is not None:  # serve.batching: requests gathered into one model call
@@ -28,22 +29,15 @@ class ModelServer:
                 batching.batch_wait_timeout)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        import mlflow
+        from .scoring import Scorer
 
         c = ModelConfig.model_validate(config)
-        if c.tracking_uri:
-            mlflow.set_tracking_uri(c.tracking_uri)
-        if c.model_uri != self.uri:
-            self.model = mlflow.pyfunc.load_model(c.model_uri)
-            self.uri = c.model_uri
-        self.version = c.version or "?"
+        if self.scorer is None or self.scorer.uri != c.model_uri:
+            self.scorer = Scorer(c, self.features)
+        self.scorer.version = c.version or "?"
 
     def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        import numpy as np
-        import pandas as pd
-
-        scores = np.asarray(self.model.predict(pd.DataFrame(rows)), dtype=float).ravel()
-        return {"predictions": scores.tolist(), "version": self.version}
+        return {"predictions": self.scorer.predict(rows), "version": self.scorer.version}
 
     @serve.batch(max_batch_size=1, batch_wait_timeout_s=0.0)
     async def predict_batched(self, requests: list[list[dict[str, Any]]]

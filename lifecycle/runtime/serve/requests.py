@@ -59,6 +59,15 @@ def _check_value(i: int, name: str, value: Any, spec: dict[str, Any]) -> None:
         if kind == "int" and float(value) != int(value):
             raise BadRequest(f"row {i}: '{name}' must be a whole number, got {value!r}",
                              f"send '{name}' as an integer")
+        low, high = spec.get("min"), spec.get("max")
+        if low is not None and value < low:
+            raise BadRequest(f"row {i}: '{name}' is {value!r}, below the contract's min "
+                             f"{low:g}", f"send '{name}' >= {low:g} (the data contract's "
+                             "range: the model never saw such values)")
+        if high is not None and value > high:
+            raise BadRequest(f"row {i}: '{name}' is {value!r}, above the contract's max "
+                             f"{high:g}", f"send '{name}' <= {high:g} (the data contract's "
+                             "range: the model never saw such values)")
     elif kind == "category":
         allowed = spec.get("categories")
         if allowed is not None and value not in allowed:

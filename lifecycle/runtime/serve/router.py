@@ -1,114 +1,101 @@
-"""The ingress of a spec's Serve application: the Router in front of one model deployment
-per version slot (`stable`, `candidate`). Ray Serve has no weighted split or mirror, so
-the Router does them: weights, shadow and the sticky key live in its `user_config` (a
-`RouterConfig`) and change live through `reconfigure` (a config deploy that changes only
-`user_config` restarts nothing).
+"""The ingress of a spec's Serve application. Ray Serve has no weighted split or mirror,
+so the Router does them: weights, shadow, the sticky key and draining live in its
+`user_config` (a `RouterConfig`) and change live through `reconfigure` (a config deploy
+that changes only `user_config` restarts nothing).
 
-Every response names the version that produced it (body and `X-Model-Version` header).
+Two topologies (the plan chooses, docs/serve.md says when):
+- fused: each Router replica scores both versions itself, on an Arrow table built from
+  the rows (no second hop; small CPU models);
+- routed: one model deployment per version slot behind the Router (GPUs, batching,
+  large models).
+
+Several replicas may run: a sticky key hashes to the same place on every replica, and
+each replica pushes its cumulative per-version counters to the application's
+EvidenceCollector about once a second (off the request path), where the rollout
+controller, the gates and `lifecycle status` read them merged.
+
+Every response names the version that produced it (body and `X-Model-Version`) and
+carries a request id (`X-Request-Id`: the caller's, or one made here), errors included.
 A malformed request is a 400 that names the row, the feature and the fix; the models
-never see it. Per-slot counts and latencies are kept for the rollout controller
-(`stats`) and exported as Ray metrics (Prometheus)."""
+never see it."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
+import json
 import random
 import time
+import uuid
 from typing import Any
 
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from ..contract import (
+    FUSED_SCORING_THREADS,
     ROUTER,
-    FeatureCheck,
+    AppArgs,
     MonitorFeed,
+    ReplicaReport,
     RouterConfig,
-    RouterStats,
     ShadowConfig,
     ShadowRecord,
     ShadowStats,
     Slot,
-    SlotSummary,
 )
+from ..evidence import Tally
 from .requests import BadRequest, bucket, choose, rows_of, shadow_room, sticky_value
 
 LATENCY_BUCKETS_MS = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
                       5000.0]
-WINDOW = 20_000  # request records kept per slot for the controller's gates
+PUSH_S = 1.0  # evidence pushed to the collector this often
 MONITOR_BATCH_ROWS = 64  # rows per batch sent to the Monitor ...
 MONITOR_BATCH_S = 0.25  # ... or sooner, when this long has passed
 MONITOR_MAX_PENDING = 8  # batches in flight before the Router drops (and counts) a batch
 
 
-class SlotStats:
-    """Recent requests of one slot: (time, latency ms, ok, version)."""
-
-    def __init__(self) -> None:
-        self.records: collections.deque[tuple[float, float, bool, str]] = \
-            collections.deque(maxlen=WINDOW)
-        self.total = 0
-        self.errors = 0
-
-    def add(self, latency_ms: float, ok: bool, version: str) -> None:
-        self.records.append((time.time(), latency_ms, ok, version))
-        self.total += 1
-        self.errors += 0 if ok else 1
-
-    def summary(self, since: float) -> SlotSummary:
-        recent = [r for r in self.records if r[0] >= since]
-        lat = sorted(r[1] for r in recent)
-        errors = sum(1 for r in recent if not r[2])
-
-        def pct(q: float) -> float | None:
-            return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
-
-        return SlotSummary(requests=len(recent), errors=errors,
-                           error_rate=errors / len(recent) if recent else None,
-                           latency_p50_ms=pct(0.50), latency_p95_ms=pct(0.95),
-                           latency_p99_ms=pct(0.99), versions=sorted({r[3] for r in recent}),
-                           total_requests=self.total, total_errors=self.errors)
-
-
 @serve.deployment(name=ROUTER)
 class Router:
-    def __init__(self, application: str, model: str, models: dict[Slot, DeploymentHandle],
-                 features: dict[str, FeatureCheck],
-                 monitor: DeploymentHandle | None = None, batched: bool = False) -> None:
+    def __init__(self, args: AppArgs, models: dict[Slot, DeploymentHandle] | None = None,
+                 monitor: DeploymentHandle | None = None) -> None:
         from ray.serve import metrics
 
-        self.application = application
-        self.model = model
-        self.models = models
-        self.features = {name: check.model_dump() for name, check in features.items()}
-        self.weights: dict[Slot, float] = {s: (100.0 if s == Slot.CANDIDATE else 0.0)
-                                           for s in models}
-        self.shadow: ShadowConfig | None = None
-        self.sticky_key: str | None = None
-        self.draining = False  # `retire`: new requests refused while those in flight finish
-        self.refused_draining = 0
-        self.step = 0
-        self.stats_by_slot = {s: SlotStats() for s in models}
-        self.shadow_pending = 0
-        self.capacity: dict[Slot, int] = {}  # requests each slot takes at once
-        self.in_flight = {s: 0 for s in models}  # callers' requests, per slot
-        self.shadow_counts = ShadowStats()
-        self.shadow_records: collections.deque[ShadowRecord] = collections.deque(maxlen=500)
-        self.shadow_abs_diff = 0.0
-        self.shadow_stats = SlotStats()  # the shadow target's own errors and latency
+        self.args = args
+        self.features = {name: check.model_dump() for name, check in args.features.items()}
+        self.handles = models or {}  # routed topology
+        self.scorers: dict[Slot, Any] = {}  # fused topology: Slot -> Scorer
+        self.pools = {slot: concurrent.futures.ThreadPoolExecutor(
+            FUSED_SCORING_THREADS, thread_name_prefix=f"score-{slot.value}") for slot in args.slots}
+        self.method = "predict_batched" if args.batching is not None \
+            and args.batching.max_batch_size > 1 else "predict"
+        self.config = RouterConfig(weights={s: (100.0 if s == Slot.CANDIDATE else 0.0)
+                                            for s in args.slots})
+        self.slot_version: dict[Slot, str] = {}
+        self.tallies: dict[str, Tally] = collections.defaultdict(Tally)  # by version
+        self.in_flight = {s: 0 for s in args.slots}  # callers' requests, per slot
         self.bad_requests = 0
+        self.refused = 0
         self.replica_retries = 0
+        self.shadow_counts = ShadowStats()
+        self.shadow_pending = 0
+        self.shadow_records: collections.deque[ShadowRecord] = collections.deque(maxlen=20)
         self._tasks: set[asyncio.Task[None]] = set()
         self.monitor = monitor
-        self.method = "predict_batched" if batched else "predict"
         self.monitor_rows: list[dict[str, Any]] = []  # rows answered, not yet sent
         self.monitor_flushed = time.monotonic()
         self.monitor_pending = 0
         self.monitor_counts = MonitorFeed()
-        # Serve adds its own tags (application, deployment, replica) to these
+        self.replica = _replica_id()
+        self.collector: Any = None
+        self.pusher: asyncio.Task[None] | None = None
+        # Prometheus metrics (Serve adds application, deployment and replica tags): the
+        # counter is added up per request and flushed with the evidence push
+        self.pending_counts: collections.Counter[tuple[str, str, str]] = \
+            collections.Counter()
         self.m_requests = metrics.Counter(
             "lifecycle_requests", description="Requests per model version and outcome.",
             tag_keys=("slot", "version", "outcome"))  # type: ignore[arg-type]
@@ -119,65 +106,106 @@ class Router:
             "lifecycle_shadow_requests", description="Shadow copies by outcome.",
             tag_keys=("outcome",))
 
+    # --- configuration ---------------------------------------------------------------
     def reconfigure(self, config: dict[str, Any]) -> None:
         c = RouterConfig.model_validate(config)
-        weights = {k: v for k, v in c.weights.items() if k in self.models}
-        if weights and sum(weights.values()) > 0:
-            self.weights = {s: weights.get(s, 0.0) for s in self.models}
-        self.shadow = c.shadow if c.shadow is not None and c.shadow.target in self.models \
-            else None
-        self.capacity = {k: v for k, v in c.capacity.items() if k in self.models}
-        self.sticky_key = c.sticky_key
-        self.draining = c.draining
-        self.step = c.step
+        slots = set(self.args.slots)
+        weights = {k: v for k, v in c.weights.items() if k in slots}
+        if not weights or sum(weights.values()) <= 0:
+            weights = self.config.weights
+        shadow = c.shadow if c.shadow is not None and c.shadow.target in slots else None
+        if self.args.topology == "fused":
+            self._load(c)
+        self.config = c.model_copy(update={
+            "weights": {s: weights.get(s, 0.0) for s in self.args.slots}, "shadow": shadow,
+            "capacity": {k: v for k, v in c.capacity.items() if k in slots}})
+        self.slot_version.update({s: m.version or "?" for s, m in c.models.items()
+                                  if s in slots})
+        self._push_soon()  # the controller waits for every replica to report this config
 
-    async def __call__(self, request: Request) -> JSONResponse:
-        if self.draining:
-            self.refused_draining += 1
-            return _error(503, "the application is being retired",
+    def _load(self, c: RouterConfig) -> None:
+        """Fused: load each slot's version; one that did not change keeps its model."""
+        from .scoring import Scorer
+
+        loaded = {s.uri: s for s in self.scorers.values()}
+        scorers = {}
+        for slot, model in c.models.items():
+            # a promotion moves the candidate's version to the stable slot: its model is
+            # already loaded here, so traffic moves with no reload
+            scorer = loaded.get(model.model_uri) or Scorer(model, self.args.features)
+            scorer.version = model.version or "?"
+            scorers[slot] = scorer
+        self.scorers = scorers
+
+    # --- requests --------------------------------------------------------------------
+    async def __call__(self, request: Request) -> Response:
+        t0 = time.perf_counter()
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        self._start_pushing()
+        if request.method != "POST":
+            self.bad_requests += 1
+            return _error(405, rid, f"{request.method} is not served here",
+                          'POST {"rows": [{...}]} to score rows', {"Allow": "POST"})
+        if self.config.draining:
+            self.refused += 1
+            return _error(503, rid, "the application is being retired",
                           "send requests to the application that replaces it")
         try:
-            body = await request.json()
-        except Exception:
+            body = json.loads(await request.body())
+        except ValueError:
             self.bad_requests += 1
-            return _error(400, "the body is not valid JSON", 'send {"rows": [{...}]}')
+            return _error(400, rid, "the body is not valid JSON", 'send {"rows": [{...}]}')
         try:
             rows = rows_of(body, self.features)
         except BadRequest as exc:
             self.bad_requests += 1
-            return _error(400, exc.message, exc.hint)
-        key = sticky_value(body, request.headers.get("x-lifecycle-key"), self.sticky_key)
+            return _error(400, rid, exc.message, exc.hint)
+        key = sticky_value(body, request.headers.get("x-lifecycle-key"),
+                           self.config.sticky_key)
         point = bucket(key) if key is not None else random.random() * 100.0
-        slot = choose(self.weights, point)
-        t0 = time.perf_counter()
+        slot = choose(self.config.weights, point)
         self.in_flight[slot] += 1
         try:
-            out = await self._predict(slot, rows)
+            predictions, version = await self._predict(slot, rows)
         except Exception as exc:  # the model failed: count it against this version
-            ms = (time.perf_counter() - t0) * 1000
-            self._record(slot, "?", ms, ok=False)
-            return _error(500, f"model version in slot '{slot}' failed: "
-                          f"{type(exc).__name__}", "retry; the rollout gates see this error")
+            version = self.slot_version.get(slot, "?")
+            self._record(slot, version, (time.perf_counter() - t0) * 1000, ok=False)
+            return _error(500, rid, f"model version {version} in slot '{slot.value}' failed: "
+                          f"{type(exc).__name__}", "retry; the rollout gates see this error",
+                          {"X-Model-Version": version, "X-Model-Slot": slot.value})
         finally:
             self.in_flight[slot] -= 1
-        ms = (time.perf_counter() - t0) * 1000
-        self._record(slot, out["version"], ms, ok=True)
-        self._maybe_shadow(slot, rows, out)
+        self._record(slot, version, (time.perf_counter() - t0) * 1000, ok=True)
+        self._maybe_shadow(slot, rows, predictions, version)
         self._to_monitor(rows)
-        return JSONResponse(
-            {"predictions": out["predictions"], "model": self.model,
-             "model_version": out["version"], "slot": slot},
-            headers={"X-Model-Version": out["version"], "X-Model-Slot": slot})
+        return Response(json.dumps({"predictions": predictions, "model": self.args.model,
+                                    "model_version": version, "slot": slot.value,
+                                    "request_id": rid}, separators=(",", ":")),
+                        media_type="application/json",
+                        headers={"X-Model-Version": version, "X-Model-Slot": slot.value,
+                                 "X-Request-Id": rid})
 
-    async def _predict(self, slot: Slot, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """A replica that dies with the request in flight (killed, node lost) is not the
-        model's fault: the request goes to another replica, up to twice. Errors raised
-        by the model itself are not retried."""
+    async def _predict(self, slot: Slot, rows: list[dict[str, Any]]
+                       ) -> tuple[list[float], str]:
+        if self.args.topology == "fused":
+            scorer = self.scorers[slot]
+            loop = asyncio.get_running_loop()
+            predictions = await loop.run_in_executor(self.pools[slot], scorer.predict, rows)
+            return predictions, scorer.version
+        out = await self._call_replica(slot, rows)
+        self.slot_version[slot] = out["version"]
+        return out["predictions"], out["version"]
+
+    async def _call_replica(self, slot: Slot, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Routed: a replica that dies with the request in flight (killed, node lost) is
+        not the model's fault: the request goes to another replica, up to twice. Errors
+        raised by the model itself are not retried."""
         from ray.exceptions import RayActorError  # ActorDiedError, ActorUnavailableError
 
         for attempt in range(3):
             try:
-                out: dict[str, Any] = await getattr(self.models[slot], self.method).remote(rows)
+                out: dict[str, Any] = await getattr(self.handles[slot], self.method).remote(
+                    rows)
                 return out
             except RayActorError:
                 if attempt == 2:
@@ -187,10 +215,16 @@ class Router:
         raise AssertionError("unreachable")
 
     def _record(self, slot: Slot, version: str, ms: float, ok: bool) -> None:
-        self.stats_by_slot[slot].add(ms, ok, version)
-        tags = {"slot": slot, "version": version}
-        self.m_requests.inc(tags={**tags, "outcome": "ok" if ok else "error"})
-        self.m_latency.observe(ms, tags=tags)
+        self.tallies[version].answered(ms, ok)
+        self.pending_counts[(slot.value, version, "ok" if ok else "error")] += 1
+        self.m_latency.observe(ms, tags={"slot": slot.value, "version": version})
+
+    # --- off the response path ---------------------------------------------------------
+    def _spawn(self, work: Any) -> None:
+        """A task the Router keeps a reference to until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _to_monitor(self, rows: list[dict[str, Any]]) -> None:
         """Rows answered go to the Monitor in batches, fire-and-forget: the caller never
@@ -211,12 +245,6 @@ class Router:
         self.monitor_counts.sent_rows += len(batch)
         self._spawn(self._observe(batch))
 
-    def _spawn(self, work: Any) -> None:
-        """Off the response path: a task the Router keeps a reference to until it ends."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _observe(self, batch: list[dict[str, Any]]) -> None:
         try:
             assert self.monitor is not None
@@ -226,13 +254,14 @@ class Router:
         finally:
             self.monitor_pending -= 1
 
-    def _maybe_shadow(self, slot: str, rows: list[dict[str, Any]], out: dict[str, Any]) -> None:
-        shadow = self.shadow
+    def _maybe_shadow(self, slot: Slot, rows: list[dict[str, Any]], predictions: list[float],
+                      version: str) -> None:
+        shadow = self.config.shadow
         if shadow is None or shadow.target == slot or random.random() >= shadow.fraction:
             return
-        target = shadow.target
-        app_capacity = sum(self.capacity.values()) if self.capacity else None
-        if not shadow_room(self.capacity.get(target), self.in_flight[target],
+        capacity = self.config.capacity
+        app_capacity = sum(capacity.values()) if capacity else None
+        if not shadow_room(capacity.get(shadow.target), self.in_flight[shadow.target],
                            self.shadow_pending, shadow.max_queued, app_capacity,
                            sum(self.in_flight.values())):
             # never queue behind a slow shadow, never take the target's callers' slots
@@ -246,56 +275,94 @@ class Router:
             return
         self.shadow_pending += 1
         self.shadow_counts.sent += 1
-        self._spawn(self._shadow(target, rows, out))
+        self._spawn(self._shadow(shadow, rows, predictions, version))
 
-    async def _shadow(self, target: Slot, rows: list[dict[str, Any]],
-                      primary: dict[str, Any]) -> None:
-        """Off the response path: the caller already has its answer."""
+    async def _shadow(self, shadow: ShadowConfig, rows: list[dict[str, Any]],
+                      primary: list[float], primary_version: str) -> None:
+        """The caller already has its answer; the copy's answer is only compared."""
         t0 = time.perf_counter()
+        target = self.slot_version.get(shadow.target, "?")
         try:
-            out = await getattr(self.models[target], self.method).remote(rows)
+            predictions, target = await self._predict(shadow.target, rows)
             ms = (time.perf_counter() - t0) * 1000
-            diffs = [abs(float(a) - float(b)) for a, b in
-                     zip(primary["predictions"], out["predictions"])]
-            self.shadow_abs_diff += sum(diffs) / max(len(diffs), 1)
+            diffs = [abs(float(a) - float(b)) for a, b in zip(primary, predictions)]
+            self.tallies[target].shadowed(ms, True, diffs)
             self.shadow_counts.compared += 1
-            self.shadow_stats.add(ms, True, out["version"])
             self.shadow_records.append(ShadowRecord(
-                time=time.time(), primary_version=primary["version"],
-                shadow_version=out["version"], latency_ms=round(ms, 3),
-                primary=primary["predictions"][:5], shadow=out["predictions"][:5]))
+                time=time.time(), primary_version=primary_version, shadow_version=target,
+                latency_ms=round(ms, 3), primary=primary[:5], shadow=predictions[:5]))
             self.m_shadow.inc(tags={"outcome": "ok"})
         except Exception:
             self.shadow_counts.failed += 1
-            self.shadow_stats.add((time.perf_counter() - t0) * 1000, False, "?")
+            self.tallies[target].shadowed((time.perf_counter() - t0) * 1000, False)
             self.m_shadow.inc(tags={"outcome": "error"})
         finally:
             self.shadow_pending -= 1
 
-    async def stats(self, since: float = 0.0) -> RouterStats:
-        """What the rollout controller and `lifecycle status` read. Async on purpose: Serve
-        runs a sync method in a thread pool, where reading the windows while requests
-        append to them raises "deque mutated during iteration"; on the event loop the
-        read and the appends take turns."""
-        compared = self.shadow_counts.compared
-        shadow = self.shadow_counts.model_copy(update={
-            "pending": self.shadow_pending,
-            "target": None if self.shadow is None else self.shadow.target,
-            "mean_abs_diff": self.shadow_abs_diff / compared if compared else None,
-            "recent": list(self.shadow_records)[-20:]})
-        return RouterStats(
-            weights=self.weights, step=self.step, sticky_key=self.sticky_key,
-            draining=self.draining, refused_draining=self.refused_draining,
-            in_flight=sum(self.in_flight.values()),
-            slots={s: st.summary(since) for s, st in self.stats_by_slot.items()},
-            shadow_slot=self.shadow_stats.summary(since), bad_requests=self.bad_requests,
-            replica_retries=self.replica_retries,
+    # --- evidence ------------------------------------------------------------------------
+    def _start_pushing(self) -> None:
+        if self.pusher is None or self.pusher.done():
+            self.pusher = asyncio.get_running_loop().create_task(self._push_every())
+
+    def _push_soon(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # reconfigure before the loop runs (the first config)
+            return
+        self._start_pushing()
+        self._spawn(self._push())
+
+    async def _push_every(self) -> None:
+        while True:
+            await self._push()
+            await asyncio.sleep(PUSH_S)
+
+    def report(self) -> ReplicaReport:
+        return ReplicaReport(
+            replica=self.replica, time=time.time(),
+            versions={v: t.evidence() for v, t in self.tallies.items()},
+            slots=dict(self.slot_version), config=self.config.generation,
+            weights=dict(self.config.weights), draining=self.config.draining,
+            in_flight=sum(self.in_flight.values()), bad_requests=self.bad_requests,
+            refused=self.refused,
+            shadow=self.shadow_counts.model_copy(update={
+                "pending": self.shadow_pending,
+                "target": None if self.config.shadow is None else self.config.shadow.target,
+                "mean_abs_diff": self._mean_abs_diff(), "recent": list(self.shadow_records)}),
             monitor=None if self.monitor is None else self.monitor_counts.model_copy(
-                update={"pending_batches": self.monitor_pending}),
-            shadow=shadow)
+                update={"pending_batches": self.monitor_pending}))
+
+    def _mean_abs_diff(self) -> float | None:
+        compared = sum(t.shadow_compared for t in self.tallies.values())
+        return sum(t.shadow_abs_diff for t in self.tallies.values()) / compared \
+            if compared else None
+
+    async def _push(self) -> None:
+        """Evidence to the collector, metrics to Prometheus. A failed push is retried
+        with the next one (the counters are cumulative: nothing is lost but time)."""
+        counts, self.pending_counts = self.pending_counts, collections.Counter()
+        for (slot, version, outcome), n in counts.items():
+            self.m_requests.inc(n, tags={"slot": slot, "version": version,
+                                         "outcome": outcome})
+        try:
+            if self.collector is None:
+                from .collector import collector
+
+                self.collector = collector(self.args.application)
+            await self.collector.push.remote(self.report())
+        except Exception:
+            self.collector = None  # gone (its node lost): found or made again next time
 
 
-def _error(status: int, message: str, hint: str) -> JSONResponse:
-    return JSONResponse({"error": message, "hint": hint}, status_code=status)
+def _replica_id() -> str:
+    try:
+        return str(serve.get_replica_context().replica_id.unique_id)
+    except Exception:  # outside a replica (tests)
+        return uuid.uuid4().hex[:8]
 
 
+def _error(status: int, request_id: str, message: str, hint: str,
+           headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps({"error": message, "hint": hint, "request_id": request_id}),
+                    status_code=status, media_type="application/json",
+                    headers={"X-Request-Id": request_id, **(headers or {})})

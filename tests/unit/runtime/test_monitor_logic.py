@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lifecycle.plan import AlertParams, RolloutGateParams
-from lifecycle.runtime.contract import SlotSummary, WatchSummary, WindowRecord
+from lifecycle.runtime.contract import VersionEvidence, WatchSummary, WindowRecord
 from lifecycle.runtime.monitor.actions import deliver
 from lifecycle.runtime.monitor.encode import Encoder
 from lifecycle.runtime.monitor.limits import WEEK_S, RetrainLimiter
@@ -166,7 +166,8 @@ def _watch(windows: int, flagged: int, drift: bool, outlier_rate: float | None =
 def test_rollout_reads_drift_and_outlier_gates_from_monitor_windows() -> None:
     from lifecycle.runtime.rollout.gates import Live, blocking, check_gates
 
-    live = Live(traffic=SlotSummary(requests=50, error_rate=0.0), monitors={
+    live = Live(versions={"2": VersionEvidence(requests=50, errors=0)}, candidate="2",
+                monitors={
         "input-drift": _watch(3, 1, drift=True, last_p=0.001),
         "outliers": _watch(2, 0, drift=False, outlier_rate=0.02),
         "quiet": _watch(0, 0, drift=True)})
@@ -174,8 +175,9 @@ def test_rollout_reads_drift_and_outlier_gates_from_monitor_windows() -> None:
              RolloutGateParams(metric="outlier_rate", monitor="outliers", max=0.05),
              RolloutGateParams(metric="drift", monitor="quiet", max=0),
              RolloutGateParams(metric="error_rate", max=0.01)]
-    assert [(c.value, c.verdict) for c in check_gates(gates, live)] == [
-        (1.0, "failed"), (0.02, "passed"), (None, "unknown"),  # no window yet: no signal
+    checks, _ = check_gates(gates, live, 0.95)
+    assert [(c.value, c.verdict) for c in checks] == [
+        (1.0, "failed"), (0.02, "passed"), (None, "inconclusive"),  # no window yet
         (0.0, "passed")]
     [reason] = blocking(live, ["input-drift", "outliers"])
     assert reason == "monitor input-drift: 1 flagged window(s) since the step began " \

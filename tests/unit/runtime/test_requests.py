@@ -91,3 +91,26 @@ def test_no_shadow_copies_while_the_application_is_saturated() -> None:
     assert not shadow_room(5, 0, 3, 8, app_capacity=10, app_in_flight=7)
     assert not shadow_room(5, 0, 0, 8, app_capacity=10, app_in_flight=16)  # callers queue
     assert shadow_room(5, 0, 0, 8, app_capacity=None, app_in_flight=16)
+
+
+RANGED = {"amount": {"type": "float", "min": 0.0, "max": 10_000.0},
+          "hour": {"type": "int", "min": 0, "max": 23}}
+
+
+@pytest.mark.parametrize("row,message", [
+    ({"amount": -5, "hour": 3}, "row 0: 'amount' is -5, below the contract's min 0"),
+    ({"amount": 1e9, "hour": 3}, "row 0: 'amount' is 1000000000.0, above the contract's "
+                                 "max 10000"),
+    ({"amount": 5.0, "hour": 24}, "row 0: 'hour' is 24, above the contract's max 23"),
+])
+def test_values_outside_the_contracts_range_are_a_400(row: dict[str, object],
+                                                      message: str) -> None:
+    with pytest.raises(BadRequest) as exc:
+        rows_of({"rows": [row]}, RANGED)
+    assert exc.value.message == message
+    assert "the model never saw such values" in exc.value.hint
+
+
+def test_the_range_bounds_themselves_are_accepted() -> None:
+    rows = [{"amount": 0, "hour": 0}, {"amount": 10_000.0, "hour": 23}]
+    assert rows_of({"rows": rows}, RANGED) == rows
