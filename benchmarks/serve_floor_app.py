@@ -11,8 +11,10 @@ same registered model:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -66,7 +68,13 @@ async def _post(request: Request) -> Response:
                     media_type="application/json")
 
 
-app = Starlette(routes=[Route("/", _post, methods=["POST"])], on_startup=[floor.load])
+@contextlib.asynccontextmanager
+async def _lifespan(_: Starlette) -> AsyncIterator[None]:
+    floor.load()
+    yield
+
+
+app = Starlette(routes=[Route("/", _post, methods=["POST"])], lifespan=_lifespan)
 
 
 def one_deployment() -> Any:

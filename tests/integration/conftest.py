@@ -27,6 +27,9 @@ def ray_session() -> Iterator[str]:
     with socket.socket() as s:  # the dashboard serves the Jobs API a monitor's retrain uses
         s.bind(("127.0.0.1", 0))
         dashboard_port = s.getsockname()[1]
+    from lifecycle.execute.connection import serve_fast_mode
+
+    serve_fast_mode()  # Serve runs in the mode lifecycle's own local Ray starts with
     ray.init(address="local", num_cpus=12, include_dashboard=True,
              dashboard_host="127.0.0.1", dashboard_port=dashboard_port,
              object_store_memory=512 * 1024 * 1024, log_to_driver=False,

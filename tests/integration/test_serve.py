@@ -22,7 +22,8 @@ from lifecycle.api import compile_spec
 from lifecycle.errors import ExitCode
 from lifecycle.execute import RunOptions
 from lifecycle.execute.runner import run_plan
-from lifecycle.runtime.contract import Slot
+from lifecycle.runtime.contract import Slot, model_deployment
+from lifecycle.runtime.evidence import monitor_totals, shadow_totals
 from lifecycle.store import Store, read_journal
 
 from ..conftest import ROOT
@@ -35,6 +36,10 @@ TRAIN = ["train.config.epochs=2", "train.config.hidden=16", "train.config.lr=0.0
 SERVE = ["serve.autoscaling=null", "serve.replicas=1", "serve.resources.num_cpus=0.2",
          "monitors.0.on_drift=[alert]"]  # the monitor tests below block and roll back
 ROWS = make(200, seed=5).drop_columns(["is_fraud"]).to_pylist()
+
+
+# what the controller journals besides its decisions: its state and what each look saw
+RECORDS = {"rollout_state", "rollout_observation", "rollout_gate_check"}
 
 
 def _rollout(strategy: str, steps: str, on_failure: str = "rollback") -> list[str]:
@@ -148,8 +153,7 @@ def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
     assert {v for _, slot, v in observed if slot == "stable"} == {world["v1"]}
     assert {v for _, slot, v in observed if slot == "candidate"} == {v2}
 
-    stats = control.router("fraud-detector").stats.remote().result()
-    shadow = stats.shadow
+    shadow = shadow_totals(control.evidence("fraud-detector").replicas)
     assert shadow.target == "candidate" and shadow.compared > 500
     assert {r.shadow_version for r in shadow.recent} == {v2}
     assert {r.primary_version for r in shadow.recent} == {world["v1"]}  # never returned
@@ -162,10 +166,8 @@ def test_split_shadow_sticky_and_live_weights(world: dict[str, Any]) -> None:
     with cf.ThreadPoolExecutor(1) as pool:  # weights changed live under load
         during = pool.submit(_load, url, 600, 6)
         time.sleep(1.0)
-        control.update_router("fraud-detector",
-                              weights={Slot.STABLE: 50.0, Slot.CANDIDATE: 50.0})
-        assert control.wait_router_weights("fraud-detector",
-                                           {Slot.STABLE: 50.0, Slot.CANDIDATE: 50.0})
+        assert control.wait_applied("fraud-detector", control.update_router(
+            "fraud-detector", weights={Slot.STABLE: 50.0, Slot.CANDIDATE: 50.0}))
         results = during.result()
     assert [s for s, _, _ in results if s != 200] == []
     after = _load(url, 400)
@@ -219,7 +221,7 @@ def test_healthy_canary_walks_every_step_and_becomes_champion(world: dict[str, A
         == candidate
     assert [s for _, s, _, _ in traffic.results if s != 200] == []
     events = [e for e in read_journal(Store(world["options"].resolved_store()), result.run_id)
-              if e["event"].startswith("rollout_")]
+              if e["event"].startswith("rollout_") and e["event"] not in RECORDS]
     started = [e["weight"] for e in events if e["event"] == "rollout_step_started"]
     assert started == [10.0, 50.0, 100.0]
     assert events[-1]["event"] == "rollout_promoted"
@@ -260,9 +262,147 @@ def test_failing_canary_is_rolled_back_with_the_reason(world: dict[str, Any]) ->
     assert {v for _, _, v in after} == {world["v1"]}
 
 
-def test_a_replica_killed_under_load_costs_almost_nothing(world: dict[str, Any]) -> None:
+def _rollouts(world: dict[str, Any], extra: list[str], n: int) -> list[Any]:
+    """The same plan run n times (the candidate trained and registered once, then
+    reused), each rollout from the same champion, under steady traffic."""
+    client = world["client"]
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + extra)
+    results = []
+    for _ in range(n):
+        client.set_registered_model_alias("fraud-detector", "champion", world["v1"])
+        world["options"].wait = True
+        try:
+            with Background(world["url"]):
+                results.append(run_plan(plan, world["options"]))
+        finally:
+            world["options"].wait = False
+    client.set_registered_model_alias("fraud-detector", "champion", world["v1"])
+    return results
+
+
+VERSUS_STABLE = ("[{weight: 20, hold: 15s, gates: [{metric: error_rate, vs: stable, "
+                 "max_increase: 0.05}, {metric: latency_p99_ms, vs: stable, max_ratio: 4}]}, "
+                 "{weight: 100}]")
+
+
+def test_gates_vs_stable_promote_healthy_candidates_and_roll_back_regressed_ones(
+        world: dict[str, Any]) -> None:
+    """Three rollouts of a healthy candidate, three of one failing 30% of its calls, each
+    judged against the stable version over the same seconds; the simulation of the same
+    gates at the same traffic predicts the same."""
+    healthy = _rollouts(world, ["train.config.hidden=20", *_rollout("canary", VERSUS_STABLE)],
+                        3)
+    assert [r.exit_code for r in healthy] == [ExitCode.OK] * 3, [r.message for r in healthy]
+    assert {r.outcome("rollout").outputs["status"] for r in healthy} == {"promoted"}
+    faulty = ["train.config.hidden=9", "train.config.serve_fault={error_rate: 0.3}"]
+    regressed = _rollouts(world, [*faulty, *_rollout("canary", VERSUS_STABLE)], 3)
+    assert [r.exit_code for r in regressed] == [ExitCode.POLICY] * 3
+    assert all("error_rate vs stable" in r.message for r in regressed), \
+        [r.message for r in regressed]
+    from lifecycle.api import rollout_simulate
+
+    # the Background's 4 callers sent about this many requests per second here
+    predicted = rollout_simulate(FRAUD, world["data"] + TRAIN + SERVE + [
+        *_rollout("canary", VERSUS_STABLE)], traffic=40.0,
+        scenarios=["healthy", "errors:+30pt"], repetitions=100, seed=1, error_rate=0.0005)
+    healthy_sim, regressed_sim = predicted.summaries
+    assert healthy_sim.wrong <= 0.05, healthy_sim.wrong  # 0 of 3 real false rollbacks
+    assert regressed_sim.wrong <= 0.05, regressed_sim.wrong  # 3 of 3 real ones caught
+
+
+def test_a_killed_controller_resumes_its_step_and_promotes_once(world: dict[str, Any]
+                                                                 ) -> None:
+    import os
+    import signal
+
     import ray
 
+    from lifecycle.api import serve_status
+    from lifecycle.runtime.rollout import controller as rollout
+
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + [
+        "train.config.hidden=22", *_rollout("canary", "[{weight: 20, hold: 12s, gates: "
+                                            "[{metric: error_rate, max: 0.05}]}, {weight: 50, "
+                                            "hold: 12s, gates: [{metric: error_rate, "
+                                            "max: 0.05}]}, {weight: 100}]")])
+    with Background(world["url"]) as traffic:
+        result = run_plan(plan, world["options"])  # returns once the first step is live
+        assert result.exit_code == ExitCode.OK, result.message
+        candidate = result.outcome("deploy").outputs["versions"]["candidate"]  # type: ignore[union-attr]
+        time.sleep(4.0)  # mid-step
+        before = serve_status(FRAUD)["rollout"]
+        pid = ray.get(rollout.find("fraud-detector").__ray_call__.remote(
+            lambda self: os.getpid()))
+        os.kill(pid, signal.SIGKILL)  # as when its node dies
+        resumed = _until(lambda: (s := _rollout_state()) and s["restarts"] >= 1 and s, 60,
+                         "the controller's restart")
+        assert resumed["step"] >= before["step"]  # the step it was in (or later), not 0
+        final = _until(lambda: (s := _rollout_state()) and s["phase"] in (
+            "promoted", "rolled_back", "failed") and s, 120, "the end of the rollout")
+    assert final["phase"] == "promoted", final
+    assert [s for _, s, _, _ in traffic.results if s not in (200,)] == []
+    events = list(read_journal(Store(world["options"].resolved_store()), result.run_id))
+    assert [e["event"] for e in events].count("rollout_promoted") == 1
+    assert any(e["event"] == "rollout_controller_restarted" for e in events)
+    assert str(world["client"].get_model_version_by_alias(
+        "fraud-detector", "champion").version) == candidate
+    world["v1"] = str(candidate)
+
+
+def _rollout_state() -> dict[str, Any] | None:
+    from lifecycle.api import serve_status
+
+    try:
+        return serve_status(FRAUD)["rollout"]  # type: ignore[no-any-return]
+    except Exception:  # the controller restarting
+        return None
+
+
+def _timed_load(url: str, n: int, workers: int) -> list[tuple[int, float]]:
+    """n one-row requests: (status, seconds) of each."""
+    def one(i: int) -> tuple[int, float]:
+        t = time.perf_counter()
+        try:
+            status = _post(url, [ROWS[i % len(ROWS)]]).status_code
+        except requests.RequestException:
+            status = 0
+        return status, time.perf_counter() - t
+
+    with cf.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def _kill_under_load(world: dict[str, Any], deployment: str) -> list[tuple[int, float]]:
+    """Steady load; one of the deployment's replica processes killed (SIGKILL, as when a
+    node dies) a few seconds in."""
+    import os
+    import signal
+
+    from ray.util.state import list_actors
+
+    replicas = [a for a in list_actors(filters=[("state", "=", "ALIVE")], limit=1000)
+                if a.class_name == f"ServeReplica:fraud-detector:{deployment}"]
+    assert len(replicas) == 2, replicas
+    with cf.ThreadPoolExecutor(1) as pool:
+        during = pool.submit(_timed_load, world["url"], 3000, 8)
+        time.sleep(3.0)
+        os.kill(replicas[0].pid, signal.SIGKILL)
+        return during.result()
+
+
+def _bounded(results: list[tuple[int, float]], what: str) -> None:
+    failed = [r for r in results if r[0] != 200]
+    assert len(failed) / len(results) < 0.001, (what, failed[:5])
+    usual = sorted(s for _, s in results)[len(results) // 2]
+    slowest = max(s for _, s in results)
+    print(f"{what}: {len(failed)} failed of {len(results)}, p50 {usual * 1000:.0f} ms, "
+          f"slowest {slowest:.2f} s")
+    assert slowest < usual + 2.5, f"{what}: a request waited {slowest:.2f} s"
+
+
+def test_a_router_replica_killed_under_load_costs_almost_nothing(world: dict[str, Any]
+                                                                  ) -> None:
+    """Fused topology, two Router replicas (the ingress): one killed under load."""
     from lifecycle.runtime.serve import control
 
     plan = compile_spec(FRAUD, world["data"] + TRAIN + [
@@ -272,20 +412,36 @@ def test_a_replica_killed_under_load_costs_almost_nothing(world: dict[str, Any])
         "+serve.rollout.sticky_key=customer"])
     result = run_plan(plan, world["options"])
     assert result.exit_code == ExitCode.OK, result.message
+    assert plan.stage("deploy").topology == "fused"
+    before = control.evidence("fraud-detector")
+    results = _kill_under_load(world, "Router")
+    _bounded(results, "a Router replica killed")
+    # the counts of the killed replica up to its last push stay in the evidence
+    after = control.evidence("fraud-detector")
+    counted = sum(v.requests for v in after.versions.values()) - \
+        sum(v.requests for v in before.versions.values())
+    assert counted >= 0.9 * len(results), (counted, len(results))
+    from lifecycle.api import serve_status
+
+    state = serve_status("fraud-detector")  # status keeps working
+    assert state["router"]["replicas"] >= 1 and state["rollout"]["phase"] == "running"
+
+
+def test_a_model_replica_killed_under_load_costs_almost_nothing(world: dict[str, Any]
+                                                                 ) -> None:
+    """Routed topology, two model replicas: one killed under load. The Router retries
+    a request whose replica died (not the model's fault), so none fails, and none waits
+    much longer than usual."""
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + [
+        "serve.autoscaling=null", "serve.replicas=2", "serve.resources.num_cpus=0.2",
+        "train.config.hidden=24", "serve.topology=routed",
+        *_rollout("ab", "[{weight: 50, gates: [{metric: error_rate, max: 0.05}]}]"),
+        "+serve.rollout.sticky_key=customer"])
+    result = run_plan(plan, world["options"])
+    assert result.exit_code == ExitCode.OK, result.message
     # the candidate is the champion already (same training as before): one slot, 2 replicas
     assert result.outcome("deploy").outputs["versions"]["stable"] is None  # type: ignore[union-attr]
-    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True)
-                if a["namespace"] == "serve" and "fraud-detector#Model_candidate" in a["name"]]
-    assert len(replicas) == 2, replicas
-    with cf.ThreadPoolExecutor(1) as pool:
-        during = pool.submit(_load, world["url"], 2000, 8)
-        time.sleep(2.0)
-        ray.kill(ray.get_actor(replicas[0]["name"], namespace="serve"), no_restart=True)
-        results = during.result()
-    failed = [r for r in results if r[0] != 200]
-    assert len(failed) / len(results) < 0.001, failed[:5]
-    stats = control.router("fraud-detector").stats.remote().result()
-    assert stats.slots[Slot.CANDIDATE].total_requests >= 2000
+    _bounded(_kill_under_load(world, "Model_candidate"), "a model replica killed")
 
 
 # --- monitors ---------------------------------------------------------------------------
@@ -306,8 +462,8 @@ def _watched(since: float = 0.0) -> dict[str, Any]:
     """The Monitor's status as JSON (what `lifecycle status --format json` shows)."""
     from lifecycle.runtime.serve import control
 
-    status = control.monitor("fraud-detector").status.remote(since).result(timeout_s=30)
-    return status.model_dump(mode="json")  # type: ignore[no-any-return]
+    status = control.monitor_status("fraud-detector", since)
+    return status.model_dump(mode="json")
 
 
 def _until(predicate: Any, timeout_s: float, what: str) -> Any:
@@ -418,7 +574,7 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     assert any(e["event"] == "rollout_rolled_back" for e in events)
     from lifecycle.runtime.serve import control
 
-    fed = control.router("fraud-detector").stats.remote().result().monitor
+    fed = monitor_totals(control.evidence("fraud-detector").replicas)
     assert fed is not None and fed.dropped_rows == 0 and fed.failed_batches == 0, fed
 
     from lifecycle.api import monitor_report  # from the store alone
@@ -511,15 +667,13 @@ def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any
     before = _load(url, 200, workers=4)
     assert {v for _, _, v in before} == {world["v1"]}  # the preview answers nobody
     assert {s for s, _, _ in before} == {200}
-    from ray import serve
-
     from lifecycle.runtime.serve import control
 
-    batching = serve.get_deployment_handle("Model_stable", "fraud-detector") \
-        .batching_stats.remote().result()
+    # batching needs the routed topology (a model deployment per slot)
+    batching = control.call(model_deployment(Slot.STABLE), "fraud-detector", "batching_stats")
     assert batching["largest_batch"] > 1 and batching["batches"] < 200, batching
 
-    shadow = control.router("fraud-detector").stats.remote().result().shadow
+    shadow = shadow_totals(control.evidence("fraud-detector").replicas)
     assert shadow.target == "candidate" and shadow.compared > 50
     assert rollout_command(FRAUD, "pause") == "pause requested"
     _until(lambda: serve_status(FRAUD)["rollout"]["phase"] == "paused", 20, "the pause")
