@@ -71,6 +71,11 @@ def status(application: str) -> dict[str, Any]:
         "versions": {}, "router": None, "rollout": None}
     out["versions"] = {slot.value: v for slot, v in control.slot_versions(application).items()}
     try:
+        fast, env = control.fast_mode()
+        out["serve_mode"] = {"high_throughput": fast, "environment": env}
+    except Exception as exc:
+        out["serve_mode"] = {"error": f"{type(exc).__name__}: {exc}"}
+    try:
         out["router"] = router_status(control.evidence(application, timeout_s=10))
     except Exception as exc:
         out["router"] = {"error": f"{type(exc).__name__}: {exc}"}

@@ -33,6 +33,11 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
                   f"{_rate(live.get('error_rate'))}, p50 {_ms(live.get('latency_p50_ms'))}, "
                   f"p99 {_ms(live.get('latency_p99_ms'))}  [dim]{dep.get('status', '')} "
                   f"{dep.get('replicas', '')}[/]")
+    mode = state.get("serve_mode") or {}
+    if mode.get("high_throughput") is False:
+        out.print("  [warning]Ray Serve runs in its default mode on this cluster: start its "
+                  "nodes with RAY_SERVE_THROUGHPUT_OPTIMIZED=1 for its high-throughput data "
+                  "plane (docs/serve.md)[/]")
     if router.get("replicas") is not None:
         out.print(f"  router: {router['replicas']} replica(s) reporting, "
                   f"{router.get('in_flight', 0)} in flight, "

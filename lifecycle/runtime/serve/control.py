@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from ..contract import (
     MONITOR,
     ROUTER,
+    SERVE_FAST_MODE,
     Evidence,
     ModelConfig,
     MonitorStatus,
@@ -179,6 +180,20 @@ def wait_applied(name: str, config: RouterConfig, timeout_s: float = 60.0) -> bo
             pass  # the collector restarting: ask again
         time.sleep(0.1)
     return False
+
+
+@ray.remote(num_cpus=0)
+def _serve_environment() -> dict[str, str | None]:
+    import os
+
+    return {k: os.environ.get(k) for k in SERVE_FAST_MODE}
+
+
+def fast_mode() -> tuple[bool, dict[str, str | None]]:
+    """Whether the cluster's workers run with Ray Serve's high-throughput settings (as
+    its nodes were started), and what they have."""
+    env: dict[str, str | None] = ray.get(_serve_environment.remote(), timeout=30)
+    return all(env.get(k) == v for k, v in SERVE_FAST_MODE.items()), env
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None
