@@ -65,10 +65,13 @@ def wrk(url: str, seconds: float, concurrency: int) -> dict[str, float]:
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 f"wrk.body = {json.dumps(json.dumps({'rows': [ROW]}))}\n")
         script = f.name
-    out = subprocess.run(["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency",
-                          "-s", script, url], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(["wrk", "-t2", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
+                          "--latency", "-s", script, url], capture_output=True, text=True,
+                         timeout=600)
     os.unlink(script)
     text = out.stdout
+    if "Requests/sec:" not in text:
+        sys.exit(f"wrk failed on {url}:\n{text}\n{out.stderr}")
 
     def ms(label: str) -> float:
         m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
