@@ -232,7 +232,9 @@ def child(args: argparse.Namespace) -> None:
 
 def run_child(mode: str, args: argparse.Namespace, tracking: str, version: str,
               tmp: Path) -> dict[str, dict[str, float]]:
-    haproxy = tmp / f"haproxy-{mode}"
+    # HAProxy's admin socket path must stay short (a UNIX socket's path is at most ~100
+    # bytes, and Ray adds a directory of its own)
+    haproxy = Path(tempfile.mkdtemp(prefix=f"hap-{mode}-", dir="/tmp"))
     env = dict(os.environ, **MODES[mode], PYTHONPATH=str(ROOT),
                RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=str(haproxy / "haproxy.cfg"),
                RAY_SERVE_HAPROXY_SOCKET_PATH=str(haproxy / "admin.sock"),
