@@ -3,9 +3,14 @@ plan is submitted to as a Ray Job (Ray Client breaks Ray Data in 2.60; Jobs work
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import socket
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ExitCode
@@ -43,22 +48,50 @@ def start_local(plan: Plan, options: RunOptions) -> str:
         kwargs = {"runtime_env": kwargs["runtime_env"], "address": attach or "auto"}
     else:
         kwargs["address"] = "local"
-        serve_fast_mode()
     kwargs.update(options.ray_init)
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-    ray.init(**kwargs)
+    if kwargs["address"] == "local":
+        with serve_fast_mode():
+            ray.init(**kwargs)
+    else:
+        ray.init(**kwargs)
     # "local": this process owns the cluster, which (with its Serve apps) ends with it
     return "local" if kwargs["address"] == "local" else "attached"
 
 
-def serve_fast_mode() -> dict[str, str]:
-    """Ray Serve's high-throughput settings for a Ray this process starts (read by every
-    Ray process at its start, so set before `ray.init`); a setting already in the
-    environment wins, so `RAY_SERVE_THROUGHPUT_OPTIMIZED=0` opts out. Returns what it
-    set."""
+@contextmanager
+def serve_fast_mode() -> Iterator[dict[str, str]]:
+    """Ray Serve's high-throughput settings for the Ray started inside this block (every
+    Ray process reads them when it starts, so they are set around `ray.init` only, and
+    a `ray start` this process launches later does not inherit them). A setting already
+    in the environment wins: `RAY_SERVE_ENABLE_HA_PROXY=0` opts out. HAProxy's files and
+    its stats and metrics ports are made this Ray's own, so two local Rays on one machine
+    (a test session and a cluster it starts) do not share them. Yields what it set."""
     applied = {k: v for k, v in SERVE_FAST_MODE.items() if k not in os.environ}
+    if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY", applied.get("RAY_SERVE_ENABLE_HA_PROXY")) \
+            == "1":
+        folder = tempfile.mkdtemp(prefix="lc-hap-", dir="/tmp")  # a UNIX socket path is short
+        atexit.register(shutil.rmtree, folder, True)
+        applied.update({
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{folder}/haproxy.cfg",
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{folder}/admin.sock",
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": folder,
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{folder}/server-state",
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port())})
+        applied = {k: v for k, v in applied.items() if k not in os.environ}
     os.environ.update(applied)
-    return applied
+    try:
+        yield applied
+    finally:
+        for k in applied:
+            os.environ.pop(k, None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _retrains(plan: Plan) -> bool:

@@ -27,10 +27,11 @@ ROUTER = "Router"
 MONITOR = "Monitor"
 MODEL_PREFIX = "Model_"
 CHAMPION_ALIAS = "champion"  # the registry alias of the version the stable slot serves
-# Ray Serve's high-throughput mode (Ray >= 2.56): direct gRPC between replicas, the
-# ingress replicas answering HTTP themselves. The local Ray lifecycle starts runs with it;
-# `lifecycle status` says whether a cluster does (docs/serve.md: the `ray start` flags).
-SERVE_FAST_MODE = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+# Ray Serve's high-throughput mode (Ray >= 2.56): direct gRPC between replicas, HAProxy
+# in front of the ingress replicas, which answer HTTP themselves (the throughput setting
+# alone, without HAProxy, was slower than Serve's default: benchmarks/results). The local
+# Ray lifecycle starts runs with it; `lifecycle status` says whether a cluster does.
+SERVE_FAST_MODE = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 
 
 class Slot(StrEnum):

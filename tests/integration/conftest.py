@@ -29,12 +29,12 @@ def ray_session() -> Iterator[str]:
         dashboard_port = s.getsockname()[1]
     from lifecycle.execute.connection import serve_fast_mode
 
-    serve_fast_mode()  # Serve runs in the mode lifecycle's own local Ray starts with
-    ray.init(address="local", num_cpus=12, include_dashboard=True,
-             dashboard_host="127.0.0.1", dashboard_port=dashboard_port,
-             object_store_memory=512 * 1024 * 1024, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT),
-                                       "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
+    with serve_fast_mode():  # Serve runs in the mode lifecycle's own local Ray starts with
+        ray.init(address="local", num_cpus=12, include_dashboard=True,
+                 dashboard_host="127.0.0.1", dashboard_port=dashboard_port,
+                 object_store_memory=512 * 1024 * 1024, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(ROOT),
+                                           "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
