@@ -56,6 +56,11 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
         out.print(f"  rollout ({rollout['strategy']}): [bold]{rollout['phase']}[/] at step "
                   f"{rollout['step'] + 1}" + (f" — {escape(str(rollout['reason']))}"
                                              if rollout.get("reason") else ""))
+        for version, ev in sorted((rollout.get("live") or {}).items()):
+            out.print(f"    this step, v{version}: {ev.get('requests', 0)} requests, errors "
+                      f"{_rate(ev.get('error_rate'))}, p99 {_ms(ev.get('latency_p99_ms'))}"
+                      + (f"; {ev['shadow_requests']} shadow copies" if ev.get("shadow_requests")
+                         else ""))
         for check in rollout.get("gates") or []:
             g = check["gate"]
             bound = (f"max +{g['max_increase']}" if g.get("max_increase") is not None else
