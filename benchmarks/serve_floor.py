@@ -12,6 +12,9 @@ Same machine, same registered model (the fraud example, trained and registered b
   L90 lifecycle's application, 90/10 (both slots serve the same version)
   L90S L90 with a 100% shadow to the candidate
   L90M L90 with the spec's monitors (tabular drift + IForest outliers)
+  L90G10, L90G100  L90M with the prediction log (serve.logging) at 10% and 100% of
+       requests, written as Parquet to a local store (issue 14's target: p50 <= 1.05x
+       L90M at 10%)
 
 R1 and L* run in each Serve mode (`--modes`): `default` (Ray Serve's defaults), `fast`
 (RAY_SERVE_THROUGHPUT_OPTIMIZED=1 + RAY_SERVE_ENABLE_HA_PROXY=1, what lifecycle's own
@@ -25,7 +28,7 @@ workers — over the requests answered), and the ratios the targets are stated i
 
     apt-get install wrk; python -m examples.fraud.make_data
     python benchmarks/serve_floor.py [--seconds 10] [--rounds 3] [--concurrency 16] \
-        [--modes default,fast] [--setups F1,F2,R1,L100,L90,L90S,L90M]
+        [--modes default,fast] [--setups F1,F2,R1,L100,L90,L90S,L90M,L90G10,L90G100]
 """
 
 from __future__ import annotations
@@ -168,7 +171,13 @@ def child(args: argparse.Namespace) -> None:
     from benchmarks.serve_floor_app import one_deployment
     from lifecycle.api import compile_spec
     from lifecycle.execute.executors.deploy import application_config
-    from lifecycle.runtime.contract import MonitorConfig, RouterConfig, ShadowConfig, Slot
+    from lifecycle.runtime.contract import (
+        LogConfig,
+        MonitorConfig,
+        RouterConfig,
+        ShadowConfig,
+        Slot,
+    )
     from lifecycle.runtime.serve import collector, control
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False,
@@ -188,7 +197,7 @@ def child(args: argparse.Namespace) -> None:
                                                     "serve.replicas=2"])
     tmp = Path(args.tmp)
     entries = None
-    if "L90M" in setups:
+    if any(n.startswith(("L90M", "L90G")) for n in setups):
         _, watched, _ = fit_monitors(tmp)
         entries = MonitorConfig.model_validate({"monitors": watched})
     versions = {Slot.STABLE: args.version, Slot.CANDIDATE: args.version}
@@ -197,19 +206,28 @@ def child(args: argparse.Namespace) -> None:
     base["name"], base["route_prefix"] = APP, "/bench"
     split = {Slot.STABLE: 90.0, Slot.CANDIDATE: 10.0}
     shadow = ShadowConfig(target=Slot.CANDIDATE, fraction=1.0, max_queued=8)
-    lifecycle = {"L100": ({Slot.STABLE: 100.0, Slot.CANDIDATE: 0.0}, None, False),
-                 "L90": (split, None, False), "L90S": (split, shadow, False),
-                 "L90M": (split, None, True)}
-    for name, (weights, copy_to, monitored) in lifecycle.items():
+    lifecycle = {"L100": ({Slot.STABLE: 100.0, Slot.CANDIDATE: 0.0}, None, False, 0.0),
+                 "L90": (split, None, False, 0.0), "L90S": (split, shadow, False, 0.0),
+                 "L90M": (split, None, True, 0.0), "L90G10": (split, None, True, 0.1),
+                 "L90G100": (split, None, True, 1.0)}
+    for name, (weights, copy_to, monitored, logged) in lifecycle.items():
         if name not in setups:
             continue
         app = json.loads(json.dumps(base))
         if not monitored:
             app["args"]["monitor"] = False
             app["deployments"] = [d for d in app["deployments"] if d["name"] != "Monitor"]
+        elif logged:
+            monitor = next(d for d in app["deployments"] if d["name"] == "Monitor")
+            monitor["user_config"] = MonitorConfig.model_validate(
+                monitor["user_config"]).model_copy(update={"logging": LogConfig(
+                    store=str(tmp / f"store-{name}"), sample=logged, redact=[],
+                    redaction="hash", retention_s=86400.0, flush_rows=1000,
+                    flush_interval_s=10.0, max_buffered=20_000)}).model_dump(mode="json")
         router = next(d for d in app["deployments"] if d["name"] == "Router")
         router["user_config"] = RouterConfig.model_validate(router["user_config"]).model_copy(
-            update={"weights": weights, "shadow": copy_to}).model_dump(mode="json")
+            update={"weights": weights, "shadow": copy_to, "log_sample": logged}
+        ).model_dump(mode="json")
         collector.collector(APP)
         control.deploy(app)
         if not control.wait_running(APP, 300).endswith("RUNNING"):
@@ -223,6 +241,10 @@ def child(args: argparse.Namespace) -> None:
             results[name]["shadow_compared_share"] = compared / max(
                 sum(sum(v.requests for v in r.versions.values()) for r in reports), 1)
             results[name]["shadow_sent"] = float(sent)
+        if logged:
+            log = control.monitor_status(APP).predictions_log
+            results[name]["log_written"] = float(log.written if log else 0)
+            results[name]["log_dropped"] = float(log.dropped if log else 0)
         control.delete(APP)
         control.wait_deleted(APP)
     print("RESULTS " + json.dumps(results), flush=True)
@@ -258,7 +280,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--modes", default="default,fast")
-    ap.add_argument("--setups", default="F1,F2,R1,L100,L90,L90S,L90M")
+    ap.add_argument("--setups", default="F1,F2,R1,L100,L90,L90S,L90M,L90G10,L90G100")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--tracking", help=argparse.SUPPRESS)
     ap.add_argument("--version", help=argparse.SUPPRESS)
@@ -316,8 +338,13 @@ def report(rounds: list[dict[str, dict[str, float]]], args: argparse.Namespace) 
               f" L90/R1:{mode} throughput {ratio(l90, r1, 'rps')}; CPU/request: shadow "
               f"{ratio(f'L90S:{mode}', l90, 'cpu_ms_per_request')}, monitors "
               f"{ratio(f'L90M:{mode}', l90, 'cpu_ms_per_request')} of L90")
+        for log in ("L90G10", "L90G100"):
+            print(f"{mode}: prediction log {log[4:]}%: p50 "
+                  f"{ratio(f'{log}:{mode}', f'L90M:{mode}', 'p50_ms')}, throughput "
+                  f"{ratio(f'{log}:{mode}', f'L90M:{mode}', 'rps')} of L90M")
     print("\ntargets: L90 (lifecycle's default mode) >= 0.8x R1:fast throughput, p50 <= 1.3x, "
-          ">= 0.6x F1 throughput; shadow and monitors each <= 1.10x CPU per request")
+          ">= 0.6x F1 throughput; shadow and monitors each <= 1.10x CPU per request; "
+          "prediction log at 10% <= 1.05x p50")
 
 
 if __name__ == "__main__":

@@ -295,22 +295,27 @@ class Served:
     drain_s: float = Retirement.model_fields["drain"].default
 
 
+def _deployed_plan(path: Path) -> Plan:
+    """The plan of a spec that serves something (refused otherwise)."""
+    result = validate_one(path)
+    if result.plan is None:
+        raise _refusal(result, path)
+    if not any(s.kind == "deploy" for s in result.plan.stages):
+        loc = Location(file=str(path))
+        raise InputError(f"{path} has no serve section", location=loc, problems=(Problem(
+            "plan.not-served", "the spec deploys nothing", "serve", loc,
+            "add a serve section, or name the application instead of the spec"),))
+    return result.plan
+
+
 def application_of(target: str | Path) -> Served:
     """The application of a spec file, or the name itself when `target` is not a file
     (an application deployed earlier: retirement defaults apply)."""
     path = Path(target)
     if not path.is_file():
         return Served(str(target))
-    result = validate_one(path)
-    if result.plan is None:
-        raise _refusal(result, path)
-    plan = result.plan
-    deploy = next((s for s in plan.stages if s.kind == "deploy"), None)
-    if deploy is None:
-        loc = Location(file=str(path))
-        raise InputError(f"{path} has no serve section", location=loc, problems=(Problem(
-            "plan.not-served", "the spec deploys nothing", "serve", loc,
-            "add a serve section, or name the application instead of the spec"),))
+    plan = _deployed_plan(path)
+    deploy = plan.stage("deploy")
     retire = next((s for s in plan.stages if s.kind == "retire"), None)
     if retire is None:  # no retirement section: its defaults
         return Served(deploy.application, deploy.model)
@@ -334,14 +339,22 @@ def rollout_command(target: str | Path, command: str, address: str | None = None
 
 
 def retire(target: str | Path, address: str | None = None,
-           tracking_uri: str | None = None, drain_s: float | None = None) -> dict[str, Any]:
-    from .execute import serving
+           tracking_uri: str | None = None, drain_s: float | None = None,
+           options: Any = None) -> dict[str, Any]:
+    """Stop the rollout, delete the application, tag its versions retired, and journal
+    it in the run that deployed it (`lifecycle history` shows it)."""
+    from .execute import groundtruth, serving
+    from .execute.options import RunOptions
+    from .store import Store
 
     served = application_of(target)
     serving.attach(address)
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    return serving.retire(served.application, served.model or served.application, uri,
+    done = serving.retire(served.application, served.model or served.application, uri,
                           served.archive, served.drain_s if drain_s is None else drain_s)
+    store = Store((options or RunOptions()).resolved_store())
+    done["journaled_in"] = groundtruth.record_retirement(store, served.application, done)
+    return done
 
 
 def rollout_simulate(target: str | Path, overrides: list[str] | tuple[str, ...] = (),
@@ -364,6 +377,65 @@ def rollout_simulate(target: str | Path, overrides: list[str] | tuple[str, ...] 
     rps = traffic or (stage.traffic if stage is not None else None) or DEFAULT_TRAFFIC
     return simulation.simulate(plan, rps, scenarios or ["healthy", "errors:+2pt"],
                                repetitions, seed, error_rate, latency_ms)
+
+
+def _served_plan(target: str | Path) -> Plan:
+    path = Path(target)
+    if not path.is_file():
+        loc = Location(file=str(path))
+        raise InputError(f"{path} is not a spec file", location=loc, problems=(Problem(
+            "plan.not-a-spec", "labels are scored with the spec's quality monitor", "",
+            loc, "give the spec file the application was deployed from"),))
+    return _deployed_plan(path)
+
+
+def prediction_logs(target: str | Path, since: float | None = None,
+                    version: str | None = None, options: Any = None) -> Any:
+    """The sampled prediction log of a spec's application (serve.logging), as one Arrow
+    table: the rows since a moment (epoch seconds), of one model version."""
+    from .execute import groundtruth
+    from .execute.options import RunOptions
+    from .store import Store
+
+    application = application_of(target).application
+    store = Store((options or RunOptions()).resolved_store())
+    return groundtruth.read_logs(store, application, since, version)
+
+
+def feedback_file(target: str | Path, labels: str, options: Any = None) -> Any:
+    """Labels that arrived late (Parquet or CSV: request_id, label[, row]), kept in the
+    label log and joined with the prediction log: the spec's quality metrics per model
+    version and slice."""
+    import time
+
+    from .execute import groundtruth
+    from .execute.options import RunOptions
+    from .store import Store
+
+    plan = _served_plan(target)
+    store = Store((options or RunOptions()).resolved_store())
+    return groundtruth.bulk_feedback(store, plan, labels, time.time())
+
+
+def served_history(target: str | Path, at: float | None = None,
+                   options: Any = None) -> dict[str, Any]:
+    """Which version held which alias and traffic share, and the rollout decisions: the
+    whole history of the application, or the state at one moment."""
+    from .execute import groundtruth
+    from .execute.options import RunOptions
+    from .store import Store
+
+    application = application_of(target).application
+    store = Store((options or RunOptions()).resolved_store())
+    events = groundtruth.history(store, application)
+    if not events:
+        raise InputError(f"no deploys of '{application}' in {store.uri}", problems=(Problem(
+            "history.none", f"no deploys of '{application}' in the store", "", Location(),
+            "run the spec first, or pass --store where its runs are"),))
+    out: dict[str, Any] = {"application": application, "events": events}
+    if at is not None:
+        out["at"] = groundtruth.served_at(events, at)
+    return out
 
 
 def monitor_report(target: str | Path, out_dir: str | None = None, options: Any = None,

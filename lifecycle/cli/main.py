@@ -78,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     rt.add_argument("--drain", type=_duration, metavar="DURATION",
                     help="longest wait for requests in flight, e.g. 30s (default: the spec's "
                     "retirement.drain, 5m); new requests get 503 meanwhile")
+    rt.add_argument("--store", help="run store whose journal records the retirement "
+                    "(default: .lifecycle or $LIFECYCLE_STORE)")
     _address(rt)
 
     ro = sub.add_parser("rollout", help="the rollout's decisions, before deploying")
@@ -110,6 +112,33 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder (default: <store>/reports/<name>)")
     rep.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
     rep.add_argument("--no-mlflow", action="store_true", help="do not log it to MLflow")
+
+    lg = sub.add_parser("logs", help="the sampled prediction log (serve.logging) as one "
+                        "Parquet file", epilog=EPILOG)
+    lg.add_argument("target", metavar="SPEC|APP")
+    lg.add_argument("--since", type=_moment, metavar="TIME",
+                    help="rows from then on: an ISO time (2026-11-29T10:00Z) or a duration "
+                    "ago (2h, 3d)")
+    lg.add_argument("--version", help="rows one model version served")
+    lg.add_argument("-o", "--output", required=True, help="Parquet file to write")
+    lg.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+
+    fb = sub.add_parser("feedback", help="labels that arrived late, joined with the "
+                        "prediction log: quality per model version and slice", epilog=EPILOG)
+    fb.add_argument("target", metavar="SPEC")
+    fb.add_argument("labels", metavar="LABELS", help="Parquet or CSV with request_id, label "
+                    "(and row, for a request of several rows)")
+    fb.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    fb.add_argument("--format", choices=["text", "json"], default="text")
+
+    hi = sub.add_parser("history", help="which version held which alias and traffic share, "
+                        "and the rollout decisions between (from the run journals)",
+                        epilog=EPILOG)
+    hi.add_argument("target", metavar="SPEC|APP")
+    hi.add_argument("--at", type=_moment, metavar="TIME",
+                    help="the state at one moment: an ISO time or a duration ago")
+    hi.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    hi.add_argument("--format", choices=["text", "json"], default="text")
 
     d = sub.add_parser(
         "diff", help="what a change does to risk: two specs, two plans, or --git REV",
@@ -243,9 +272,11 @@ def _duration(text: str) -> float:
 
 def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
+    from ..execute.options import RunOptions
     from ..render import make_console
 
-    done = api.retire(ns.target, ns.address, ns.tracking_uri, ns.drain)
+    done = api.retire(ns.target, ns.address, ns.tracking_uri, ns.drain,
+                      RunOptions(store=ns.store))
     archived = ", ".join(done["archived_versions"]) or "none"
     drained = done.get("drained")
     drain = "" if not drained else (
@@ -254,6 +285,80 @@ def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     make_console(no_color=ns.no_color).print(
         f"retired {done['application']}: {drain}application "
         f"{'deleted' if done['deleted'] else 'was not deployed'}; versions archived: {archived}")
+    return 0
+
+
+def _moment(text: str) -> float:
+    """An ISO time (a naive one is UTC) or a duration ago, as epoch seconds."""
+    import datetime as dt
+    import time
+
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return time.time() - _duration(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is neither an ISO time (2026-11-29T10:00:00Z) nor a duration "
+                "(90s, 2h, 3d)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def cmd_logs(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import pyarrow.parquet as pq
+
+    from .. import api
+    from ..execute.options import RunOptions
+    from ..render import make_console
+
+    table = api.prediction_logs(ns.target, ns.since, ns.version, RunOptions(store=ns.store))
+    try:
+        pq.write_table(table, ns.output)
+    except OSError as exc:
+        from ..errors import InputError, Location, Problem
+
+        loc = Location(file=ns.output)
+        raise InputError(f"cannot write {ns.output}: {exc}", location=loc, problems=(Problem(
+            "logs.output", f"cannot write {ns.output}", "", loc,
+            "give -o a path in a folder you can write"),)) from None
+    make_console(no_color=ns.no_color).print(f"{table.num_rows} rows written to {ns.output}")
+    return 0
+
+
+def cmd_feedback(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dataclasses import asdict
+
+    from .. import api
+    from ..execute.options import RunOptions
+    from ..render import make_console
+    from ..render.serve_text import render_feedback
+
+    done = api.feedback_file(ns.target, ns.labels, RunOptions(store=ns.store))
+    if ns.format == "json":
+        print(json.dumps(asdict(done), indent=2, sort_keys=True))
+    else:
+        render_feedback(make_console(no_color=ns.no_color, wrap=True), done)
+    return 0
+
+
+def cmd_history(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dataclasses import asdict
+
+    from .. import api
+    from ..execute.options import RunOptions
+    from ..render import make_console
+    from ..render.serve_text import render_history
+
+    done = api.served_history(ns.target, ns.at, RunOptions(store=ns.store))
+    if ns.format == "json":
+        if "at" in done:
+            done["at"] = asdict(done["at"])
+        print(json.dumps(done, indent=2, sort_keys=True, default=str))
+    else:
+        render_history(make_console(no_color=ns.no_color, wrap=True), done)
     return 0
 
 
@@ -387,7 +492,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]
     "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status, "diff": cmd_diff,
     "promote": cmd_rollout, "rollback": cmd_rollout, "pause": cmd_rollout,
     "resume": cmd_rollout, "retire": cmd_retire, "monitor": cmd_monitor,
-    "rollout": cmd_rollout_simulate,
+    "rollout": cmd_rollout_simulate, "logs": cmd_logs, "feedback": cmd_feedback,
+    "history": cmd_history,
 }
 
 

@@ -30,7 +30,7 @@ from ..runtime.contract import (
 )
 from ..spec import Spec
 from ..spec.serve import Autoscaling
-from .stages import MONITOR_CPUS, ROUTER_CPUS, versions
+from .stages import MONITOR_CPUS, ROUTER_CPUS, observed, versions
 
 MODEL_MAX_ONGOING = 5  # Ray Serve's default per replica, written out so the Router can count
 
@@ -133,7 +133,12 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
             else Slot.CANDIDATE,
             fraction=s.shadow.fraction, max_queued=s.shadow.max_queued),
         capacity={Slot(slot): slot_capacity(spec) for slot in slots},
-        models=model_configs if fused else {})
+        models=model_configs if fused else {},
+        # every answered request to the Monitor when monitors watch the traffic; only
+        # the ones the log samples when the log is all there is
+        feed="all" if spec.monitors else "sampled" if s.logging is not None else "none",
+        log_sample=0.0 if s.logging is None else s.logging.sample,
+        feedback_token=s.feedback.token)
     deployments: list[dict[str, Any]] = [{
         "name": ROUTER,
         **router_replicas(spec),
@@ -151,7 +156,7 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
             "max_ongoing_requests": model_max_ongoing(spec),
             "ray_actor_options": _actor(spec),
             "user_config": model.model_dump(mode="json", exclude_none=True)})
-    if spec.monitors:
+    if observed(spec):
         # the detectors (fitted by the monitor stage) are filled in at deploy time
         deployments.append({
             "name": MONITOR,
@@ -170,7 +175,7 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
         batching=None if s.batching is None else BatchingConfig(
             max_batch_size=s.batching.max_batch_size,
             batch_wait_timeout=s.batching.batch_wait_timeout),
-        monitor=bool(spec.monitors))
+        monitor=observed(spec))
     app = {
         "name": spec.name,
         "route_prefix": s.route_prefix,

@@ -11,8 +11,10 @@ from ..plan import (
     DeployStage,
     EvaluateStage,
     GateParams,
+    LoggingParams,
     MonitorParams,
     MonitorStage,
+    QualityParams,
     RegisterStage,
     Resources,
     RetireStage,
@@ -22,13 +24,14 @@ from ..plan import (
     RolloutStepParams,
     SchedulerParams,
     SearchParam,
+    SliceParams,
     TrainParams,
     TrainStage,
     TuneStage,
     canonical_json,
 )
 from ..spec import Spec
-from ..spec.monitor import BACKENDS, DRIFT_DETECTORS, MIN_WINDOW
+from ..spec.monitor import BACKENDS, DRIFT_DETECTORS, MIN_WINDOW, MonitorSpec
 from ..spec.serve import Shadow
 
 ROUTER_CPUS = 0.1  # the router is I/O bound; see NOTES on fitting Serve on 2 CPUs
@@ -116,6 +119,10 @@ def monitor_stage(spec: Spec, upstream: list[str]) -> MonitorStage:
     all_features = list(spec.data.contract.features)
     monitors = []
     for m in spec.monitors:
+        if m.kind == "quality":
+            monitors.append(quality_params(spec, m))
+            continue
+        assert m.detector is not None
         default_backend = BACKENDS.get(m.detector, ("numpy",) if m.detector in DRIFT_DETECTORS
                                        else ("sklearn",))[0]
         monitors.append(MonitorParams(
@@ -133,6 +140,41 @@ def monitor_stage(spec: Spec, upstream: list[str]) -> MonitorStage:
             retrain=None if m.retrain is None else RetrainParams(**_dump(m.retrain))))
     return MonitorStage(id="monitor", depends_on=upstream, monitors=monitors,
                         resources=Resources(cpus=0.5, workers=1))
+
+
+def observed(spec: Spec) -> bool:
+    """Whether the application has a Monitor deployment: the monitors' windows and
+    quality, and the prediction log, all live there (off the request path)."""
+    return bool(spec.monitors) or (spec.serve is not None and spec.serve.logging is not None)
+
+
+CLASS_METRICS = ("auc", "accuracy", "f1", "precision", "recall", "logloss")
+NUMBER_METRICS = ("rmse", "mae", "r2")
+
+
+def quality_params(spec: Spec, m: MonitorSpec) -> MonitorParams:
+    """A quality monitor: its metrics default to the evaluation's (those that fit the
+    label), else auc and accuracy for classes, rmse for numbers."""
+    regression = spec.data.contract.label_type == "float"
+    fits = NUMBER_METRICS if regression else CLASS_METRICS
+    evaluated = [] if spec.evaluate is None else [
+        *spec.evaluate.metrics, *(g.metric for g in spec.evaluate.gates)]
+    metrics = list(m.metrics) or [x for x in dict.fromkeys(evaluated) if x in fits] or \
+        (["rmse"] if regression else ["auc", "accuracy"])
+    slices = [SliceParams(feature=s) if isinstance(s, str)
+              else SliceParams(feature=s.feature, bins=list(s.bins)) for s in m.slices]
+    return MonitorParams(
+        name=m.name, kind="quality", detector="quality", features=[], window=m.window,
+        window_duration_s=m.window_duration, min_window=1, p_val=m.p_val,
+        correction=m.correction, online=False, ert=m.ert, n_bootstraps=None,
+        backend="numpy", reference_size=m.reference_size, threshold=None,
+        max_outlier_rate=m.max_outlier_rate, preprocess=_dump(m.preprocess), on_drift=[],
+        on_outlier=[],
+        alert=None if m.alert is None else AlertParams(**m.alert.model_dump(mode="json")),
+        retrain=None if m.retrain is None else RetrainParams(**_dump(m.retrain)),
+        quality=QualityParams(metrics=metrics, slices=slices, min=dict(m.min),
+                              max=dict(m.max), on_drop=sorted(m.on_drop),
+                              estimate=m.estimate, horizon_s=m.horizon))
 
 
 def versions(spec: Spec) -> dict[str, str]:
@@ -153,8 +195,8 @@ def deploy_stage(spec: Spec, upstream: list[str]) -> DeployStage:
     scaling = sizing.get("autoscaling_config")
     routers = scaling["min_replicas"] if scaling else sizing["num_replicas"]
     routers_peak = scaling["max_replicas"] if scaling else routers
-    monitor = MONITOR_CPUS if spec.monitors else 0.0
-    monitors = 1 if spec.monitors else 0
+    monitor = MONITOR_CPUS if observed(spec) else 0.0
+    monitors = 1 if observed(spec) else 0
     if topology(spec) == "fused":  # each Router replica holds every version
         cpus, gpus = s.resources.num_cpus * routers_peak, 0.0
         workers = routers_peak + monitors
@@ -163,9 +205,15 @@ def deploy_stage(spec: Spec, upstream: list[str]) -> DeployStage:
         n = per_version * len(versions(spec))
         cpus = s.resources.num_cpus * n + ROUTER_CPUS * routers_peak
         gpus, workers = s.resources.num_gpus * n, n + routers_peak + monitors
+    log = s.logging
     return DeployStage(
         id="deploy", depends_on=upstream, application=spec.name, route_prefix=s.route_prefix,
         model=spec.register.model, topology=topology(spec), router_replicas=routers,
+        logging=None if log is None else LoggingParams(
+            sample=log.sample, redact=sorted(log.redact), redaction=log.redaction,
+            retention_s=log.retention, flush_rows=log.flush_rows,
+            flush_interval_s=log.flush_interval, max_buffered=log.max_buffered),
+        feedback_token=s.feedback.token,
         replicas=s.replicas, autoscaling=_dump(s.autoscaling),
         replica_resources=_dump(s.resources), batching=_dump(s.batching), shadow=_dump(s.shadow),
         resources=Resources(cpus=cpus + monitor, gpus=gpus, workers=workers))

@@ -127,9 +127,30 @@ class RetrainParams(PlanModel):
     recent_data: float | None = Field(description="Train only on rows this recent (s).")
 
 
+class SliceParams(PlanModel):
+    feature: str
+    bins: list[float] | None = None
+
+
+class QualityParams(PlanModel):
+    """A quality monitor: metrics on labelled predictions, per version and slice."""
+
+    metrics: list[str]
+    slices: list[SliceParams]
+    min: dict[str, float]
+    max: dict[str, float]
+    on_drop: list[str]
+    estimate: bool
+    horizon_s: float
+    threshold: float = Field(0.5, description="Class threshold for accuracy/f1/precision/"
+                             "recall on predicted probabilities.")
+
+
 class MonitorParams(PlanModel):
     name: str
-    detector: str
+    kind: Literal["detector", "quality"] = "detector"
+    detector: str = Field(description="The alibi-detect detector ('quality' for a quality "
+                          "monitor).")
     features: list[str]
     window: int
     window_duration_s: float | None
@@ -149,11 +170,22 @@ class MonitorParams(PlanModel):
     on_outlier: list[str]
     alert: AlertParams | None
     retrain: RetrainParams | None
+    quality: QualityParams | None = None
 
 
 class MonitorStage(StageBase):
     kind: Literal["monitor"] = "monitor"
     monitors: list[MonitorParams]
+
+
+class LoggingParams(PlanModel):
+    sample: float
+    redact: list[str]
+    redaction: Literal["hash", "drop"]
+    retention_s: float
+    flush_rows: int
+    flush_interval_s: float
+    max_buffered: int
 
 
 class DeployStage(StageBase):
@@ -170,6 +202,9 @@ class DeployStage(StageBase):
     replica_resources: dict[str, JsonValue]
     batching: dict[str, JsonValue] | None
     shadow: dict[str, JsonValue] | None
+    logging: LoggingParams | None = None
+    feedback_token: str = Field("secret://LIFECYCLE_FEEDBACK_TOKEN", description="The "
+                                "feedback route's credential (a secret reference).")
 
 
 class RolloutGateParams(PlanModel):
@@ -180,12 +215,16 @@ class RolloutGateParams(PlanModel):
     vs: Literal["stable"] | None = None
     max_increase: float | None = None
     max_ratio: float | None = None
+    max_decrease: float | None = None
 
     @property
     def bound(self) -> str:
         if self.vs is not None:
-            return f"vs stable, max +{self.max_increase:g}" if self.max_increase is not None \
-                else f"vs stable, max x{self.max_ratio:g}"
+            if self.max_increase is not None:
+                return f"vs stable, max +{self.max_increase:g}"
+            if self.max_decrease is not None:
+                return f"vs stable, max -{self.max_decrease:g}"
+            return f"vs stable, max x{self.max_ratio:g}"
         return f"max {self.max:g}" if self.max is not None else f"min {self.min:g}"
 
     @property

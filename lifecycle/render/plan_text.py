@@ -78,6 +78,17 @@ def _detail(stage: Any, monitors: list[MonitorParams]) -> list[str]:
     if k == "monitor":
         lines = []
         for m in stage.monitors:
+            if m.quality is not None:
+                q = m.quality
+                bounds = [f"{k} ≥ {v:g}" for k, v in q.min.items()] + \
+                    [f"{k} ≤ {v:g}" for k, v in q.max.items()]
+                sliced = f" per {', '.join(s.feature for s in q.slices)}" if q.slices else ""
+                lines.append(f"{m.name}: quality {', '.join(q.metrics)}{sliced} per version, "
+                             f"window {m.window} labels" + (f", {' and '.join(bounds)}"
+                                                            if bounds else "")
+                             + (", estimated while labels lag" if q.estimate else "")
+                             + f" → {', '.join(q.on_drop) or 'record'}")
+                continue
             actions = m.on_drift or m.on_outlier
             lines.append(f"{m.name}: {m.detector} on {len(m.features)} feature(s), window "
                          f"{m.window}" + (f", p<{m.p_val:g}" if m.on_drift or not m.on_outlier
@@ -92,6 +103,14 @@ def _detail(stage: Any, monitors: list[MonitorParams]) -> list[str]:
         if stage.shadow:
             lines.append(f"shadow: {stage.shadow['fraction']:.0%} of requests copied to the "
                          f"{stage.shadow['target']}")
+        if stage.logging:
+            log = stage.logging
+            how = "hashed" if log.redaction == "hash" else "left out"
+            redacted = f", {', '.join(log.redact)} {how}" if log.redact else ""
+            lines.append(f"prediction log: {log.sample:.0%} of requests{redacted}, kept "
+                         f"{_duration(log.retention_s)}")
+        lines.append(f"feedback: POST {escape(stage.route_prefix.rstrip('/'))}/feedback, "
+                     f"token {escape(stage.feedback_token)}")
         return lines
     if k == "rollout":
         lines = [f"{stage.strategy}, on failure: {stage.on_failure}, inconclusive: "

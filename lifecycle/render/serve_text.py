@@ -92,8 +92,25 @@ def _monitors(out: Console, watched: dict[str, Any] | None, fed: dict[str, Any] 
     if fed and fed.get("dropped_rows"):
         sent += f", {fed['dropped_rows']} dropped by the router (monitor behind)"
     out.print(f"  monitors: {sent}")
+    log = watched.get("predictions_log")
+    if log:
+        out.print(f"  prediction log: {log.get('written', 0)} records written, "
+                  f"{log.get('dropped', 0)} dropped"
+                  + (f", [warning]{log['failed_writes']} failed write(s): "
+                     f"{escape(str(log.get('last_error')))}[/]" if log.get("failed_writes")
+                     else ""))
+    labels = watched.get("labels") or {}
+    if any(labels.values()):
+        out.print(f"  labels: {labels.get('accepted', 0)} joined, "
+                  f"{labels.get('duplicates', 0)} repeated, "
+                  f"{labels.get('unknown', 0)} unknown or expired; "
+                  f"{labels.get('stored', 0)} kept in the label log, "
+                  f"{labels.get('dropped', 0)} not kept")
     for name, m in sorted(watched.get("monitors", {}).items()):
         last = m.get("last") or {}
+        if m.get("detector") == "quality":
+            _quality(out, name, m)
+            continue
         if "p_value" in last:
             seen = f"last window p={last['p_value']:.3g}" + (" [error]drift[/]"
                                                              if last.get("is_drift") else "")
@@ -114,3 +131,62 @@ def _monitors(out: Console, watched: dict[str, Any] | None, fed: dict[str, Any] 
         out.print(f"    {escape(name)} ({m['detector']}{verified}): "
                   f"{m.get('windows_detected', 0)} "
                   f"windows, {m.get('flagged_since', 0)} flagged; {seen}{sampled}")
+
+
+def _values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {'—' if v is None else f'{v:.4f}'}" for k, v in sorted(
+        values.items())) or "—"
+
+
+def _quality(out: Console, name: str, m: dict[str, Any]) -> None:
+    out.print(f"    {escape(name)} (quality): {m.get('windows_detected', 0)} windows, "
+              f"{m.get('flagged_since', 0)} flagged")
+    for version, q in sorted((m.get("quality") or {}).items()):
+        estimated = {k: v for k, v in (q.get("estimated") or {}).items() if v is not None}
+        out.print(f"      v{version}: {q.get('labels', 0)} labelled of "
+                  f"{q.get('predictions', 0)} answered; {_values(q.get('values') or {})}"
+                  + (f"; estimated {_values(estimated)}" if estimated else ""))
+        for key, values in sorted((q.get("slices") or {}).items()):
+            out.print(f"        [dim]{escape(key)}: {_values(values)}[/]")
+
+
+def render_feedback(out: Console, done: Any) -> None:
+    """`lifecycle feedback`: what was joined, and the quality per version and slice."""
+    out.print(f"{done.labels} labels: {done.joined} joined with logged predictions, "
+              f"{done.unknown} not in the log (not sampled, or expired), "
+              f"{done.duplicates} repeated; kept in {done.stored}")
+    for version, v in sorted(done.versions.items()):
+        out.print(f"  v{version}: {v['labels']} labelled; {_values(v['values'])}")
+        for key, values in sorted(v["slices"].items()):
+            out.print(f"    [dim]{escape(key)}: {_values(values)}[/]")
+
+
+def _when(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds")
+
+
+def render_history(out: Console, done: dict[str, Any]) -> None:
+    """`lifecycle history`: every deploy and rollout decision, or the state at a moment."""
+    at = done.get("at")
+    if at is not None:
+        out.print(f"[bold]{escape(done['application'])}[/] at {_when(at.at)}")
+        if at.run_id is None:
+            out.print("  nothing was deployed yet")
+            return
+        out.print(f"  champion: v{at.champion}" if at.champion else
+                  "  no champion (first deploy, candidate only)")
+        for slot, (version, weight) in sorted(at.weights.items()):
+            if version is not None:
+                out.print(f"  {slot:<9} v{version}  {weight:g}% of traffic")
+        out.print(f"  since the deploy of run {at.run_id}:")
+        events = at.events
+    else:
+        out.print(f"[bold]{escape(done['application'])}[/]")
+        events = done["events"]
+    for e in events:
+        detail = ", ".join(f"{k} {v}" for k, v in e.items()
+                           if k not in ("time", "event", "run_id"))
+        out.print(f"  {_when(e['time'])}  {e['event']:<12} {escape(detail)}  "
+                  f"[dim]{e['run_id']}[/]")

@@ -80,6 +80,11 @@ class JournalRef(Contract):
 
 # --- the Serve application ---------------------------------------------------------------
 
+# a contract feature type as a pyarrow type name; category and timestamp keep the type
+# the rows give them when scoring, and are logged as text
+ARROW_TYPES = {"float": "float64", "int": "int64", "bool": "bool_", "string": "string"}
+
+
 class FeatureCheck(Contract):
     """What the Router checks each request row against (from the data contract)."""
 
@@ -140,6 +145,13 @@ class RouterConfig(Contract):
     capacity: dict[Slot, int] = Field(default_factory=dict,
                                       description="Requests each slot takes at once.")
     draining: bool = Field(False, description="`retire`: new requests are refused.")
+    feed: Literal["none", "sampled", "all"] = Field(
+        "none", description="What the Router sends the Monitor: every answered request "
+        "(monitors watch them), only the sampled ones (a prediction log alone), or none.")
+    log_sample: float = Field(0.0, ge=0, le=1, description="Share of requests logged.")
+    feedback_token: str | None = Field(
+        None, description="The feedback route's credential, as a secret reference "
+        "(secret://NAME: the environment variable NAME of the Router's processes).")
     models: dict[Slot, ModelConfig] = Field(
         default_factory=dict, description="The fused topology: the version each slot "
         "serves, scored in the Router's replicas (empty when routed).")
@@ -149,14 +161,24 @@ class RouterConfig(Contract):
 
 # --- monitors --------------------------------------------------------------------------
 
+class CalibrationConfig(Contract):
+    """Score -> probability of the positive class (an isotonic step function fitted on
+    the evaluation data by the monitor stage): what a quality monitor's estimate uses."""
+
+    x: list[float]
+    y: list[float]
+
+
 class WatchConfig(Contract):
-    """One spec monitor as the Monitor deployment loads it: the plan's parameters and
-    where the monitor stage saved the fitted detector (with the hash its loader checks
-    and the answer it gave on a probe window)."""
+    """One spec monitor as the Monitor deployment loads it: the plan's parameters and,
+    for a detector, where the monitor stage saved it (with the hash its loader checks
+    and the answer it gave on a probe window); for a quality monitor with an estimate,
+    the calibration."""
 
     params: MonitorParams
-    path: str
-    manifest_sha256: str
+    path: str | None = None
+    manifest_sha256: str | None = None
+    calibration: CalibrationConfig | None = None
     probe: dict[str, JsonValue] | None = None
     artifact_uri: str | None = None
     tracking_uri: str | None = None
@@ -177,10 +199,29 @@ class RetrainConfig(Contract):
     serve_port: int | None = None
 
 
+class LogConfig(Contract):
+    """The prediction log the Monitor writes (serve.logging)."""
+
+    store: str
+    sample: float
+    redact: list[str]
+    redaction: Literal["hash", "drop"]
+    retention_s: float
+    flush_rows: int
+    flush_interval_s: float
+    max_buffered: int
+
+
 class MonitorConfig(Contract):
     """The Monitor deployment's `user_config`."""
 
     monitors: list[WatchConfig] = Field(default_factory=list)
+    logging: LogConfig | None = None
+    labels_store: str | None = Field(None, description="Where posted labels are kept "
+                                     "(the run store).")
+    features: dict[str, FeatureCheck] = Field(default_factory=dict,
+                                              description="The contract's features (the "
+                                              "logs' columns).")
     max_queued_windows: int = Field(2, ge=1, description="Closed windows waiting for the "
                                     "detector before the oldest is dropped (counted).")
     journal: JournalRef | None = None
@@ -305,6 +346,56 @@ class MonitorFeed(Contract):
     pending_batches: int = 0
 
 
+class AnsweredBatch(Contract):
+    """Requests the Router answered, sent to the Monitor in batches, off the response
+    path: per request its time, id, version, slot, latency and whether it is logged;
+    per row its features, the request it belongs to and the prediction."""
+
+    time: list[float] = Field(default_factory=list)
+    request_id: list[str] = Field(default_factory=list)
+    version: list[str] = Field(default_factory=list)
+    slot: list[str] = Field(default_factory=list)
+    latency_ms: list[float] = Field(default_factory=list)
+    logged: list[bool] = Field(default_factory=list)
+    rows: list[dict[str, JsonValue]] = Field(default_factory=list)
+    row_of: list[int] = Field(default_factory=list, description="Each row's request index.")
+    row_index: list[int] = Field(default_factory=list, description="Each row's place in its "
+                                 "request.")
+    predictions: list[float] = Field(default_factory=list)
+
+
+class LabelItem(Contract):
+    """One label posted back: for a request id (and a row of it; the first by default)."""
+
+    request_id: str = Field(min_length=1, max_length=200)
+    label: float | int | bool
+    row: int = Field(0, ge=0, le=10_000)
+
+
+class FeedbackResult(Contract):
+    """What a feedback post did: labels joined to an answered prediction, posted again
+    for one already labelled, for an id the Monitor does not hold (never answered here,
+    or older than the join horizon: expired), and all of them kept in the label log."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    unknown: int = 0
+    stored: int = 0
+    dropped: int = 0
+
+
+class VersionQuality(Contract):
+    """A quality monitor's view of one version since a moment: the labelled pairs and the
+    metrics on them (overall and per slice), and the estimate from all its predictions."""
+
+    labels: int = 0
+    positives: int = Field(0, description="Labels of the positive class (above 0.5).")
+    predictions: int = 0
+    values: dict[str, float | None] = Field(default_factory=dict)
+    slices: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    estimated: dict[str, float | None] = Field(default_factory=dict)
+
+
 class WindowRecord(Contract):
     """One closed monitor window and what its detector found (journaled as
     `monitor_window`; the report reads these back)."""
@@ -317,7 +408,7 @@ class WindowRecord(Contract):
     closed: float
     closed_by: Literal["size", "time"]
     flagged: bool
-    kind: Literal["drift", "outlier"]
+    kind: Literal["drift", "outlier", "quality"]
     rows: int
     # drift
     is_drift: bool | None = None
@@ -337,6 +428,12 @@ class WindowRecord(Contract):
     mean_score: float | None = None
     # counts on the reference's bins, per feature (for the report)
     histograms: list[list[int]] | None = None
+    # quality: one version's labelled predictions of the window
+    version: str | None = None
+    values: dict[str, float | None] | None = None
+    slices: dict[str, dict[str, float | None]] | None = None
+    estimated: dict[str, float | None] | None = None
+    dropped: list[str] | None = None  # the metrics that broke their bound
 
     def journal_fields(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -376,12 +473,24 @@ class WatchSummary(Contract):
     last: WindowRecord | None
     recent: list[WindowRecord]
     retrains: list[float]
+    quality: dict[str, VersionQuality] | None = Field(
+        None, description="A quality monitor: each version since the moment asked.")
+
+
+class LogSummary(Contract):
+    written: int = 0
+    dropped: int = 0
+    failed_writes: int = 0
+    last_error: str | None = None
 
 
 class MonitorStatus(Contract):
     observed_rows: int
     monitors: dict[str, WatchSummary]
     events: list[MonitorEvent]
+    predictions_log: LogSummary | None = None
+    labels: FeedbackResult = Field(default_factory=FeedbackResult,
+                                   description="Every label posted so far.")
 
 
 # --- the rollout ---------------------------------------------------------------------

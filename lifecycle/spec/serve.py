@@ -10,8 +10,16 @@ from pydantic import Field, model_validator
 from .base import Duration, Fraction, Identifier, Percent, SpecModel
 
 ServeMetric = Literal["error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-                      "drift", "outlier_rate", "shadow_diff"]
-COMPARABLE = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+                      "drift", "outlier_rate", "shadow_diff",
+                      "live_auc", "live_accuracy", "live_f1", "live_precision",
+                      "live_recall", "live_rmse", "live_mae", "estimated_auc",
+                      "estimated_accuracy"]
+QUALITY_GATES = ("live_auc", "live_accuracy", "live_f1", "live_precision", "live_recall",
+                 "live_rmse", "live_mae", "estimated_auc", "estimated_accuracy")
+COMPARABLE = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+              "live_auc", "live_accuracy", "live_f1", "live_precision", "live_recall",
+              "live_rmse", "live_mae")
+LIVE_LOWER_IS_BETTER = ("live_rmse", "live_mae")
 
 
 class Autoscaling(SpecModel):
@@ -54,13 +62,18 @@ class ServeGate(SpecModel):
     max_ratio: float | None = Field(
         None, gt=1, le=100, description="vs stable, latency_pNN_ms: the ratio of the "
         "candidate's percentile to the stable version's the gate must catch.")
+    max_decrease: float | None = Field(
+        None, gt=0, le=1, description="vs stable, live_auc/accuracy/f1/precision/recall: "
+        "the loss against the stable version's live value the gate must catch.")
 
     @model_validator(mode="after")
     def _bound(self) -> ServeGate:
-        if self.metric in ("drift", "outlier_rate") and self.monitor is None:
+        if (self.metric in ("drift", "outlier_rate") or self.metric in QUALITY_GATES) \
+                and self.monitor is None:
             raise ValueError(f"metric '{self.metric}' needs monitor: <name of a monitor>")
         if self.vs is None:
-            if self.max_increase is not None or self.max_ratio is not None:
+            if self.max_increase is not None or self.max_ratio is not None \
+                    or self.max_decrease is not None:
                 raise ValueError("max_increase and max_ratio compare with the stable "
                                  "version: add vs: stable, or use max/min")
             if self.max is None and self.min is None:
@@ -73,6 +86,15 @@ class ServeGate(SpecModel):
         if self.max is not None or self.min is not None:
             raise ValueError("a gate vs stable takes max_increase (error_rate) or "
                              "max_ratio (latency), not max/min")
+        if self.metric.startswith("live_"):
+            wants = "max_increase" if self.metric in LIVE_LOWER_IS_BETTER else "max_decrease"
+            if getattr(self, wants) is None or (self.max_ratio is not None) or \
+                    (wants == "max_decrease" and self.max_increase is not None) or \
+                    (wants == "max_increase" and self.max_decrease is not None):
+                raise ValueError(f"{self.metric} vs stable takes {wants} (e.g. 0.03) alone")
+            return self
+        if self.max_decrease is not None:
+            raise ValueError("max_decrease compares live quality: use it with live_<metric>")
         if self.metric == "error_rate" and self.max_increase is None:
             raise ValueError("error_rate vs stable needs max_increase (e.g. 0.01)")
         if self.metric.startswith("latency_") and self.max_ratio is None:
@@ -166,6 +188,33 @@ class RouterSpec(SpecModel):
         return self
 
 
+class Logging(SpecModel):
+    sample: Fraction = Field(0.1, description="Share of requests whose predictions are "
+                             "logged.")
+    redact: list[Identifier] = Field(default_factory=list, description="Features never "
+                                     "logged as they came (see redaction).")
+    redaction: Literal["hash", "drop"] = Field(
+        "hash", description="hash: a redacted feature is logged as a sha256 of its value "
+        "(joins and counts still work); drop: not logged at all.")
+    retention: Duration = Field(30 * 86_400.0, gt=0, description="Logs older than this are "
+                                "removed.")
+    flush_rows: int = Field(1000, ge=1, le=1_000_000, description="Write once this many "
+                            "records are buffered ...")
+    flush_interval: Duration = Field(10.0, gt=0, description="... or this long after the "
+                                     "last write.")
+    max_buffered: int = Field(20_000, ge=1, le=10_000_000, description="Records held before "
+                              "new ones are dropped (and counted): a slow store never "
+                              "slows serving.")
+
+
+class Feedback(SpecModel):
+    token: str = Field("secret://LIFECYCLE_FEEDBACK_TOKEN",
+                       pattern=r"^secret://[A-Za-z0-9_./-]+$",
+                       description="The credential callers of the feedback route send "
+                       "(Authorization: Bearer ...): a secret reference, read at run time "
+                       "from the environment variable it names.")
+
+
 class ServeSpec(SpecModel):
     route_prefix: str = Field(pattern=r"^/[A-Za-z0-9/_-]*$", description="HTTP route prefix.")
     replicas: int | None = Field(None, ge=1, le=1000,
@@ -183,6 +232,11 @@ class ServeSpec(SpecModel):
         "routed for GPU, batched or large (memory_mb >= 2048) models, else fused.")
     router: RouterSpec = Field(default_factory=RouterSpec,
                                description="The Router (ingress) replicas.")
+    logging: Logging | None = Field(None, description="A sampled log of predictions, in "
+                                    "Parquet in the run store.")
+    feedback: Feedback = Field(default_factory=Feedback,
+                               description="POST {route_prefix}/feedback: labels for answered "
+                               "requests, by request id.")
 
     @model_validator(mode="after")
     def _replicas(self) -> ServeSpec:

@@ -5,12 +5,14 @@ and by the compiler (how long a step needs to judge); it imports nothing of life
 
 from .sequential import (
     Verdict,
+    auc_variance,
     boundaries,
     conditional_step,
+    estimate_interval,
     mean_interval,
     rate_bounds,
     verdict_of,
 )
 
-__all__ = ["Verdict", "boundaries", "conditional_step", "mean_interval", "rate_bounds",
-           "verdict_of"]
+__all__ = ["Verdict", "auc_variance", "boundaries", "conditional_step", "estimate_interval",
+           "mean_interval", "rate_bounds", "verdict_of"]

@@ -112,3 +112,24 @@ def mean_interval(n: int, total: float, total_sq: float, confidence: float,
     sigma = max(math.sqrt(var), 1e-6)
     half = sigma * math.sqrt((n + rho) * math.log((n + rho) / (rho * alpha ** 2))) / n
     return mean - half, mean + half
+
+
+def estimate_interval(estimate: float, variance: float, confidence: float,
+                      tau2: float) -> tuple[float, float]:
+    """An always-valid confidence interval for a quantity estimated with `variance`
+    (e.g. a difference of two AUCs from their standard errors): the normal-mixture
+    boundary of the mixture SPRT (Johari et al., "Always valid inference"), with mixing
+    variance `tau2` (about the square of the effect that matters)."""
+    alpha = 1.0 - confidence
+    v = max(variance, 1e-12)
+    half = math.sqrt(v * (v + tau2) / tau2 * (math.log((v + tau2) / v) - 2 * math.log(alpha)))
+    return estimate - half, estimate + half
+
+
+def auc_variance(auc: float, positives: int, negatives: int) -> float:
+    """Hanley and McNeil's variance of an AUC estimate."""
+    if positives == 0 or negatives == 0:
+        return 0.25
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    return max((auc * (1 - auc) + (positives - 1) * (q1 - auc * auc)
+                + (negatives - 1) * (q2 - auc * auc)) / (positives * negatives), 1e-12)

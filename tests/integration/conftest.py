@@ -29,6 +29,10 @@ def ray_session() -> Iterator[str]:
         dashboard_port = s.getsockname()[1]
     from lifecycle.execute.connection import serve_fast_mode
 
+    # the feedback route's credential (serve.feedback.token's default reference): in the
+    # environment the Router replicas inherit
+    os.environ.setdefault("LIFECYCLE_FEEDBACK_TOKEN", "integration-feedback-token")
+
     with serve_fast_mode():  # Serve runs in the mode lifecycle's own local Ray starts with
         ray.init(address="local", num_cpus=12, include_dashboard=True,
                  dashboard_host="127.0.0.1", dashboard_port=dashboard_port,

@@ -719,3 +719,233 @@ def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any
     assert client.get_model_version("fraud-detector", candidate).tags["lifecycle.retired"] \
         == "true"
     assert requests.post(url, json={"rows": ROWS[:1]}, timeout=10).status_code == 404
+
+
+# --- ground truth: request ids, the prediction log, labels, live quality -----------------
+TOKEN = "integration-feedback-token"  # set in the session's Ray (conftest), never logged
+QUALITY = ["monitors.2.window=100000",  # live-quality: no window closes, gates read it
+           "serve.logging.flush_interval=1s"]
+
+
+def _fed() -> tuple[int, int]:
+    """Rows the Monitor observed, and rows the Routers dropped instead of sending."""
+    from lifecycle.runtime.serve import control
+
+    fed = monitor_totals(control.evidence("fraud-detector").replicas)
+    return _watched()["observed_rows"], 0 if fed is None else fed.dropped_rows
+
+
+def _labelled(url: str, table: Any, per_request: int, ids: bool = True
+              ) -> list[dict[str, Any]]:
+    """POST the table's rows (without their label) in requests of `per_request` rows;
+    per row: its request id, row, version, prediction, channel and true label. Returns
+    once the Monitor has them all (the Routers send answers a second or so later; a
+    batch they had to drop is counted, and fails the test)."""
+    observed, dropped = _fed()
+    answered = _answer(url, table, per_request, ids)
+    _until(lambda: sum(_fed()) >= observed + dropped + len(answered), 60,
+           "the Monitor to observe the answers")
+    assert _fed()[1] == dropped, "the Routers dropped answers instead of sending them"
+    return answered
+
+
+def _answer(url: str, table: Any, per_request: int, ids: bool) -> list[dict[str, Any]]:
+    rows = table.drop_columns(["is_fraud"]).to_pylist()
+    labels = table.column("is_fraud").to_pylist()
+
+    def one(start: int) -> list[dict[str, Any]]:
+        chunk = rows[start:start + per_request]
+        mine = f"caller-{start}" if ids and start % (2 * per_request) == 0 else None
+        r = requests.post(url, json={"rows": chunk}, timeout=30,
+                          headers={"X-Request-Id": mine} if mine else {})
+        assert r.status_code == 200, r.text
+        rid = r.headers["X-Request-Id"]
+        assert rid == (mine or rid) and r.json()["request_id"] == rid
+        return [{"request_id": rid, "row": k, "version": r.headers["X-Model-Version"],
+                 "prediction": p, "channel": chunk[k]["channel"],
+                 "amount": chunk[k]["amount"], "label": labels[start + k]}
+                for k, p in enumerate(r.json()["predictions"])]
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        return [x for part in pool.map(one, range(0, len(rows), per_request)) for x in part]
+
+
+def _feedback(url: str, items: list[dict[str, Any]], token: str | None = TOKEN
+              ) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.post(f"{url}/feedback", json={"labels": items}, headers=headers,
+                         timeout=60)
+
+
+def _post_labels(url: str, answered: list[dict[str, Any]], label: Any = None) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for i in range(0, len(answered), 1000):
+        items = [{"request_id": a["request_id"], "row": a["row"],
+                  "label": a["label"] if label is None else label(a)}
+                 for a in answered[i:i + 1000]]
+        r = _feedback(url, items)
+        assert r.status_code == 200, r.text
+        for k, v in r.json().items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def _quality_now(since: float = 0.0) -> dict[str, Any]:
+    return _watched(since)["monitors"]["live-quality"]["quality"]
+
+
+def test_prediction_log_feedback_live_quality_and_history(world: dict[str, Any],
+                                                          tmp_path: Path) -> None:
+    """3,000 requests at sample 0.1: the log holds a binomial share of them, each with its
+    id and version; labels posted (in two batches, some twice, some unknown) give per
+    version and per slice the AUC scikit-learn gives on the same pairs; an unwritable
+    store costs no request; `history --at` answers for a moment between promotions."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.metrics import roc_auc_score
+
+    from lifecycle import api
+
+    plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + QUALITY + [
+        "train.config.hidden=14", *_rollout("canary", "[{weight: 50, hold: 900s, gates: "
+                                            "[{metric: error_rate, max: 0.05}]}, "
+                                            "{weight: 100}]")])
+    result = run_plan(plan, world["options"])
+    assert result.exit_code == ExitCode.OK, result.message
+    versions = result.outcome("deploy").outputs["versions"]  # type: ignore[union-attr]
+    stable, candidate = versions["stable"], versions["candidate"]
+    url, store = world["url"], Store(world["options"].resolved_store())
+    answered = _labelled(url, make(3000, seed=21), per_request=1)
+    mid_step = time.time()
+    assert {a["version"] for a in answered} == {stable, candidate}
+
+    # the prediction log: a binomial share, each with its id and version
+    def written() -> int:
+        log = _watched()["predictions_log"]
+        return log["written"] + log["dropped"]
+
+    _until(lambda: (n := written()) > 0 and time.sleep(2.5) is None and written() == n, 60,
+           "the prediction log to be flushed")
+    logged = api.prediction_logs(FRAUD, options=world["options"]).to_pylist()
+    assert 300 - 5 * 16.4 <= len(logged) <= 300 + 5 * 16.4, len(logged)  # Binomial(3000, .1)
+    by_id = {a["request_id"]: a for a in answered}
+    assert all(r["request_id"] in by_id and r["version"] == by_id[r["request_id"]]["version"]
+               and r["prediction"] == pytest.approx(by_id[r["request_id"]]["prediction"])
+               for r in logged)
+    assert len({r["request_id"] for r in logged}) == len(logged)
+    one = api.prediction_logs(FRAUD, version=candidate, options=world["options"])
+    assert set(one.column("version").to_pylist()) == {candidate}
+
+    # labels: credentials, malformed items, two batches, a repeat, unknown ids
+    sample = [{"request_id": answered[0]["request_id"], "label": 1}]
+    assert _feedback(url, sample, token=None).status_code == 401
+    assert _feedback(url, sample, token="wrong").status_code == 401
+    bad = _feedback(url, sample + [{"request_id": "x", "label": "fraud"}])
+    assert bad.status_code == 400 and "labels[1]" in bad.json()["error"]
+    first = _post_labels(url, answered[:2000])
+    second = _post_labels(url, answered[2000:])
+    again = _post_labels(url, answered[:50])
+    unknown = _feedback(url, [{"request_id": f"nobody-{i}", "label": 0} for i in range(5)])
+    assert (first["accepted"], second["accepted"]) == (2000, 1000), (first, second)
+    assert (again["duplicates"], again["accepted"]) == (50, 0)
+    assert unknown.json()["unknown"] == 5
+    quality = _quality_now()
+    for version in (stable, candidate):
+        mine = [a for a in answered if a["version"] == version]
+        got = quality[version]
+        assert got["labels"] == len(mine)
+        assert abs(got["values"]["auc"] - roc_auc_score(
+            [a["label"] for a in mine], [a["prediction"] for a in mine])) <= 1e-9
+        for channel in ("web", "pos", "app"):
+            part = [a for a in mine if a["channel"] == channel]
+            assert abs(got["slices"][f"channel={channel}"]["auc"] - roc_auc_score(
+                [a["label"] for a in part], [a["prediction"] for a in part])) <= 1e-9
+        assert got["estimated"]["estimated_auc"] is not None  # calibrated in the monitor stage
+
+    # the same labels in bulk, days later: joined with the logged predictions
+    path = tmp_path / "labels.parquet"
+    pq.write_table(pa.table({"request_id": [a["request_id"] for a in answered],
+                             "label": [a["label"] for a in answered]}), path)
+    bulk = api.feedback_file(FRAUD, str(path), world["options"])
+    assert (bulk.labels, bulk.joined) == (3000, len(logged))
+    for version, got in bulk.versions.items():
+        mine = [by_id[r["request_id"]] for r in logged if r["version"] == version]
+        assert abs(got["values"]["auc"] - roc_auc_score(
+            [a["label"] for a in mine], [a["prediction"] for a in mine])) <= 1e-9
+
+    # the store made unwritable mid-traffic: no failed request, the dropped ones counted
+    folder = Path(store.path("predictions", "fraud-detector"))
+    aside = folder.with_name("fraud-detector.aside")
+    before = _watched()["predictions_log"]
+    folder.rename(aside)
+    folder.write_text("not a folder: every write below fails")
+    try:
+        statuses = _send(url, _rows(2000, seed=23), per_request=2)
+        assert set(statuses) == {200}
+        after = _until(lambda: (log := _watched()["predictions_log"])["failed_writes"]
+                       > before["failed_writes"] and log, 60, "a failed write")
+    finally:
+        folder.unlink()
+        aside.rename(folder)
+    assert after["dropped"] > before["dropped"] and after["last_error"]
+    assert np.isfinite(after["dropped"])
+
+    # what served when: between the earlier promotion and this one
+    api.rollout_command(FRAUD, "promote")
+    _until(lambda: api.serve_status("fraud-detector")["rollout"]["phase"] == "promoted", 30,
+           "the promotion")
+    history = api.served_history(FRAUD, options=world["options"])
+    promotions = [e for e in history["events"] if e["event"] == "promoted"]
+    assert promotions[-1]["version"] == candidate and promotions[-1]["time"] > mid_step
+    at = api.served_history(FRAUD, at=mid_step, options=world["options"])["at"]
+    assert at.champion == stable and at.run_id == result.run_id
+    assert at.weights == {"stable": (stable, 50.0), "candidate": (candidate, 50.0)}
+    assert api.served_history(FRAUD, at=time.time(),
+                              options=world["options"])["at"].champion == candidate
+    world["v1"] = str(candidate)
+
+
+def test_a_live_auc_gate_rolls_back_a_worse_candidate_not_a_healthy_one(
+        world: dict[str, Any]) -> None:
+    """Labels posted while the canary runs: a candidate whose labelled traffic loses
+    more than 0.05 AUC against the stable version is rolled back by `live_auc vs stable`;
+    a healthy one is not."""
+    import random
+
+    from sklearn.metrics import roc_auc_score
+
+    from lifecycle.api import serve_status
+
+    gate = ("[{weight: 50, hold: 900s, gates: [{metric: live_auc, monitor: live-quality, "
+            "vs: stable, max_decrease: 0.02}]}, {weight: 100}]")
+    flip = random.Random(5)
+
+    def worse(a: dict[str, Any]) -> int:  # the candidate's answers: 5% of labels flipped
+        if a["version"] == candidate and flip.random() < 0.05:
+            return 1 - a["label"]
+        return int(a["label"])
+
+    outcomes = {}
+    for hidden, label in ((15, None), (17, worse)):
+        world["client"].set_registered_model_alias("fraud-detector", "champion", world["v1"])
+        plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + QUALITY + [
+            f"train.config.hidden={hidden}", *_rollout("canary", gate)])
+        result = run_plan(plan, world["options"])
+        assert result.exit_code == ExitCode.OK, result.message
+        candidate = result.outcome("deploy").outputs["versions"]["candidate"]  # type: ignore[union-attr]
+        answered = _labelled(world["url"], make(16000, seed=30 + hidden), per_request=20)
+        got = _post_labels(world["url"], answered, label)
+        assert got["accepted"] == len(answered), got
+        mine = {v: [a for a in answered if a["version"] == v] for v in (world["v1"], candidate)}
+        given = label or (lambda a: a["label"])
+        aucs = {v: roc_auc_score([given(a) for a in m], [a["prediction"] for a in m])
+                for v, m in mine.items()}
+        time.sleep(5)  # a few gate looks on these labels
+        outcomes[hidden] = (serve_status("fraud-detector")["rollout"], aucs, candidate)
+    healthy, (bad_state, bad_aucs, bad_version) = outcomes[15], outcomes[17]
+    assert healthy[0]["phase"] == "running", healthy[0]
+    assert bad_aucs[world["v1"]] - bad_aucs[bad_version] >= 0.05, bad_aucs
+    assert bad_state["phase"] == "rolled_back", bad_state
+    assert "live_auc" in bad_state["reason"], bad_state["reason"]
+    assert {v for _, _, v in _load(world["url"], 30)} == {world["v1"]}

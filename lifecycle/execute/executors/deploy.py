@@ -15,6 +15,7 @@ from ...runtime.contract import (
     MONITOR,
     ROUTER,
     JournalRef,
+    LogConfig,
     ModelConfig,
     MonitorConfig,
     RetrainConfig,
@@ -48,22 +49,32 @@ def _project() -> tuple[str | None, bool]:
     return None, True
 
 
-def monitor_config(ctx: StageContext) -> MonitorConfig | None:
+def monitor_config(stage: DeployStage, ctx: StageContext) -> MonitorConfig | None:
     """The Monitor deployment's config: each fitted detector (where it was saved, the
-    hash its loader checks, the plan's parameters), the run journal, and what a retrain
-    needs to submit a new run of this plan."""
-    fitted = (ctx.upstream.get("monitor") or {}).get("monitors")
-    if not fitted:
+    hash its loader checks, the plan's parameters), each quality monitor (with its
+    calibration), the prediction log, the run journal, and what a retrain needs to
+    submit a new run of this plan. None when the application has no Monitor."""
+    fitted = (ctx.upstream.get("monitor") or {}).get("monitors") or {}
+    if not fitted and stage.logging is None:
         return None
-    params = {m.name: m for m in ctx.plan.stage("monitor").monitors}
+    params = {m.name: m for s in ctx.plan.stages if s.kind == "monitor" for m in s.monitors}
     host, port = ctx.options.serve_http(ctx.plan.serve_config or {})
     tracking = ctx.tracking.uri if ctx.tracking else None
     project, local = _project()
+    serve: Any = ctx.plan.serve_config or {}
+    features = serve["applications"][0]["args"]["features"] if serve else {}
+    log = stage.logging
     return MonitorConfig(
-        monitors=[WatchConfig(params=params[name], path=f["path"],
-                              manifest_sha256=f["manifest_sha256"], probe=f.get("probe"),
+        monitors=[WatchConfig(params=params[name], path=f.get("path"),
+                              manifest_sha256=f.get("manifest_sha256"), probe=f.get("probe"),
+                              calibration=f.get("calibration"),
                               artifact_uri=f.get("artifact_uri"), tracking_uri=tracking)
                   for name, f in sorted(fitted.items())],
+        logging=None if log is None else LogConfig(
+            store=ctx.store.uri, sample=log.sample, redact=log.redact,
+            redaction=log.redaction, retention_s=log.retention_s, flush_rows=log.flush_rows,
+            flush_interval_s=log.flush_interval_s, max_buffered=log.max_buffered),
+        labels_store=ctx.store.uri, features=features,
         journal=JournalRef(store=ctx.store.uri, run_id=ctx.run_id),
         retrain=RetrainConfig(plan=f"runs/{ctx.run_id}/plan.json", store=ctx.store.uri,
                               tracking_uri=tracking, spec_path=ctx.options.spec_path,
@@ -129,7 +140,8 @@ def run(stage: DeployStage, ctx: StageContext) -> dict[str, Any]:
     client = MlflowClient(ctx.tracking.uri)
     versions = resolve_versions(client, stage.model, str(registered["version"]))
     app = application_config(ctx.plan.serve_config, stage.model, versions, ctx.tracking.uri,
-                             monitor_config(ctx))
+                             monitor_config(stage, ctx))
+    _supersede(stage.application, ctx.run_id)
     try:
         collector.collector(stage.application)  # where the Router replicas push evidence
         control.deploy(app)
@@ -149,3 +161,21 @@ def run(stage: DeployStage, ctx: StageContext) -> dict[str, Any]:
             "url": f"http://{shown}:{port}{stage.route_prefix}",
             "router": next(d["user_config"] for d in app["deployments"]
                            if d["name"] == ROUTER)}
+
+
+def _supersede(application: str, run_id: str) -> None:
+    """A rollout still running for this application ends before the new versions are
+    deployed (it would route traffic for versions no longer there): journaled in its own
+    run as `rollout_superseded` by this run."""
+    import ray
+
+    from ...runtime.rollout import controller as rollout
+
+    old = rollout.find(application)
+    if old is None:
+        return
+    try:
+        ray.get(old.superseded.remote(run_id), timeout=10)
+    except Exception:  # a controller that cannot say so is still stopped
+        pass
+    ray.kill(old, no_restart=True)

@@ -32,10 +32,15 @@ from ...store import Journal, Store, new_run_id
 from ..contract import (
     MONITOR,
     NAMESPACE,
+    AnsweredBatch,
+    FeedbackResult,
+    LabelItem,
+    LogSummary,
     MonitorConfig,
     MonitorEvent,
     MonitorStatus,
     RetrainRequest,
+    VersionQuality,
     WatchConfig,
     WatchSummary,
     WindowRecord,
@@ -44,22 +49,89 @@ from ..contract import (
 from .encode import Encoder
 from .histograms import counts, edges_of
 from .limits import RetrainLimiter
+from .predlog import LABEL_COLUMNS, ParquetLog, prediction_columns, redacted
 from .windows import Window, WindowBuffer
 
 RESULTS_KEPT = 1000
 ONLINE_QUEUED_ROWS = 2000
 
 
-class Watch:
-    """One spec monitor on the live traffic."""
+class Acting:
+    """What every monitor shares: its parameters, its results, and the retrain brakes
+    (whose history outlives a replica: a restart must not reset them)."""
+
+    def __init__(self, spec: WatchConfig, application: str, store: str | None) -> None:
+        self.spec = spec
+        self.params = spec.params
+        self.name = self.params.name
+        self.results: collections.deque[WindowRecord] = collections.deque(maxlen=RESULTS_KEPT)
+        self.store = None if store is None else Store(store)
+        self.history = f"monitors/{application}/{self.name}/retrains.json"
+        saved = (self.store.read_json(self.history) if self.store else None) or {}
+        retrain = self.params.retrain
+        self.limiter = None if retrain is None else RetrainLimiter(
+            retrain.cooldown, retrain.max_per_week, [float(t) for t in saved.get("started", [])])
+
+    def record_retrain(self, now: float, run_id: str) -> None:
+        assert self.limiter is not None
+        self.limiter.record(now)
+        if self.store is not None:
+            self.store.write_json(self.history, {"started": self.limiter.started,
+                                                 "last_run_id": run_id})
+
+    @property
+    def actions(self) -> list[str]:
+        raise NotImplementedError
+
+
+class Quality(Acting):
+    """A quality monitor: labels posted back joined to the predictions answered."""
+
+    def __init__(self, spec: WatchConfig, application: str, store: str | None) -> None:
+        from .quality import Calibration, QualityWatch, Slice
+
+        super().__init__(spec, application, store)
+        q = spec.params.quality
+        assert q is not None
+        calibration = None if spec.calibration is None else Calibration(
+            tuple(spec.calibration.x), tuple(spec.calibration.y))
+        self.watch = QualityWatch(
+            self.name, q.metrics, [Slice(s.feature, None if s.bins is None else tuple(s.bins))
+                                   for s in q.slices],
+            self.params.window, self.params.window_duration_s, q.min, q.max, q.horizon_s,
+            q.threshold, calibration)
+
+    @property
+    def actions(self) -> list[str]:
+        assert self.params.quality is not None
+        return list(self.params.quality.on_drop)
+
+    def summary(self, since: float) -> WatchSummary:
+        recent = [r for r in self.results if r.opened >= since]
+        flagged = [r for r in recent if r.flagged]
+        return WatchSummary(
+            detector="quality", features=[], verified=None, window=self.params.window,
+            p_val=self.params.p_val, actions=self.actions,
+            windows_closed=self.watch.closed, windows_dropped=0, rows_dropped=0,
+            rows_invalid=0, rows_pending=sum(len(o.pairs) for o in self.watch.open.values()),
+            windows_detected=self.watch.closed, sampled_fraction=1.0,
+            windows_since=len(recent), flagged_since=len(flagged), drift_since=0,
+            detections_since=0, outlier_rate_since=None,
+            last=self.results[-1] if self.results else None,
+            recent=list(self.results)[-20:],
+            retrains=[] if self.limiter is None else list(self.limiter.started),
+            quality={v: VersionQuality(**q) for v, q in self.watch.summary(since).items()})
+
+
+class Watch(Acting):
+    """One detector monitor on the live traffic."""
 
     def __init__(self, spec: WatchConfig, max_queued: int, application: str,
                  store: str | None) -> None:
         from . import detectors
 
-        self.spec = spec
-        self.params = spec.params
-        self.name = self.params.name
+        super().__init__(spec, application, store)
+        assert spec.path is not None
         self.fitted = detectors.load(_local_copy(spec), spec.manifest_sha256)
         # the answer on the probe window recorded at fit time, recomputed in this replica
         self.verified: bool | None = None
@@ -78,24 +150,9 @@ class Watch:
             max_queued = max(max_queued, -(-ONLINE_QUEUED_ROWS // size))
         self.buffer = WindowBuffer(size, self.params.window_duration_s,
                                    min_rows=self.params.min_window, max_queued=max_queued)
-        self.results: collections.deque[WindowRecord] = collections.deque(maxlen=RESULTS_KEPT)
         # each window's counts on bins fixed by the reference, for the report
         self.bins = None if self.fitted.reference is None else edges_of(
             self.fitted.reference, self.encoder.categorical_columns())
-        # the retrain history outlives this replica (a restart must not reset the brakes)
-        self.store = None if store is None else Store(store)
-        self.history = f"monitors/{application}/{self.name}/retrains.json"
-        saved = (self.store.read_json(self.history) if self.store else None) or {}
-        retrain = self.params.retrain
-        self.limiter = None if retrain is None else RetrainLimiter(
-            retrain.cooldown, retrain.max_per_week, [float(t) for t in saved.get("started", [])])
-
-    def record_retrain(self, now: float, run_id: str) -> None:
-        assert self.limiter is not None
-        self.limiter.record(now)
-        if self.store is not None:
-            self.store.write_json(self.history, {"started": self.limiter.started,
-                                                 "last_run_id": run_id})
 
     @property
     def actions(self) -> list[str]:
@@ -129,7 +186,12 @@ class Monitor:
 
         self.application = application
         self.watches: dict[str, Watch] = {}
+        self.qualities: dict[str, Quality] = {}
         self.config = MonitorConfig()
+        self.predictions: ParquetLog | None = None
+        self.labels: ParquetLog | None = None
+        self.feedback_total = FeedbackResult()
+        self.replica = _replica()
         self.journal: Journal | None = None
         self.observed_rows = 0
         self.events: collections.deque[MonitorEvent] = collections.deque(maxlen=200)
@@ -150,6 +212,9 @@ class Monitor:
                                          tag_keys=("monitor", "outcome"))  # type: ignore[arg-type]
         self.m_actions = metrics.Counter("lifecycle_monitor_actions", description="Actions "
                                          "taken.", tag_keys=("monitor", "action", "outcome"))  # type: ignore[arg-type]
+        self.m_quality = metrics.Gauge("lifecycle_quality", description="Live quality of the "
+                                       "last window of labelled predictions.",
+                                       tag_keys=("monitor", "metric", "version", "slice"))  # type: ignore[arg-type]
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """Load each monitor's detector (verified against its recorded hashes); a monitor
@@ -157,38 +222,144 @@ class Monitor:
         c = self.config = MonitorConfig.model_validate(config)
         self.journal = None if c.journal is None else Journal(
             Store(c.journal.store), c.journal.run_id, writer="monitor")
-        wanted = {m.params.name: m for m in c.monitors}
+        store = None if c.journal is None else c.journal.store
+        wanted = {m.params.name: m for m in c.monitors if m.params.kind == "detector"}
         for name in list(self.watches):
             if name not in wanted:
                 del self.watches[name]
         for name, m in wanted.items():
             kept = self.watches.get(name)
             if kept is None or kept.spec.manifest_sha256 != m.manifest_sha256:
-                self.watches[name] = Watch(m, c.max_queued_windows, self.application,
-                                           None if c.journal is None else c.journal.store)
+                self.watches[name] = Watch(m, c.max_queued_windows, self.application, store)
+        quality = {m.params.name: m for m in c.monitors if m.params.kind == "quality"}
+        self.qualities = {name: self.qualities[name] if name in self.qualities
+                          and self.qualities[name].spec == m
+                          else Quality(m, self.application, store)
+                          for name, m in quality.items()}
+        log = c.logging
+        predictions = None if log is None else ParquetLog(
+            log.store, f"predictions/{self.application}", self.replica, log.flush_rows,
+            log.flush_interval_s, log.max_buffered, log.retention_s,
+            columns=prediction_columns(c.features, log.redact, log.redaction))
+        labels = None if c.labels_store is None else ParquetLog(
+            c.labels_store, f"labels/{self.application}", self.replica,
+            partition_by_version=False, columns=dict(LABEL_COLUMNS),
+            retention_s=None if log is None else log.retention_s)
+        # an unchanged log keeps its buffer and counts; a changed one is flushed first
+        self.predictions = _kept(self.predictions, predictions)
+        self.labels = _kept(self.labels, labels)
 
     # --- fed by the Router ------------------------------------------------------------
-    async def observe(self, rows: list[dict[str, Any]]) -> int:
+    async def observe(self, batch: AnsweredBatch) -> int:
+        """Requests the Router answered: every row to the detectors and the quality
+        monitors' join buffers, the sampled requests' rows to the prediction log."""
         now = time.time()
+        rows = batch.rows
         self.observed_rows += len(rows)
         for w in self.watches.values():
             w.buffer.add(w.encoder.rows(rows), now)
+        for q in self.qualities.values():
+            for row, i, k, prediction in zip(rows, batch.row_of, batch.row_index,
+                                             batch.predictions):
+                q.watch.answered(batch.time[i], batch.request_id[i], k, batch.version[i],
+                                 prediction, row)
+        if self.predictions is not None:
+            self.predictions.add(self._log_records(batch))
+        self._start()
+        return len(rows)
+
+    def _log_records(self, batch: AnsweredBatch) -> list[dict[str, Any]]:
+        log = self.config.logging
+        assert log is not None
+        out = []
+        for row, i, k, prediction in zip(batch.rows, batch.row_of, batch.row_index,
+                                         batch.predictions):
+            if not batch.logged[i]:
+                continue
+            record: dict[str, Any] = {
+                "time": batch.time[i], "request_id": batch.request_id[i], "row": k,
+                "version": batch.version[i], "slot": batch.slot[i],
+                "latency_ms": batch.latency_ms[i], "prediction": prediction}
+            for name in self.config.features:
+                value = row.get(name)
+                if name in log.redact:
+                    value = redacted(value, log.redaction)
+                    if value is None:
+                        continue
+                record[name] = value
+            out.append(record)
+        return out
+
+    async def feedback(self, items: list[LabelItem]) -> FeedbackResult:
+        """Labels posted back (the Router checked the credential and the items): each
+        joins its answered prediction in every quality monitor; all go to the label log."""
+        now = time.time()
+        result = FeedbackResult()
+        for item in items if self.qualities else ():  # no quality monitor: only kept
+            outcomes = {q.watch.label(item.request_id, item.row, float(item.label), now)
+                        for q in self.qualities.values()}
+            if "accepted" in outcomes:
+                result.accepted += 1
+            elif "duplicate" in outcomes:
+                result.duplicates += 1
+            else:
+                result.unknown += 1
+        if self.labels is not None:
+            dropped = self.labels.stats.dropped
+            self.labels.add([{"time": now, "request_id": i.request_id, "row": i.row,
+                              "label": float(i.label)} for i in items])
+            result.dropped = self.labels.stats.dropped - dropped
+            result.stored = len(items) - result.dropped
+        for k in ("accepted", "duplicates", "unknown", "stored", "dropped"):
+            setattr(self.feedback_total, k,
+                    getattr(self.feedback_total, k) + getattr(result, k))
+        self._start()
+        return result
+
+    def __del__(self) -> None:
+        """A replica shutting down (redeploy, retire) writes what it still buffers."""
+        for log in (self.predictions, self.labels):
+            if log is not None:
+                try:
+                    log.flush(time.time())
+                except Exception:  # flush counts its own failures; never block shutdown
+                    pass
+
+    def _start(self) -> None:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._work())
-        return len(rows)
 
     async def status(self, since: float = 0.0) -> MonitorStatus:
         """What `lifecycle status` and the rollout controller read (on the event loop, so
         it never reads a window while a batch is being added)."""
-        return MonitorStatus(observed_rows=self.observed_rows,
-                             monitors={n: w.summary(since) for n, w in self.watches.items()},
-                             events=list(self.events)[-20:])
+        log = self.predictions
+        return MonitorStatus(
+            observed_rows=self.observed_rows,
+            monitors={**{n: w.summary(since) for n, w in self.watches.items()},
+                      **{n: q.summary(since) for n, q in self.qualities.items()}},
+            events=list(self.events)[-20:],
+            predictions_log=None if log is None else LogSummary(
+                written=log.stats.written, dropped=log.stats.dropped,
+                failed_writes=log.stats.failed_writes, last_error=log.stats.last_error),
+            labels=self.feedback_total)
 
     # --- detection ----------------------------------------------------------------------
     async def _work(self) -> None:
         while True:
             now = time.time()
             busy = False
+            for log in (self.predictions, self.labels):
+                if log is not None and log.due(now):  # written in a thread: never blocks
+                    await asyncio.to_thread(log.flush, now)
+            for q in list(self.qualities.values()):
+                try:
+                    closed_windows = q.watch.take(now)
+                except ValueError as exc:  # labels the metric cannot take: said, not fatal
+                    self._note(q, "quality_failed", reason=str(exc))
+                    continue
+                for closed in closed_windows:
+                    busy = True
+                    await self._record_quality(q, closed)
             for w in list(self.watches.values()):
                 w.buffer.tick(now)
                 window = w.buffer.take()
@@ -229,6 +400,31 @@ class Monitor:
             for action in w.actions:
                 await asyncio.to_thread(self._act, w, action, record)
 
+    async def _record_quality(self, q: Quality, window: Any) -> None:
+        record = WindowRecord(
+            monitor=q.name, window=window.index, opened=window.opened, closed=window.closed,
+            closed_by=window.reason, flagged=bool(window.dropped), kind="quality",
+            rows=window.labels, version=window.version, values=window.values,
+            slices=window.slices, estimated=window.estimated or None,
+            dropped=window.dropped or None)
+        q.results.append(record)
+        self.m_windows.inc(tags={"monitor": q.name,
+                                 "outcome": "flagged" if record.flagged else "clean"})
+        for name, values in {"all": window.values, **window.slices}.items():
+            for metric, value in values.items():
+                if value is not None:
+                    self.m_quality.set(value, tags={"monitor": q.name, "metric": metric,
+                                                    "version": window.version,
+                                                    "slice": name})
+        for metric, value in (window.estimated or {}).items():  # estimated_auc, ...
+            if value is not None:
+                self.m_quality.set(value, tags={"monitor": q.name, "metric": metric,
+                                                "version": window.version, "slice": "all"})
+        await asyncio.to_thread(self._journal, "monitor_window", **record.journal_fields())
+        if record.flagged:
+            for action in q.actions:
+                await asyncio.to_thread(self._act, q, action, record)
+
     def _journal(self, event: str, **fields: Any) -> None:
         if self.journal is None:
             return
@@ -237,12 +433,12 @@ class Monitor:
         except Exception:  # the journal must not stop the monitor
             traceback.print_exc()
 
-    def _note(self, w: Watch, event: str, **fields: Any) -> None:
+    def _note(self, w: Acting, event: str, **fields: Any) -> None:
         self.events.append(MonitorEvent(event=event, monitor=w.name, time=time.time(),
                                         **fields))
         self._journal(f"monitor_{event}", monitor=w.name, **fields)
 
-    def _act(self, w: Watch, action: str, window: WindowRecord) -> None:
+    def _act(self, w: Acting, action: str, window: WindowRecord) -> None:
         """One action for one flagged window (in a thread: delivery may retry)."""
         reason = _reason(w, window)
         outcome: dict[str, Any] = {}
@@ -277,7 +473,7 @@ class Monitor:
             return "no rollout controller: nothing to roll back"
         return str(ray.get(controller.send.remote(command, reason), timeout=30))
 
-    def _retrain(self, w: Watch, reason: str) -> dict[str, Any]:
+    def _retrain(self, w: Acting, reason: str) -> dict[str, Any]:
         retrain = self.config.retrain
         if retrain is None or w.limiter is None or w.params.retrain is None:
             return {"started": False, "why": "this deploy carries no plan to retrain from"}
@@ -296,6 +492,27 @@ class Monitor:
                 "recent_data_s": recent}
 
 
+def _kept(old: ParquetLog | None, new: ParquetLog | None) -> ParquetLog | None:
+    if old is None or new is None:
+        if old is not None:
+            old.flush(time.time())
+        return new
+    same = all(getattr(old, f) == getattr(new, f) for f in (
+        "store", "folder", "flush_rows", "flush_interval_s", "max_buffered", "retention_s",
+        "partition_by_version", "columns"))
+    if same:
+        return old
+    old.flush(time.time())
+    return new
+
+
+def _replica() -> str:
+    try:
+        return str(serve.get_replica_context().replica_id.unique_id)
+    except Exception:  # outside a replica
+        return "monitor"
+
+
 def _local_copy(spec: WatchConfig) -> str:
     """The saved detector's folder: where the monitor stage wrote it when this node can
     see it, else downloaded from the MLflow run it was logged to (a remote cluster)."""
@@ -303,6 +520,7 @@ def _local_copy(spec: WatchConfig) -> str:
 
     from .detectors import MANIFEST
 
+    assert spec.path is not None  # a detector monitor's folder
     if os.path.exists(os.path.join(spec.path, MANIFEST)) or not spec.artifact_uri:
         return spec.path
     import mlflow
@@ -311,7 +529,14 @@ def _local_copy(spec: WatchConfig) -> str:
                                                    tracking_uri=spec.tracking_uri))
 
 
-def _reason(w: Watch, window: WindowRecord) -> str:
+def _reason(w: Acting, window: WindowRecord) -> str:
+    if window.kind == "quality":
+        broken = ", ".join(f"{m} {window.values.get(m) if window.values else None:.3g}"
+                           for m in window.dropped or [])
+        return (f"{w.name} (quality): version {window.version}'s {broken} over "
+                f"{window.rows} labelled predictions break the monitor's bound "
+                f"(window {window.window})")
+    assert isinstance(w, Watch)
     if window.online and window.detections:
         first = window.detections[0]
         return (f"{w.name} ({w.fitted.kind}, online): drift detected {window.detection_count}"

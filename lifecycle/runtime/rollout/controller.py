@@ -94,6 +94,14 @@ class RolloutController:
         self.wake.set()
         return f"{kind.value} requested"
 
+    def superseded(self, run_id: str) -> None:
+        """A new run deploys this application: this rollout ends here (journaled; the
+        caller then stops the actor)."""
+        with self.lock:
+            step, phase = self.state.step, self.state.phase
+        if not phase.ended:
+            self._journal("rollout_superseded", by_run=run_id, step=step, phase=phase.value)
+
     def wait_live(self, timeout_s: float = 300.0) -> RolloutStatus:
         """Return once the first step's weights are live (or the rollout ended)."""
         deadline = time.monotonic() + timeout_s

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from ...plan import RolloutGateParams
 from ...stats import (
     Verdict,
+    auc_variance,
     boundaries,
     conditional_step,
+    estimate_interval,
     mean_interval,
     rate_bounds,
     verdict_of,
@@ -85,6 +87,8 @@ def check(gate: RolloutGateParams, live: Live, confidence: float,
           memory: GateMemory | None = None) -> tuple[GateCheck, GateMemory | None]:
     """One gate's value and verdict on the step's evidence so far; a gate vs stable also
     returns what it carries to the next look."""
+    if gate.metric.startswith(("live_", "estimated_")):  # labels, absolute or vs stable
+        return _quality(gate, live, confidence), None
     if gate.vs == "stable":
         return _versus_stable(gate, live, confidence, memory or GateMemory())
     if gate.metric == "shadow_diff":
@@ -197,6 +201,63 @@ def _shadow_diff(gate: RolloutGateParams, live: Live, confidence: float) -> Gate
             else "inconclusive"
     return GateCheck(gate=gate, value=value, verdict=verdict, interval=interval,
                      detail=f"mean |candidate - stable| over {n} copies")
+
+
+MIN_LABELS = 30  # live quality is judged on at least this many labelled predictions
+
+
+def _quality(gate: RolloutGateParams, live: Live, confidence: float) -> GateCheck:
+    """Live quality from labels posted back (live_*), or the estimate from calibrated
+    probabilities (estimated_*), of the candidate's predictions answered in the step;
+    vs stable: the difference from the stable version's over the same window."""
+    watched = live.monitors.get(gate.monitor or "")
+    quality = (watched.quality if watched is not None else None) or {}
+    estimated = gate.metric.startswith("estimated_")
+    name = gate.metric.removeprefix("live_")
+
+    def value_of(version: str | None) -> tuple[float | None, int, int]:
+        q = quality.get(version or "")
+        if q is None:
+            return None, 0, 0
+        if estimated:
+            return q.estimated.get(gate.metric), q.predictions, 0
+        return q.values.get(name), q.labels, q.positives
+
+    value, n, n_pos = value_of(live.candidate)
+    needed = MIN_LABELS if not estimated else MIN_REQUESTS
+    if value is None or n < needed:
+        what = "predictions" if estimated else "labelled predictions"
+        return GateCheck(gate=gate, value=value, verdict="inconclusive",
+                         detail=f"{n} of the {needed} {what} it needs")
+    if gate.vs is None:
+        verdict = "failed" if gate.breaks(value) else "passed"
+        return GateCheck(gate=gate, value=value, verdict=verdict,
+                         detail=f"{value:.4g} on {n} {'predictions' if estimated else 'labels'}")
+    stable, m, m_pos = value_of(live.stable)
+    if stable is None or m < needed:
+        return GateCheck(gate=gate, value=value, verdict="inconclusive",
+                         detail="too few labelled predictions of the stable version")
+    allowed = gate.max_decrease if gate.max_decrease is not None else -(gate.max_increase or 0)
+    diff = value - stable  # higher is better for the metrics that take max_decrease
+    variance = _quality_variance(name, value, n, n_pos) + \
+        _quality_variance(name, stable, m, m_pos)
+    low, high = estimate_interval(diff, variance, confidence, allowed ** 2)
+    if gate.max_decrease is not None:
+        verdict = "failed" if high < -allowed else "passed" if low >= -allowed \
+            else "inconclusive"
+    else:  # rmse / mae: lower is better
+        verdict = "failed" if low > -allowed else "passed" if high <= -allowed \
+            else "inconclusive"
+    return GateCheck(gate=gate, value=diff, verdict=verdict, interval=(low, high),
+                     detail=f"candidate {value:.4g} on {n}, stable {stable:.4g} on {m}")
+
+
+def _quality_variance(metric: str, value: float, n: int, positives: int) -> float:
+    if metric == "auc":  # Hanley-McNeil, on the classes of these labels
+        return auc_variance(value, positives, n - positives)
+    if metric in ("accuracy", "f1", "precision", "recall"):
+        return max(value * (1 - value), 0.01) / max(n, 1)
+    return max(value * value, 1e-6) / max(n, 1)  # rmse / mae: a relative spread
 
 
 def _monitor(gate: RolloutGateParams, live: Live) -> GateCheck:

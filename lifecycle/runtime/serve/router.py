@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import hmac
 import json
 import random
 import time
@@ -38,6 +39,7 @@ from starlette.responses import Response
 from ..contract import (
     FUSED_SCORING_THREADS,
     ROUTER,
+    AnsweredBatch,
     AppArgs,
     MonitorFeed,
     ReplicaReport,
@@ -48,7 +50,16 @@ from ..contract import (
     Slot,
 )
 from ..evidence import Tally
-from .requests import BadRequest, bucket, choose, rows_of, shadow_room, sticky_value
+from ..secrets import resolve_secret
+from .requests import (
+    BadRequest,
+    bucket,
+    choose,
+    labels_of,
+    rows_of,
+    shadow_room,
+    sticky_value,
+)
 
 LATENCY_BUCKETS_MS = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
                       5000.0]
@@ -85,7 +96,8 @@ class Router:
         self.shadow_records: collections.deque[ShadowRecord] = collections.deque(maxlen=20)
         self._tasks: set[asyncio.Task[None]] = set()
         self.monitor = monitor
-        self.monitor_rows: list[dict[str, Any]] = []  # rows answered, not yet sent
+        self.feeding = _Feed()  # answered requests, not yet sent to the Monitor
+        self.feedback_secret: str | None = None
         self.monitor_flushed = time.monotonic()
         self.monitor_pending = 0
         self.monitor_counts = MonitorFeed()
@@ -121,6 +133,7 @@ class Router:
             "capacity": {k: v for k, v in c.capacity.items() if k in slots}})
         self.slot_version.update({s: m.version or "?" for s, m in c.models.items()
                                   if s in slots})
+        self.feedback_secret = resolve_secret(c.feedback_token)
         self._push_soon()  # the controller waits for every replica to report this config
 
     def _load(self, c: RouterConfig) -> None:
@@ -142,6 +155,8 @@ class Router:
         t0 = time.perf_counter()
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         self._start_pushing()
+        if request.url.path.rstrip("/").endswith("/feedback"):
+            return await self._feedback(request, rid)
         if request.method != "POST":
             self.bad_requests += 1
             return _error(405, rid, f"{request.method} is not served here",
@@ -175,9 +190,10 @@ class Router:
                           {"X-Model-Version": version, "X-Model-Slot": slot.value})
         finally:
             self.in_flight[slot] -= 1
-        self._record(slot, version, (time.perf_counter() - t0) * 1000, ok=True)
+        ms = (time.perf_counter() - t0) * 1000
+        self._record(slot, version, ms, ok=True)
         self._maybe_shadow(slot, rows, predictions, version)
-        self._to_monitor(rows)
+        self._to_monitor(rid, slot, version, ms, rows, predictions)
         return Response(json.dumps({"predictions": predictions, "model": self.args.model,
                                     "model_version": version, "slot": slot.value,
                                     "request_id": rid}, separators=(",", ":")),
@@ -226,26 +242,74 @@ class Router:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _to_monitor(self, rows: list[dict[str, Any]]) -> None:
-        """Rows answered go to the Monitor in batches, fire-and-forget: the caller never
-        waits for it, and when MONITOR_MAX_PENDING batches are in flight the batch is
-        dropped and counted (the monitor samples; serving never slows)."""
-        if self.monitor is None:
+    def _to_monitor(self, rid: str, slot: Slot, version: str, ms: float,
+                    rows: list[dict[str, Any]], predictions: list[float]) -> None:
+        """Answered requests go to the Monitor in batches, fire-and-forget: the caller
+        never waits for it, and when MONITOR_MAX_PENDING batches are in flight the batch
+        is dropped and counted (the monitor samples; serving never slows). Which go:
+        every one when monitors watch the traffic, else only those the log samples."""
+        feed = self.config.feed
+        if self.monitor is None or feed == "none":
             return
-        self.monitor_rows.extend(rows)
-        now = time.monotonic()
-        if len(self.monitor_rows) < MONITOR_BATCH_ROWS and \
-                now - self.monitor_flushed < MONITOR_BATCH_S:
+        logged = self.config.log_sample > 0 and random.random() < self.config.log_sample
+        if feed == "sampled" and not logged:
             return
-        batch, self.monitor_rows, self.monitor_flushed = self.monitor_rows, [], now
+        self.feeding.add(time.time(), rid, version, slot.value, ms, logged, rows,
+                         predictions)
+        if self.feeding.size >= MONITOR_BATCH_ROWS or \
+                time.monotonic() - self.monitor_flushed >= MONITOR_BATCH_S:
+            self._flush_feed()
+
+    def _flush_feed(self) -> None:
+        """Send what the feed holds (also from the push loop: a last partial batch is
+        never left waiting for the next request)."""
+        if not self.feeding.size:
+            return
+        batch, self.feeding, self.monitor_flushed = self.feeding, _Feed(), time.monotonic()
         if self.monitor_pending >= MONITOR_MAX_PENDING:
-            self.monitor_counts.dropped_rows += len(batch)
+            self.monitor_counts.dropped_rows += batch.size
             return
         self.monitor_pending += 1
-        self.monitor_counts.sent_rows += len(batch)
-        self._spawn(self._observe(batch))
+        self.monitor_counts.sent_rows += batch.size
+        self._spawn(self._observe(batch.batch()))
 
-    async def _observe(self, batch: list[dict[str, Any]]) -> None:
+    async def _feedback(self, request: Request, rid: str) -> Response:
+        """POST {route_prefix}/feedback {"labels": [{"request_id", "label", "row"?}]}:
+        changes what lifecycle decides (live quality, gates), so it needs the
+        application's credential: 401 without it. The model path is never touched."""
+        if request.method != "POST":
+            return _error(405, rid, f"{request.method} is not served here",
+                          'POST {"labels": [{"request_id": ..., "label": ...}]}',
+                          {"Allow": "POST"})
+        given = request.headers.get("authorization", "")
+        if self.feedback_secret is None:  # no credential can be right: still a 401
+            return _error(401, rid, "this application has no feedback credential set",
+                          "set the environment variable serve.feedback.token names (default "
+                          "LIFECYCLE_FEEDBACK_TOKEN) where the application runs, and redeploy",
+                          {"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(given.encode(), f"Bearer {self.feedback_secret}".encode()):
+            return _error(401, rid, "a feedback post needs the application's credential",
+                          "send Authorization: Bearer <token> (serve.feedback.token)",
+                          {"WWW-Authenticate": "Bearer"})
+        try:
+            items = labels_of(json.loads(await request.body()))
+        except ValueError as exc:
+            message = str(exc) if isinstance(exc, BadRequest) else "the body is not valid JSON"
+            hint = exc.hint if isinstance(exc, BadRequest) else \
+                '{"labels": [{"request_id": "...", "label": 1}]}'
+            return _error(400, rid, message, hint)
+        if self.monitor is None:
+            return _error(409, rid, "this application keeps no labels",
+                          "add a monitor of kind: quality, or serve.logging, and redeploy")
+        try:
+            result = await self.monitor.feedback.remote(items)
+        except Exception as exc:  # nothing was kept: the caller retries the same post
+            return _error(503, rid, f"the Monitor did not take the labels ({type(exc).__name__})",
+                          "post them again (a repeat is counted as a duplicate, never twice)")
+        return Response(result.model_dump_json(), media_type="application/json",
+                        headers={"X-Request-Id": rid})
+
+    async def _observe(self, batch: AnsweredBatch) -> None:
         try:
             assert self.monitor is not None
             await self.monitor.observe.remote(batch)
@@ -315,6 +379,9 @@ class Router:
     async def _push_every(self) -> None:
         while True:
             await self._push()
+            if self.monitor is not None and \
+                    time.monotonic() - self.monitor_flushed >= MONITOR_BATCH_S:
+                self._flush_feed()
             await asyncio.sleep(PUSH_S)
 
     def report(self) -> ReplicaReport:
@@ -352,6 +419,44 @@ class Router:
             await self.collector.push.remote(self.report())
         except Exception:
             self.collector = None  # gone (its node lost): found or made again next time
+
+
+class _Feed:
+    """Answered requests gathered for the Monitor, column by column (cheap per request)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.time: list[float] = []
+        self.request_id: list[str] = []
+        self.version: list[str] = []
+        self.slot: list[str] = []
+        self.latency_ms: list[float] = []
+        self.logged: list[bool] = []
+        self.rows: list[dict[str, Any]] = []
+        self.row_of: list[int] = []
+        self.row_index: list[int] = []
+        self.predictions: list[float] = []
+
+    def add(self, t: float, rid: str, version: str, slot: str, ms: float, logged: bool,
+            rows: list[dict[str, Any]], predictions: list[float]) -> None:
+        i = len(self.time)
+        self.time.append(t)
+        self.request_id.append(rid)
+        self.version.append(version)
+        self.slot.append(slot)
+        self.latency_ms.append(ms)
+        self.logged.append(logged)
+        self.rows.extend(rows)
+        self.row_of.extend([i] * len(rows))
+        self.row_index.extend(range(len(rows)))
+        self.predictions.extend(predictions)
+        self.size += len(rows)
+
+    def batch(self) -> AnsweredBatch:
+        return AnsweredBatch.model_construct(
+            time=self.time, request_id=self.request_id, version=self.version, slot=self.slot,
+            latency_ms=self.latency_ms, logged=self.logged, rows=self.rows,
+            row_of=self.row_of, row_index=self.row_index, predictions=self.predictions)
 
 
 def _replica_id() -> str:

@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..contract import FeatureCheck, ModelConfig
-
-ARROW_TYPES = {"float": "float64", "int": "int64", "bool": "bool_", "string": "string"}
+from ..contract import ARROW_TYPES, FeatureCheck, ModelConfig
 
 
 class Scorer:

@@ -9,6 +9,7 @@ from lifecycle.runtime.serve.requests import (
     BadRequest,
     bucket,
     choose,
+    labels_of,
     rows_of,
     shadow_room,
     sticky_value,
@@ -114,3 +115,30 @@ def test_values_outside_the_contracts_range_are_a_400(row: dict[str, object],
 def test_the_range_bounds_themselves_are_accepted() -> None:
     rows = [{"amount": 0, "hour": 0}, {"amount": 10_000.0, "hour": 23}]
     assert rows_of({"rows": rows}, RANGED) == rows
+
+
+def test_labels_of_a_feedback_post() -> None:
+    items = labels_of({"labels": [{"request_id": "a", "label": 1},
+                                  {"request_id": "b", "label": True, "row": 2},
+                                  {"request_id": "c", "label": 0.25}]})
+    assert [(i.request_id, i.label, i.row) for i in items] == [
+        ("a", 1, 0), ("b", 1, 2), ("c", 0.25, 0)]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({}, "non-empty list 'labels'"),
+    ({"labels": []}, "non-empty list 'labels'"),
+    ([{"request_id": "a", "label": 1}], "non-empty list 'labels'"),
+    ({"labels": [{"request_id": "a", "label": 1}, 3]}, r"labels\[1\] is not an object"),
+    ({"labels": [{"request_id": "a", "label": 1, "x": 2}]}, "unknown key 'x'"),
+    ({"labels": [{"label": 1}]}, r"labels\[0\]: request_id must be"),
+    ({"labels": [{"request_id": "", "label": 1}]}, "request_id must be"),
+    ({"labels": [{"request_id": "a", "label": "fraud"}]}, "label must be a number"),
+    ({"labels": [{"request_id": "a", "label": float("nan")}]}, "label must be a number"),
+    ({"labels": [{"request_id": "a", "label": 1, "row": -1}]}, "row must be"),
+    ({"labels": [{"request_id": "a", "label": 1, "row": True}]}, "row must be"),
+    ({"labels": [{"request_id": "a", "label": 1}] * 10_001}, "at most 10000"),
+])
+def test_a_malformed_label_is_a_400_naming_it(body: object, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        labels_of(body)
