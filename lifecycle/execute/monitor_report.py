@@ -75,7 +75,8 @@ def write(collected: Collected, out_dir: str) -> dict[str, Any]:
     from ..runtime.monitor.histograms import counts, edges_of, labels
 
     os.makedirs(out_dir, exist_ok=True)
-    sections, charts = [], []
+    sections: list[str] = []
+    charts: list[str] = []
     for name in sorted(set(collected.windows) | set(collected.fitted)):
         records = collected.windows.get(name, [])
         if records and records[0].get("kind") == "quality":
