@@ -46,6 +46,7 @@ def register_model(tmp: Path) -> tuple[str, str]:
     """Train and register the fraud model once (small settings); returns (uri, version)."""
     tracking = f"sqlite:///{tmp}/mlflow.db"
     cmd = [sys.executable, "-m", "lifecycle", "run", "specs/fraud.yaml", "~tune", "~serve",
+           "~monitors.2",
            "train.config.epochs=1", "evaluate.gates=[{metric: auc, min: 0.5}]",
            "--store", str(tmp / "store"), "--tracking-uri", tracking]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.integration
 FRAUD = ROOT / "specs" / "fraud.yaml"
 # these tests are about training and registration: serving is tested in test_serve.py
 SMALL = ["train.config.epochs=3", "train.config.hidden=16", "train.config.lr=0.02",
-         "train.config.batch_size=64", "~serve"]
+         "train.config.batch_size=64", "~serve",
+         "~monitors.2"]  # live-quality reads served predictions
 TRAIN_ONLY = SMALL + ["~tune"]
 
 

@@ -36,6 +36,7 @@ TRAIN = ["train.config.epochs=2", "train.config.hidden=16", "train.config.lr=0.0
 SERVE = ["serve.autoscaling=null", "serve.replicas=1", "serve.resources.num_cpus=0.2",
          "monitors.0.on_drift=[alert]"]  # the monitor tests below block and roll back
 ROWS = make(200, seed=5).drop_columns(["is_fraud"]).to_pylist()
+NOT_SERVED = ["~serve", "~monitors.2"]  # train and register only (live-quality needs serve)
 
 
 # what the controller journals besides its decisions: its state and what each look saw
@@ -59,7 +60,7 @@ def world(ray_session: str, serve_port: int, tmp_path_factory: pytest.TempPathFa
                          tracking_uri=f"sqlite:///{tmp}/mlflow.db", spec_path=str(FRAUD),
                          show_progress=False, serve_host="127.0.0.1", serve_port=serve_port,
                          serve_timeout_s=240)
-    first = run_plan(compile_spec(FRAUD, data + TRAIN + ["~serve"]), options)
+    first = run_plan(compile_spec(FRAUD, data + TRAIN + NOT_SERVED), options)
     assert first.exit_code == ExitCode.OK, first.message
     from mlflow.tracking import MlflowClient
 
@@ -231,7 +232,7 @@ def test_healthy_canary_walks_every_step_and_becomes_champion(world: dict[str, A
 def test_failing_canary_is_rolled_back_with_the_reason(world: dict[str, Any]) -> None:
     faulty = ["train.config.hidden=8", "train.config.serve_fault={error_rate: 0.5}"]
     # train and register first, without traffic; the full plan below reuses those stages
-    trained = run_plan(compile_spec(FRAUD, world["data"] + TRAIN + faulty + ["~serve"]),
+    trained = run_plan(compile_spec(FRAUD, world["data"] + TRAIN + faulty + NOT_SERVED),
                        world["options"])
     assert trained.exit_code == ExitCode.OK, trained.message
     plan = compile_spec(FRAUD, world["data"] + TRAIN + SERVE + faulty + [
