@@ -45,7 +45,7 @@ def train_once(use_gpu: bool, args: argparse.Namespace, store: str) -> dict[str,
     from lifecycle.execute.context import StageContext
     from lifecycle.execute.executors import data, train
     from lifecycle.execute.options import RunOptions
-    from lifecycle.execute.storage import Store
+    from lifecycle.store import Store
 
     plan = compile_plan(["~tune", f"train.scaling.use_gpu={str(use_gpu).lower()}",
                          f"train.scaling.num_workers={args.workers}",

@@ -96,15 +96,16 @@ def serving(args: argparse.Namespace, tmp: Path, entries: list[dict[str, Any]],
 
     from examples.fraud.make_data import make
     from lifecycle.execute.executors.deploy import application_config
+    from lifecycle.runtime.contract import MonitorConfig, Slot
     from lifecycle.runtime.serve import control
 
     tracking, version = register_model(tmp)
     port = 8124
     start_serve(port)
     rows = make(2000, seed=9).drop_columns(["is_fraud"]).to_pylist()
-    versions = {"stable": None, "candidate": version}
+    versions = {Slot.STABLE: None, Slot.CANDIDATE: version}
     on = application_config(plan.serve_config, "fraud-detector", versions, tracking,
-                            {"monitors": entries, "max_queued_windows": 2})
+                            MonitorConfig.model_validate({"monitors": entries}))
     on["name"], on["route_prefix"] = APP, "/bench"
     off = {**on, "args": {**on["args"], "monitor": False},
            "deployments": [d for d in on["deployments"] if d["name"] != "Monitor"]}

@@ -11,7 +11,7 @@ from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from lifecycle.runtime.serve.app import ModelServer
+from lifecycle.runtime.serve.model import ModelServer
 
 
 @serve.deployment(name="Ingress")

@@ -47,7 +47,8 @@ def register_model(tmp: Path) -> tuple[str, str]:
     from examples.approvers.sign import sign_copy
 
     tracking = f"sqlite:///{tmp}/mlflow.db"
-    small = ["~tune", "~serve", "train.config.epochs=1", "evaluate.gates=[{metric: auc, min: 0.5}]"]
+    small = ["~tune", "~serve", "~monitors.2", "train.config.epochs=1",
+             "evaluate.gates=[{metric: auc, min: 0.5}]"]
     spec = sign_copy(ROOT / "specs/fraud.yaml", tmp / "approved", small)  # approved as run
     cmd = [sys.executable, "-m", "lifecycle", "run", str(spec), *small,
            "--store", str(tmp / "store"), "--tracking-uri", tracking]
@@ -137,6 +138,7 @@ def main() -> None:
     from examples.fraud.make_data import make
     from lifecycle.api import compile_spec
     from lifecycle.execute.executors.deploy import application_config
+    from lifecycle.runtime.contract import Slot
     from lifecycle.runtime.serve import control
 
     port = 8123
@@ -144,13 +146,13 @@ def main() -> None:
     rows = make(500, seed=9).drop_columns(["is_fraud"]).to_pylist()
     small = ["serve.autoscaling=null", "serve.replicas=1", "serve.resources.num_cpus=0.3"]
     plan = compile_spec(sign_copy(ROOT / "specs/fraud.yaml", tmp / "approved", small), small)
-    versions = {"stable": version, "candidate": version}
+    versions = {Slot.STABLE: version, Slot.CANDIDATE: version}
     ours = application_config(without_monitor(plan.serve_config or {}), "fraud-detector",
                               versions, tracking)
     ours["name"], ours["route_prefix"] = OURS_APP, "/ours"
 
     def shadow_counts() -> dict[str, int]:
-        return control.router(OURS_APP).stats.remote().result()["shadow"]  # type: ignore[no-any-return]
+        return control.router(OURS_APP).stats.remote().result().shadow.model_dump()  # type: ignore[no-any-return]
 
     def set_router(weights: dict[str, float], shadow: dict[str, Any] | None) -> None:
         for d in ours["deployments"]:

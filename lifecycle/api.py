@@ -13,6 +13,11 @@
     diff_git(rev, paths)        -> DiffReport         the working tree against a revision
     prometheus_rules(plan)      -> str                its SLOs as Prometheus rules (YAML)
     grafana_dashboard(plan)     -> dict               its Grafana dashboard (JSON model)
+    serve_status / rollout_command / retire / rollout_simulate / monitor_report
+                                                      operating a deployed application
+    prediction_logs(spec, ...)  -> pyarrow.Table      the sampled prediction log
+    feedback_file(spec, labels) -> BulkFeedback       late labels joined with the log
+    served_history(spec, at)    -> dict               what served when (the journals)
 
 A façade: each function is a call into the package that does the work (compile, diff,
 load, execute), imported where it is used so `lifecycle validate` pays only for what it
@@ -54,18 +59,22 @@ __all__ = [
     "diff_files",
     "diff_git",
     "diff_schema",
+    "feedback_file",
     "grafana_dashboard",
     "load_plan",
     "monitor_report",
     "plan_from_json",
     "policy_dirs",
+    "prediction_logs",
     "prometheus_rules",
     "retire",
     "rollout_command",
+    "rollout_simulate",
     "run_plan",
     "run_spec",
     "run_status",
     "serve_status",
+    "served_history",
     "spec_schema",
     "today",
     "validate",
@@ -215,7 +224,7 @@ def run_spec(path: str | Path, overrides: list[str] | tuple[str, ...], options: 
 def run_status(options: RunOptions) -> list[dict[str, Any]]:
     """Every run in the store with its stages, newest last (from the journals)."""
     from .execute.status import run_summaries
-    from .execute.storage import Store
+    from .store import Store
 
     return run_summaries(Store(options.resolved_store()))
 
@@ -244,15 +253,97 @@ def rollout_command(target: str | Path, command: str, address: str | None = None
 
 
 def retire(target: str | Path, address: str | None = None,
-           tracking_uri: str | None = None, drain_s: float | None = None) -> dict[str, Any]:
+           tracking_uri: str | None = None, drain_s: float | None = None,
+           options: RunOptions | None = None) -> dict[str, Any]:
+    """Stop the rollout, delete the application, tag its versions retired, and journal
+    it in the run that deployed it (`lifecycle history` shows it)."""
     from .compile.served import application_of
-    from .execute import serving
+    from .execute import groundtruth, serving
+    from .store import Store
 
     served = application_of(target)
     serving.attach(address)
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    return serving.retire(served.application, served.model or served.application, uri,
+    done = serving.retire(served.application, served.model or served.application, uri,
                           served.archive, served.drain_s if drain_s is None else drain_s)
+    store = Store((options or RunOptions()).resolved_store())
+    done["journaled_in"] = groundtruth.record_retirement(store, served.application, done)
+    return done
+
+
+def rollout_simulate(target: str | Path, overrides: list[str] | tuple[str, ...] = (),
+                     traffic: float | None = None, scenarios: list[str] | None = None,
+                     repetitions: int = 200, seed: int = 0, replay: str | None = None,
+                     store: str | None = None, error_rate: float = 0.005,
+                     latency_ms: float = 10.0, allow_protected_overrides: bool = False) -> Any:
+    """The spec's rollout decisions on seeded synthetic traffic, or (replay) on a past
+    rollout's recorded observations. Imports no Ray. An analysis, like `plan`: a spec
+    that fails policy rules is still simulated (the rules do not change what the rollout
+    decides); one that does not compile is refused."""
+    from .compile.validate import refusal
+    from .execute import simulation
+    from .plan.judging import DEFAULT_TRAFFIC
+    from .store import Store
+
+    result = validate_one(target, overrides,
+                          allow_protected_overrides=allow_protected_overrides)
+    if result.plan is None:
+        raise refusal(result, target)
+    plan = result.plan
+    if replay is not None:
+        return simulation.replay(plan, Store(RunOptions(store=store).resolved_store()),
+                                 replay)
+    stage = next((s for s in plan.stages if s.kind == "rollout"), None)
+    rps = traffic or (stage.traffic if stage is not None else None) or DEFAULT_TRAFFIC
+    return simulation.simulate(plan, rps, scenarios or ["healthy", "errors:+2pt"],
+                               repetitions, seed, error_rate, latency_ms)
+
+
+def prediction_logs(target: str | Path, since: float | None = None,
+                    version: str | None = None, options: RunOptions | None = None) -> Any:
+    """The sampled prediction log of a spec's application (serve.logging), as one Arrow
+    table: the rows since a moment (epoch seconds), of one model version."""
+    from .compile.served import application_of
+    from .execute import groundtruth
+    from .store import Store
+
+    store = Store((options or RunOptions()).resolved_store())
+    return groundtruth.read_logs(store, application_of(target).application, since, version)
+
+
+def feedback_file(target: str | Path, labels: str, options: RunOptions | None = None) -> Any:
+    """Labels that arrived late (Parquet or CSV: request_id, label[, row]), kept in the
+    label log and joined with the prediction log: the spec's quality metrics per model
+    version and slice (a groundtruth.BulkFeedback)."""
+    import time
+
+    from .compile.served import served_plan
+    from .execute import groundtruth
+    from .store import Store
+
+    store = Store((options or RunOptions()).resolved_store())
+    return groundtruth.bulk_feedback(store, served_plan(target), labels, time.time())
+
+
+def served_history(target: str | Path, at: float | None = None,
+                   options: RunOptions | None = None) -> dict[str, Any]:
+    """Which version held which alias and traffic share, and the rollout decisions: the
+    whole history of the application, or (at) the state at one moment."""
+    from .compile.served import application_of
+    from .execute import groundtruth
+    from .store import Store
+
+    application = application_of(target).application
+    store = Store((options or RunOptions()).resolved_store())
+    events = groundtruth.history(store, application)
+    if not events:
+        raise InputError(f"no deploys of '{application}' in {store.uri}", problems=(Problem(
+            "history.none", f"no deploys of '{application}' in the store", "", Location(),
+            "run the spec first, or pass --store where its runs are"),))
+    out: dict[str, Any] = {"application": application, "events": events}
+    if at is not None:
+        out["at"] = groundtruth.served_at(events, at)
+    return out
 
 
 def monitor_report(target: str | Path, out_dir: str | None = None,
@@ -261,7 +352,7 @@ def monitor_report(target: str | Path, out_dir: str | None = None,
     and log it to the spec's latest MLflow run."""
     from .compile.served import application_of
     from .execute import monitor_report as report
-    from .execute.storage import Store
+    from .store import Store
 
     application = application_of(target).application
     store = Store((options or RunOptions()).resolved_store())

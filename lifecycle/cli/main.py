@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("plan", nargs="?", help="plan.json (default: $LIFECYCLE_PLAN_JSON)")
     _run_options(rp)
     rp.add_argument("--spec-path", default="")
+    rp.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
 
     st = sub.add_parser("status", help="runs and their stages; with SPEC, its deployment: "
                         "versions, weights, rollout step and gate values")
@@ -106,7 +107,30 @@ def _parser() -> argparse.ArgumentParser:
     rt.add_argument("--drain", type=_duration, metavar="DURATION",
                     help="longest wait for requests in flight, e.g. 30s (default: the spec's "
                     "retirement.drain, 5m); new requests get 503 meanwhile")
+    rt.add_argument("--store", help="run store whose journal records the retirement "
+                    "(default: .lifecycle or $LIFECYCLE_STORE)")
     _address(rt)
+
+    ro = sub.add_parser("rollout", help="the rollout's decisions, before deploying")
+    ro_sub = ro.add_subparsers(dest="rollout_command", required=True, metavar="SUBCOMMAND")
+    sim = ro_sub.add_parser(
+        "simulate", help="run the spec's rollout decisions on synthetic traffic (seeded), "
+        "or on a past rollout's recorded observations (--replay RUN)", epilog=EPILOG)
+    sim.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
+    sim.add_argument("--traffic", type=float, default=None, metavar="RPS",
+                     help="requests per second (default: serve.rollout.traffic, else 10)")
+    sim.add_argument("--scenario", action="append", default=None,
+                     help="healthy | errors:+2pt | latency:x1.5 | drift (repeatable; "
+                     "default: healthy and errors:+2pt)")
+    sim.add_argument("-n", "--repetitions", type=int, default=200)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--error-rate", type=float, default=0.005,
+                     help="the stable version's error rate (assumed; default 0.005)")
+    sim.add_argument("--latency-ms", type=float, default=10.0,
+                     help="its median latency (assumed, log-normal; default 10)")
+    sim.add_argument("--replay", metavar="RUN", help="a run id whose rollout to replay")
+    sim.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    _protected(sim)
 
     mo = sub.add_parser("monitor", help="what the monitors saw")
     mo_sub = mo.add_subparsers(dest="monitor_command", required=True, metavar="SUBCOMMAND")
@@ -118,6 +142,33 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder (default: <store>/reports/<name>)")
     rep.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
     rep.add_argument("--no-mlflow", action="store_true", help="do not log it to MLflow")
+
+    lg = sub.add_parser("logs", help="the sampled prediction log (serve.logging) as one "
+                        "Parquet file", epilog=EPILOG)
+    lg.add_argument("target", metavar="SPEC|APP")
+    lg.add_argument("--since", type=_moment, metavar="TIME",
+                    help="rows from then on: an ISO time (2026-11-29T10:00Z) or a duration "
+                    "ago (2h, 3d)")
+    lg.add_argument("--version", help="rows one model version served")
+    lg.add_argument("-o", "--output", required=True, help="Parquet file to write")
+    lg.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+
+    fb = sub.add_parser("feedback", help="labels that arrived late, joined with the "
+                        "prediction log: quality per model version and slice", epilog=EPILOG)
+    fb.add_argument("target", metavar="SPEC")
+    fb.add_argument("labels", metavar="LABELS", help="Parquet or CSV with request_id, label "
+                    "(and row, for a request of several rows)")
+    fb.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    fb.add_argument("--format", choices=["text", "json"], default="text")
+
+    hi = sub.add_parser("history", help="which version held which alias and traffic share, "
+                        "and the rollout decisions between (from the run journals)",
+                        epilog=EPILOG)
+    hi.add_argument("target", metavar="SPEC|APP")
+    hi.add_argument("--at", type=_moment, metavar="TIME",
+                    help="the state at one moment: an ISO time or a duration ago")
+    hi.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    hi.add_argument("--format", choices=["text", "json"], default="text")
 
     d = sub.add_parser(
         "diff", help="what a change does to risk: two specs, two plans, or --git REV",
@@ -166,9 +217,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 def _options(ns: argparse.Namespace) -> RunOptions:
     from ..api import RunOptions
 
+    run_plan = ns.command == "run-plan"  # a Ray Job: a retrain says why in the env
     return RunOptions(store=ns.store, tracking_uri=ns.tracking_uri, force=ns.force,
                       wait=ns.wait, address=getattr(ns, "address", None),
-                      spec_path=getattr(ns, "spec_path", ""))
+                      spec_path=getattr(ns, "spec_path", ""),
+                      run_id=getattr(ns, "run_id", None),
+                      retrain=RunOptions.retrain_from_env() if run_plan else None)
 
 
 def _finish_run(result: RunResult | ExitCode, no_color: bool) -> int:
@@ -256,7 +310,8 @@ def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
     from ..render import make_console
 
-    done = api.retire(ns.target, ns.address, ns.tracking_uri, ns.drain)
+    done = api.retire(ns.target, ns.address, ns.tracking_uri, ns.drain,
+                      api.RunOptions(store=ns.store))
     archived = ", ".join(done["archived_versions"]) or "none"
     drained = done.get("drained")
     drain = "" if not drained else (
@@ -265,6 +320,93 @@ def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     make_console(no_color=ns.no_color).print(
         f"retired {done['application']}: {drain}application "
         f"{'deleted' if done['deleted'] else 'was not deployed'}; versions archived: {archived}")
+    return 0
+
+
+def _moment(text: str) -> float:
+    """An ISO time (a naive one is UTC) or a duration ago, as epoch seconds."""
+    import datetime as dt
+    import time
+
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return time.time() - _duration(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"'{text}' is neither an ISO time (2026-11-29T10:00:00Z) nor a duration "
+                "(90s, 2h, 3d)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
+def cmd_logs(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import pyarrow.parquet as pq
+
+    from .. import api
+    from ..render import make_console
+
+    table = api.prediction_logs(ns.target, ns.since, ns.version, api.RunOptions(store=ns.store))
+    try:
+        pq.write_table(table, ns.output)
+    except OSError as exc:
+        from ..errors import InputError, Location, Problem
+
+        loc = Location(file=ns.output)
+        raise InputError(f"cannot write {ns.output}: {exc}", location=loc, problems=(Problem(
+            "logs.output", f"cannot write {ns.output}", "", loc,
+            "give -o a path in a folder you can write"),)) from None
+    make_console(no_color=ns.no_color).print(f"{table.num_rows} rows written to {ns.output}")
+    return 0
+
+
+def cmd_feedback(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dataclasses import asdict
+
+    from .. import api
+    from ..render import make_console
+    from ..render.serve_text import render_feedback
+
+    done = api.feedback_file(ns.target, ns.labels, api.RunOptions(store=ns.store))
+    if ns.format == "json":
+        print(json.dumps(asdict(done), indent=2, sort_keys=True))
+    else:
+        render_feedback(make_console(no_color=ns.no_color, wrap=True), done)
+    return 0
+
+
+def cmd_history(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from dataclasses import asdict
+
+    from .. import api
+    from ..render import make_console
+    from ..render.serve_text import render_history
+
+    done = api.served_history(ns.target, ns.at, api.RunOptions(store=ns.store))
+    if ns.format == "json":
+        if "at" in done:
+            done["at"] = asdict(done["at"])
+        print(json.dumps(done, indent=2, sort_keys=True, default=str))
+    else:
+        render_history(make_console(no_color=ns.no_color, wrap=True), done)
+    return 0
+
+
+def cmd_rollout_simulate(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console
+    from ..render.rollout_text import render_simulation
+
+    spec, overrides = _one_spec(parser, ns.args)
+    result = api.rollout_simulate(spec, overrides, traffic=ns.traffic,
+                                  scenarios=ns.scenario or ["healthy", "errors:+2pt"],
+                                  repetitions=ns.repetitions, seed=ns.seed,
+                                  replay=ns.replay, store=ns.store,
+                                  error_rate=ns.error_rate, latency_ms=ns.latency_ms,
+                                  allow_protected_overrides=ns.allow_protected_overrides)
+    render_simulation(make_console(no_color=ns.no_color, wrap=True), result)
     return 0
 
 
@@ -418,6 +560,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]
     "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status, "diff": cmd_diff,
     "promote": cmd_rollout, "rollback": cmd_rollout, "pause": cmd_rollout,
     "resume": cmd_rollout, "retire": cmd_retire, "monitor": cmd_monitor,
+    "rollout": cmd_rollout_simulate, "logs": cmd_logs, "feedback": cmd_feedback,
+    "history": cmd_history,
 }
 
 

@@ -23,10 +23,10 @@ from .._lazy import exports
 if TYPE_CHECKING:
     from .compiler import build_stages, compile_plan, spec_json
     from .cost import price
-    from .serve_config import APP_IMPORT_PATH, serve_config
+    from .serve_config import serve_config
     from .slo import slo_params
 
-__all__ = ["APP_IMPORT_PATH", "build_stages", "compile_plan", "price", "serve_config",
+__all__ = ["build_stages", "compile_plan", "price", "serve_config",
            "slo_params", "spec_json"]
 
 # slo.py also registers the compiler's check on latency thresholds: compiler.py imports
@@ -34,4 +34,4 @@ __all__ = ["APP_IMPORT_PATH", "build_stages", "compile_plan", "price", "serve_co
 __getattr__ = exports(__name__, {
     "build_stages": ".compiler", "compile_plan": ".compiler", "spec_json": ".compiler",
     "price": ".cost", "slo_params": ".slo",
-    "APP_IMPORT_PATH": ".serve_config", "serve_config": ".serve_config"})
+    "serve_config": ".serve_config"})

@@ -5,25 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import (
+    AlertParams,
+    CheckpointParams,
     DataStage,
     DeployStage,
     EvaluateStage,
     GateParams,
+    LoggingParams,
     MonitorParams,
     MonitorStage,
+    QualityParams,
     RegisterStage,
     Resources,
     RetireStage,
+    RetrainParams,
+    RolloutGateParams,
     RolloutStage,
     RolloutStepParams,
+    SchedulerParams,
     SearchParam,
+    SliceParams,
     TrainParams,
     TrainStage,
     TuneStage,
     canonical_json,
 )
 from ..spec import Spec
-from ..spec.monitor import BACKENDS, DRIFT_DETECTORS
+from ..spec.monitor import BACKENDS, DRIFT_DETECTORS, MIN_WINDOW, MonitorSpec
+from ..spec.serve import Shadow
 
 ROUTER_CPUS = 0.1  # the router is I/O bound; see NOTES on fitting Serve on 2 CPUs
 # the monitor runs detectors in its own actor so they never slow the replicas (NOTES)
@@ -52,7 +61,8 @@ def train_params(spec: Spec) -> TrainParams:
         use_gpu=t.scaling.use_gpu, cpus_per_worker=t.scaling.cpus_per_worker,
         gpus_per_worker=t.scaling.gpus_per_worker if t.scaling.use_gpu else 0.0,
         resources_per_worker=dict(t.scaling.resources_per_worker),
-        max_failures=t.scaling.max_failures, checkpointing=_dump(t.checkpointing),
+        max_failures=t.scaling.max_failures,
+        checkpointing=CheckpointParams(**_dump(t.checkpointing)),
         config=dict(t.config))
 
 
@@ -79,7 +89,8 @@ def tune_stage(spec: Spec) -> TuneStage:
     return TuneStage(
         id="tune", depends_on=["data"], train=p, metric=t.metric, mode=t.mode,
         num_samples=t.num_samples, max_concurrent_trials=t.max_concurrent_trials,
-        time_budget_s=t.time_budget, scheduler=_dump(t.scheduler), search_space=space,
+        time_budget_s=t.time_budget, scheduler=SchedulerParams(**_dump(t.scheduler)),
+        search_space=space,
         seed=t.seed,
         resources=_train_resources(p, min(t.max_concurrent_trials, t.num_samples)))
 
@@ -108,20 +119,62 @@ def monitor_stage(spec: Spec, upstream: list[str]) -> MonitorStage:
     all_features = list(spec.data.contract.features)
     monitors = []
     for m in spec.monitors:
+        if m.kind == "quality":
+            monitors.append(quality_params(spec, m))
+            continue
+        assert m.detector is not None
         default_backend = BACKENDS.get(m.detector, ("numpy",) if m.detector in DRIFT_DETECTORS
                                        else ("sklearn",))[0]
         monitors.append(MonitorParams(
             name=m.name, detector=m.detector,
             features=sorted(all_features if m.features == "all" else m.features),
-            window=m.window, window_duration_s=m.window_duration, p_val=m.p_val,
+            window=m.window, window_duration_s=m.window_duration,
+            min_window=1 if m.online else MIN_WINDOW[m.detector], p_val=m.p_val,
             correction=m.correction, online=m.online, ert=m.ert,
             n_bootstraps=m.bootstraps if m.online else None,
             backend=m.backend or default_backend, reference_size=m.reference_size,
             threshold=m.threshold, max_outlier_rate=m.max_outlier_rate,
             preprocess=_dump(m.preprocess), on_drift=sorted(m.on_drift),
-            on_outlier=sorted(m.on_outlier), alert=_dump(m.alert), retrain=_dump(m.retrain)))
+            on_outlier=sorted(m.on_outlier),
+            alert=None if m.alert is None else AlertParams(**m.alert.model_dump(mode="json")),
+            retrain=None if m.retrain is None else RetrainParams(**_dump(m.retrain))))
     return MonitorStage(id="monitor", depends_on=upstream, monitors=monitors,
                         resources=Resources(cpus=0.5, workers=1))
+
+
+def observed(spec: Spec) -> bool:
+    """Whether the application has a Monitor deployment: the monitors' windows and
+    quality, and the prediction log, all live there (off the request path)."""
+    return bool(spec.monitors) or (spec.serve is not None and spec.serve.logging is not None)
+
+
+CLASS_METRICS = ("auc", "accuracy", "f1", "precision", "recall", "logloss")
+NUMBER_METRICS = ("rmse", "mae", "r2")
+
+
+def quality_params(spec: Spec, m: MonitorSpec) -> MonitorParams:
+    """A quality monitor: its metrics default to the evaluation's (those that fit the
+    label), else auc and accuracy for classes, rmse for numbers."""
+    regression = spec.data.contract.label_type == "float"
+    fits = NUMBER_METRICS if regression else CLASS_METRICS
+    evaluated = [] if spec.evaluate is None else [
+        *spec.evaluate.metrics, *(g.metric for g in spec.evaluate.gates)]
+    metrics = list(m.metrics) or [x for x in dict.fromkeys(evaluated) if x in fits] or \
+        (["rmse"] if regression else ["auc", "accuracy"])
+    slices = [SliceParams(feature=s) if isinstance(s, str)
+              else SliceParams(feature=s.feature, bins=list(s.bins)) for s in m.slices]
+    return MonitorParams(
+        name=m.name, kind="quality", detector="quality", features=[], window=m.window,
+        window_duration_s=m.window_duration, min_window=1, p_val=m.p_val,
+        correction=m.correction, online=False, ert=m.ert, n_bootstraps=None,
+        backend="numpy", reference_size=m.reference_size, threshold=None,
+        max_outlier_rate=m.max_outlier_rate, preprocess=_dump(m.preprocess), on_drift=[],
+        on_outlier=[],
+        alert=None if m.alert is None else AlertParams(**m.alert.model_dump(mode="json")),
+        retrain=None if m.retrain is None else RetrainParams(**_dump(m.retrain)),
+        quality=QualityParams(metrics=metrics, slices=slices, min=dict(m.min),
+                              max=dict(m.max), on_drop=sorted(m.on_drop),
+                              estimate=m.estimate, horizon_s=m.horizon))
 
 
 def versions(spec: Spec) -> dict[str, str]:
@@ -134,31 +187,55 @@ def versions(spec: Spec) -> dict[str, str]:
 
 
 def deploy_stage(spec: Spec, upstream: list[str]) -> DeployStage:
+    from .serve_config import router_replicas, topology
+
     assert spec.serve is not None and spec.register is not None
     s = spec.serve
-    per_version = s.replicas or (s.autoscaling.max_replicas if s.autoscaling else 1)
-    n_versions = len(versions(spec))
-    monitor = MONITOR_CPUS if spec.monitors else 0.0
+    sizing = router_replicas(spec)
+    scaling = sizing.get("autoscaling_config")
+    routers = scaling["min_replicas"] if scaling else sizing["num_replicas"]
+    routers_peak = scaling["max_replicas"] if scaling else routers
+    monitor = MONITOR_CPUS if observed(spec) else 0.0
+    monitors = 1 if observed(spec) else 0
+    if topology(spec) == "fused":  # each Router replica holds every version
+        cpus, gpus = s.resources.num_cpus * routers_peak, 0.0
+        workers = routers_peak + monitors
+    else:
+        per_version = s.replicas or (s.autoscaling.max_replicas if s.autoscaling else 1)
+        n = per_version * len(versions(spec))
+        cpus = s.resources.num_cpus * n + ROUTER_CPUS * routers_peak
+        gpus, workers = s.resources.num_gpus * n, n + routers_peak + monitors
+    log = s.logging
     return DeployStage(
         id="deploy", depends_on=upstream, application=spec.name, route_prefix=s.route_prefix,
-        model=spec.register.model, replicas=s.replicas, autoscaling=_dump(s.autoscaling),
+        model=spec.register.model, topology=topology(spec), router_replicas=routers,
+        logging=None if log is None else LoggingParams(
+            sample=log.sample, redact=sorted(log.redact), redaction=log.redaction,
+            retention_s=log.retention, flush_rows=log.flush_rows,
+            flush_interval_s=log.flush_interval, max_buffered=log.max_buffered),
+        feedback_token=s.feedback.token,
+        replicas=s.replicas, autoscaling=_dump(s.autoscaling),
         replica_resources=_dump(s.resources), batching=_dump(s.batching), shadow=_dump(s.shadow),
-        resources=Resources(cpus=s.resources.num_cpus * per_version * n_versions + ROUTER_CPUS
-                            + monitor, gpus=s.resources.num_gpus * per_version * n_versions,
-                            workers=per_version * n_versions + 1 + (1 if spec.monitors else 0)))
+        resources=Resources(cpus=cpus + monitor, gpus=gpus, workers=workers))
 
 
 def rollout_stage(spec: Spec, approved_digest: str | None = None) -> RolloutStage:
     assert spec.serve is not None and spec.serve.rollout is not None
     r = spec.serve.rollout
     steps = [RolloutStepParams(weight=s.weight, hold_s=s.hold,
-                               gates=sorted((g.model_dump(mode="json", exclude_none=True)
-                                             for g in s.gates), key=canonical_json))
-             for s in r.steps]
+                               max_hold_s=s.max_hold if s.max_hold is not None else 3 * s.hold,
+                               gates=[
+        RolloutGateParams(**g) for g in sorted((g.model_dump(mode="json") for g in s.gates),
+                                               key=canonical_json)]) for s in r.steps]
+    shadow = spec.serve.shadow
     return RolloutStage(id="rollout", depends_on=["deploy"], strategy=r.strategy, steps=steps,
                         gate_interval_s=r.gate_interval, on_failure=r.on_failure,
                         sticky_key=r.sticky_key, approved_digest=approved_digest,
-                        resources=Resources(cpus=0, workers=1))
+                        resources=Resources(cpus=0, workers=1),
+                        preview_max_queued=shadow.max_queued if shadow is not None
+                        else Shadow.model_fields["max_queued"].default,
+                        confidence=r.confidence, on_inconclusive=r.on_inconclusive,
+                        traffic=r.traffic)
 
 
 def retire_stage(spec: Spec, upstream: list[str]) -> RetireStage:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..plan import Plan
+from ..plan.judging import DEFAULT_TRAFFIC, StepJudgement, judging
 from .classify import SHAPE, Kind, classify
 from .cost import cost_diff
 from .model import Change, Direction, RuleChange, SpecDiff, StageChange, Where
@@ -217,6 +218,7 @@ def compare(old: Plan | None, new: Plan | None, *, path: str, old_path: str | No
         rid for rid in rule_status if _touches(reads.get(rid, ()), _real(key)))))
     changes.extend(_approval_changes(old, new, changes, lambda key: sorted(
         rid for rid in rule_status if _touches(reads.get(rid, ()), _real(key)))))
+    changes.extend(_judging_changes(old, new, locate_new))
     rules = _rule_changes(old, new)
     stage_changes = _stage_changes(old, new)
     cost = cost_diff(old, new)
@@ -325,3 +327,28 @@ def _approval_changes(old: Plan, new: Plan, changes: list[Change],
                          old=str(before[src].expires or "no expiry"),
                          new=str(a.expires or "no expiry"), direction="tightens",
                          reason="approval signed again for this change", rules=rules)
+def _judging_changes(old: Plan, new: Plan, locate: Locate | None) -> Iterator[Change]:
+    """A step that could judge its gates in the time it holds (max_hold, when an
+    inconclusive step extends) and no longer can, at the spec's stated traffic: the
+    rollout would then pass or pause on no evidence (docs/serve.md)."""
+    def steps(plan: Plan) -> list[StepJudgement]:
+        stage = next((s for s in plan.stages if s.kind == "rollout"), None)
+        if stage is None:
+            return []
+        monitors = next((s.monitors for s in plan.stages if s.kind == "monitor"), [])
+        return judging(stage, stage.traffic or DEFAULT_TRAFFIC, monitors)
+
+    before = {j.step: j for j in steps(old)}
+    for j in steps(new):
+        was = before.get(j.step)
+        if j.in_time or (was is not None and not was.in_time) or j.seconds is None:
+            continue
+        key: RealPath = ("serve", "rollout", "steps", j.step)
+        yield Change(
+            path=f"serve.rollout.steps[{j.step}]", stage="rollout", kind="changed",
+            old=None if was is None or was.seconds is None else round(was.seconds),
+            new=round(j.seconds) if j.seconds != float("inf") else None,
+            direction="loosens",
+            reason=f"step {j.step + 1} cannot judge its gates in time: {j.slowest} needs "
+                   f"~{j.seconds / 60:.0f} min, the step holds {j.limit / 60:.0f} min",
+            where=locate(key) if locate is not None else None)

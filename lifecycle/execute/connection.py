@@ -3,14 +3,19 @@ plan is submitted to as a Ray Job (Ray Client breaks Ray Data in 2.60; Jobs work
 
 from __future__ import annotations
 
+import atexit
 import os
-import sys
+import shutil
+import socket
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ExitCode
 from ..plan import Plan
+from ..runtime.contract import SERVE_FAST_MODE
 from .context import StageFailed
 from .options import RunOptions
 
@@ -33,7 +38,8 @@ def start_local(plan: Plan, options: RunOptions) -> str:
     kwargs: dict[str, Any] = dict(
         # logical CPUs: the peak of training plus room for Ray Data's read tasks
         num_cpus=max(os.cpu_count() or 1, int(max(peak, leaked) + 0.999)) + 2,
-        include_dashboard=False, log_to_driver=True,
+        # a monitor's retrain is a Ray Job, and the Jobs API is the dashboard's
+        include_dashboard=_retrains(plan), dashboard_host="127.0.0.1", log_to_driver=True,
         runtime_env={"env_vars": {"PYTHONPATH": _pythonpath(str(options.project_root)),
                                   "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
     # inside a Ray Job the supervisor sets RAY_ADDRESS; tests attach a second driver
@@ -44,9 +50,53 @@ def start_local(plan: Plan, options: RunOptions) -> str:
         kwargs["address"] = "local"
     kwargs.update(options.ray_init)
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-    ray.init(**kwargs)
+    if kwargs["address"] == "local":
+        with serve_fast_mode():
+            ray.init(**kwargs)
+    else:
+        ray.init(**kwargs)
     # "local": this process owns the cluster, which (with its Serve apps) ends with it
     return "local" if kwargs["address"] == "local" else "attached"
+
+
+@contextmanager
+def serve_fast_mode() -> Iterator[dict[str, str]]:
+    """Ray Serve's high-throughput settings for the Ray started inside this block (every
+    Ray process reads them when it starts, so they are set around `ray.init` only, and
+    a `ray start` this process launches later does not inherit them). A setting already
+    in the environment wins: `RAY_SERVE_ENABLE_HA_PROXY=0` opts out. HAProxy's files and
+    its stats and metrics ports are made this Ray's own, so two local Rays on one machine
+    (a test session and a cluster it starts) do not share them. Yields what it set."""
+    applied = {k: v for k, v in SERVE_FAST_MODE.items() if k not in os.environ}
+    if os.environ.get("RAY_SERVE_ENABLE_HA_PROXY", applied.get("RAY_SERVE_ENABLE_HA_PROXY")) \
+            == "1":
+        folder = tempfile.mkdtemp(prefix="lc-hap-", dir="/tmp")  # a UNIX socket path is short
+        atexit.register(shutil.rmtree, folder, True)
+        applied.update({
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{folder}/haproxy.cfg",
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{folder}/admin.sock",
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": folder,
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{folder}/server-state",
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port())})
+        applied = {k: v for k, v in applied.items() if k not in os.environ}
+    os.environ.update(applied)
+    try:
+        yield applied
+    finally:
+        for k in applied:
+            os.environ.pop(k, None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _retrains(plan: Plan) -> bool:
+    return any("retrain" in m.on_drift + m.on_outlier
+               for s in plan.stages if s.kind == "monitor" for m in s.monitors)
 
 
 def _pythonpath(root: str) -> str:
@@ -65,37 +115,16 @@ def submit_job(plan: Plan, options: RunOptions, on_line: Callable[[str], None]) 
                           hint="give the dashboard address instead, e.g. http://head:8265")
     if not address.startswith("http"):
         address = f"http://{address}"
+    from ..runtime.jobs import submit_plan
+
     client = JobSubmissionClient(address)
-    env = {"LIFECYCLE_PLAN_JSON": plan.to_json()}
-    for key in ("MLFLOW_TRACKING_URI", "LIFECYCLE_STORE", "LIFECYCLE_TODAY",
-                "LIFECYCLE_TORCH_BACKEND"):
-        if os.environ.get(key):
-            env[key] = os.environ[key]
     args = ["--store", options.resolved_store(), "--tracking-uri",
             options.resolved_tracking_uri(), "--spec-path", options.spec_path]
     if options.force:
         args.append("--force")
     if options.wait:
         args.append("--wait")
-    entrypoint = " ".join([sys.executable, "-m", "lifecycle", "run-plan", *map(_quote, args)])
-    # The project travels as the job's working_dir, data under it included (Ray would
-    # drop what .gitignore lists, and data folders usually are): the excludes below
-    # keep environments and state out. Large data belongs on a pyarrow.fs URI.
-    previous = os.environ.get("RAY_RUNTIME_ENV_IGNORE_GITIGNORE")
-    os.environ["RAY_RUNTIME_ENV_IGNORE_GITIGNORE"] = "1"
-    try:
-        job_id = client.submit_job(
-            entrypoint=entrypoint,
-            runtime_env={"working_dir": str(options.project_root), "env_vars": env,
-                         "excludes": [".venv", "venv", ".git", ".lifecycle", "**/__pycache__",
-                                      ".mypy_cache", ".pytest_cache", ".hypothesis",
-                                      "*.egg-info", "build", "dist", "mlruns", "mlflow.db"]},
-        )
-    finally:
-        if previous is None:
-            os.environ.pop("RAY_RUNTIME_ENV_IGNORE_GITIGNORE", None)
-        else:
-            os.environ["RAY_RUNTIME_ENV_IGNORE_GITIGNORE"] = previous
+    job_id = submit_plan(client, plan.to_json(), args, str(options.project_root))
     on_line(f"submitted Ray Job {job_id} to {address}")
     import asyncio
 
@@ -123,7 +152,3 @@ def submit_job(plan: Plan, options: RunOptions, on_line: Callable[[str], None]) 
     return ExitCode.RUNTIME
 
 
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)

@@ -7,8 +7,8 @@ from typing import Any
 
 from ..errors import ExitCode, LifecycleError
 from ..plan import Plan
+from ..store import Store
 from .options import RunOptions
-from .storage import Store
 
 
 class StageFailed(LifecycleError):

@@ -49,7 +49,8 @@ def ray_datasets(data_out: dict[str, Any], root: str) -> dict[str, Any]:
             ds = ray.data.from_arrow(read_table(source, root))
             recent = None
         if recent is not None:
-            ds = ds.map_batches(_keep, fn_args=(recent,), batch_format="pyarrow")
+            ds = ds.map_batches(_keep, fn_args=(recent,),  # type: ignore[arg-type]
+                                batch_format="pyarrow")
             if columns is not None:
                 ds = ds.select_columns(columns)
         # read once, keep the blocks in the object store: every trial and epoch reuses them

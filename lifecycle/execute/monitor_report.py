@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .journal import list_runs, read_journal
-from .storage import Store
+from ..store import Store, list_runs, read_journal
 
 RECENT_WINDOWS = 10  # the "recent" distribution: the last this many windows
 
@@ -76,9 +75,13 @@ def write(collected: Collected, out_dir: str) -> dict[str, Any]:
     from ..runtime.monitor.histograms import counts, edges_of, labels
 
     os.makedirs(out_dir, exist_ok=True)
-    sections, charts = [], []
+    sections: list[str] = []
+    charts: list[str] = []
     for name in sorted(set(collected.windows) | set(collected.fitted)):
         records = collected.windows.get(name, [])
+        if records and records[0].get("kind") == "quality":
+            sections.append(_quality(name, records, out_dir, plt, charts))
+            continue
         parts = [f"<h2>{html.escape(name)}</h2>"]
         fitted = collected.fitted.get(name) or {}
         parts.append(f"<p>detector <b>{html.escape(str(fitted.get('detector', '?')))}</b>, "
@@ -181,6 +184,57 @@ def write(collected: Collected, out_dir: str) -> dict[str, Any]:
     return {"report": index, "charts": [os.path.join(out_dir, c) for c in charts],
             "windows": {k: len(v) for k, v in collected.windows.items()},
             "actions": len(collected.actions)}
+
+
+def _quality(name: str, records: list[dict[str, Any]], out_dir: str, plt: Any,
+             charts: list[str]) -> str:
+    """A quality monitor: per version, each metric of its windows over time — realised
+    (solid) and estimated (dashed) — and the last windows with their slices."""
+    versions = sorted({str(r.get("version")) for r in records})
+    metrics = sorted({m for r in records for m in (r.get("values") or {})})
+    parts = [f"<h2>{html.escape(name)}</h2>",
+             f"<p>quality, {len(records)} windows of labelled predictions, "
+             f"{sum(r['flagged'] for r in records)} with a drop; versions "
+             f"{html.escape(', '.join(versions))}</p>"]
+    t0 = records[0]["closed"]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for version in versions:
+        mine = [r for r in records if str(r.get("version")) == version]
+        x = [(r["closed"] - t0) / 60 for r in mine]
+        for metric in metrics:
+            line = ax.plot(x, [(r.get("values") or {}).get(metric) or np.nan for r in mine],
+                           ".-", label=f"v{version} {metric}")
+            estimated = [(r.get("estimated") or {}).get(f"estimated_{metric}") for r in mine]
+            if any(v is not None for v in estimated):
+                ax.plot(x, [np.nan if v is None else v for v in estimated], "--",
+                        color=line[0].get_color(), label=f"v{version} {metric} (estimated)")
+    for r in records:
+        if r["flagged"]:
+            ax.axvline((r["closed"] - t0) / 60, color="red", lw=0.6, alpha=0.5)
+    ax.set_xlabel("minutes since the first window")
+    ax.set_ylabel("metric")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    png = f"{name}-quality.png"
+    fig.savefig(os.path.join(out_dir, png))
+    plt.close(fig)
+    charts.append(png)
+    parts.append(f'<img src="{png}" alt="{html.escape(name)} quality">')
+
+    def values(v: dict[str, Any] | None) -> str:
+        return ", ".join(f"{html.escape(k)} {_num(x)}" for k, x in sorted((v or {}).items()))
+
+    rows = "".join(
+        f"<tr><td>{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(r['closed']))}</td>"
+        f"<td>v{html.escape(str(r.get('version')))}</td><td>{r.get('rows', '')}</td>"
+        f"<td>{values(r.get('values'))}</td><td>{values(r.get('estimated'))}</td>"
+        f"<td>{'; '.join(f'{html.escape(k)}: {values(v)}' for k, v in sorted((r.get('slices') or {}).items()))}</td>"  # noqa: E501
+        f"<td>{'<b>drop: ' + html.escape(', '.join(r.get('dropped') or [])) + '</b>' if r['flagged'] else 'ok'}</td></tr>"  # noqa: E501
+        for r in records[-50:])
+    parts.append("<table><tr><th>closed (UTC)</th><th>version</th><th>labels</th>"
+                 "<th>realised</th><th>estimated</th><th>slices</th><th>decision</th></tr>"
+                 + rows + "</table>")
+    return "\n".join(parts)
 
 
 def _num(v: Any) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..runtime.contract import RETRAIN_ENV, RetrainRequest
+
 
 @dataclass
 class RunOptions:
@@ -22,8 +24,22 @@ class RunOptions:
     serve_host: str | None = None  # default: the plan's http_options (or LIFECYCLE_SERVE_HOST)
     serve_port: int | None = None  # default: the plan's http_options (or LIFECYCLE_SERVE_PORT)
     serve_timeout_s: float = 300.0  # how long a deploy may take to be RUNNING
-    recent_data_s: float | None = None  # a retrain: train only on rows this recent
-    trigger: str | None = None  # why this run started, when not by a person (a monitor)
+    retrain: RetrainRequest | None = None  # a monitor's retrain: why, and on what rows
+    run_id: str | None = None  # given by whoever submitted the run (a retrain)
+
+    @property
+    def trigger(self) -> str | None:
+        """Why this run started, when not by a person."""
+        return None if self.retrain is None else f"retrain: {self.retrain.reason}"
+
+    @property
+    def recent_data_s(self) -> float | None:
+        return None if self.retrain is None else self.retrain.recent_data_s
+
+    @staticmethod
+    def retrain_from_env() -> RetrainRequest | None:
+        text = os.environ.get(RETRAIN_ENV)
+        return None if not text else RetrainRequest.model_validate_json(text)
 
     def serve_http(self, serve_config: dict[str, Any]) -> tuple[str, int]:
         plan = serve_config.get("http_options") or {}

@@ -10,9 +10,7 @@ and re-digests its sources (cheap), so changed data is never mistaken for old da
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import secrets
 import time
 import traceback
 from collections.abc import Callable
@@ -20,11 +18,10 @@ from typing import Any
 
 from ..errors import ExitCode
 from ..plan import Plan, content_hash
+from ..store import Journal, Store, new_run_id
 from .context import StageContext, StageFailed
-from .journal import Journal
 from .options import RunOptions
 from .result import RunResult, StageOutcome
-from .storage import Store
 
 LATER = {"retire": "retirement stages"}
 # stages about live state: always redone (a cached "deployed" says nothing about now)
@@ -33,10 +30,6 @@ SERVING = {"deploy", "rollout"}
 EPHEMERAL_SERVING = ("serving needs a Ray that outlives this command: start one (`ray start "
                      "--head`) and run with RAY_ADDRESS=auto, or pass --wait to serve here "
                      "until the rollout ends")
-
-
-def new_run_id() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def _fingerprint(outputs: dict[str, Any]) -> Any:
@@ -59,14 +52,16 @@ def run_plan(plan: Plan, options: RunOptions,
 
     emit = on_event or (lambda _e, _f: None)
     store = Store(options.resolved_store())
-    run_id = run_id or new_run_id()
+    run_id = run_id or options.run_id or new_run_id()
     journal = Journal(store, run_id)
     result = RunResult(run_id=run_id, plan_hash=plan.plan_hash)
     journal.append("run_started", plan_hash=plan.plan_hash, spec=plan.name,
                    spec_path=options.spec_path, pid=os.getpid(),
                    stages=[s.id for s in plan.stages], overrides=plan.overrides,
                    protected_overrides=plan.protected_overrides,
-                   **({"trigger": options.trigger} if options.trigger else {}))
+                   **({"trigger": options.trigger,
+                       "retrain": options.retrain.model_dump(mode="json")}
+                      if options.retrain is not None else {}))
     store.write_json(f"runs/{run_id}/plan.json", plan.model_dump(mode="json"))
     executors = registry()
     started_ray = start_local(plan, options)
@@ -167,10 +162,11 @@ def _run_stage(stage: Any, ctx: StageContext, executor: Callable[..., dict[str, 
         return StageOutcome(stage.id, "failed", {"exit_code": int(ExitCode.RUNTIME)}, seconds,
                             message)
     seconds = time.perf_counter() - t0
+    if stage.kind != "data":  # before the journal says so: a kill between the two must
+        # leave a stage a rerun skips, never one the journal calls done and the cache lacks
+        store.write_json(cache_rel, {"run_id": ctx.run_id, "outputs": outputs})
     journal.append("stage_succeeded", stage=stage.id, key=key, seconds=round(seconds, 3),
                    outputs=outputs)
-    if stage.kind != "data":
-        store.write_json(cache_rel, {"run_id": ctx.run_id, "outputs": outputs})
     if ctx.tracking is not None:
         params = {}
         if stage.kind in ("train", "tune"):

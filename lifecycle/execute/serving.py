@@ -17,6 +17,7 @@ from ..plan.approvals import (
     recorded_approvals,
     recorded_digest,
 )
+from ..runtime.contract import MONITOR, Evidence, RolloutStatus, Slot
 
 COMMANDS = ("promote", "rollback", "pause", "resume")
 
@@ -61,7 +62,8 @@ def _serve_client() -> Any:
 def status(application: str) -> dict[str, Any]:
     from ray import serve
 
-    from ..runtime.serve import control, rollout
+    from ..runtime.rollout import controller as rollout
+    from ..runtime.serve import control
 
     _serve_client()
     apps = serve.status().applications
@@ -75,34 +77,48 @@ def status(application: str) -> dict[str, Any]:
                                "replicas": {str(k): v for k, v in d.replica_states.items()}}
                         for name, d in app.deployments.items()},
         "versions": {}, "router": None, "rollout": None}
-    config = control.app_configs().get(application)
-    if config is not None:
-        for d in config.get("deployments", []):
-            if d["name"].startswith("Model_"):
-                out["versions"][d["name"][len("Model_"):]] = (d.get("user_config") or {}).get(
-                    "version")
+    out["versions"] = {slot.value: v for slot, v in control.slot_versions(application).items()}
     try:
-        out["router"] = control.router(application).stats.remote().result(timeout_s=10)
-        out["router"]["shadow"].pop("recent", None)
+        fast, env = control.fast_mode()
+        out["serve_mode"] = {"high_throughput": fast, "environment": env}
+    except Exception as exc:
+        out["serve_mode"] = {"error": f"{type(exc).__name__}: {exc}"}
+    try:
+        out["router"] = router_status(control.evidence(application, timeout_s=10))
     except Exception as exc:
         out["router"] = {"error": f"{type(exc).__name__}: {exc}"}
-    if "Monitor" in app.deployments:
+    if MONITOR in app.deployments:
         try:
-            watched = control.monitor(application).status.remote().result(timeout_s=10)
-            for m in watched["monitors"].values():
-                m.pop("recent", None)
-            out["monitors"] = watched
+            watched = control.monitor_status(application, timeout_s=10)
+            out["monitors"] = watched.model_dump(
+                mode="json", exclude={"monitors": {"__all__": {"recent"}}})
         except Exception as exc:
             out["monitors"] = {"error": f"{type(exc).__name__}: {exc}"}
     controller = rollout.find(application)
     if controller is not None:
         import ray
 
-        state = ray.get(controller.status.remote(), timeout=10)
-        (state.get("live") or {}).pop("monitors", None)  # shown once, below
-        state["events"] = state["events"][-10:]
-        out["rollout"] = state
+        state: RolloutStatus = ray.get(controller.status.remote(), timeout=10)
+        state.events = state.events[-10:]
+        out["rollout"] = state.model_dump(mode="json")
     return out
+
+
+def router_status(ev: Evidence) -> dict[str, Any]:
+    """The Router's replicas and what they counted, per version (as `status` shows it)."""
+    from ..runtime.evidence import monitor_totals, shadow_totals, summarize
+
+    newest = max(ev.replicas, key=lambda r: r.time, default=None)
+    monitor = monitor_totals(ev.replicas)
+    return {
+        "replicas": len(ev.replicas),
+        "weights": {} if newest is None else {s.value: w for s, w in newest.weights.items()},
+        "draining": bool(newest and newest.draining),
+        "in_flight": sum(r.in_flight for r in ev.replicas),
+        "bad_requests": ev.bad_requests, "refused_draining": ev.refused,
+        "versions": {v: summarize(e).model_dump(mode="json") for v, e in ev.versions.items()},
+        "shadow": shadow_totals(ev.replicas).model_dump(mode="json", exclude={"recent"}),
+        "monitor": None if monitor is None else monitor.model_dump(mode="json")}
 
 
 Approval = tuple[str | None, Sequence[ApprovalRecord]]  # (approved digest, approvals)
@@ -115,7 +131,7 @@ def command(application: str, name: str, approval: Approval | None = None,
     only the application was named: then the candidate version's own record)."""
     import ray
 
-    from ..runtime.serve import rollout
+    from ..runtime.rollout import controller as rollout
 
     controller = rollout.find(application)
     if controller is None:
@@ -123,26 +139,21 @@ def command(application: str, name: str, approval: Approval | None = None,
                     "a rollout starts with `lifecycle run SPEC` when the spec has "
                     "serve.rollout")
     if name == "promote":
-        state = ray.get(controller.status.remote(), timeout=30)
-        candidate = (state.get("versions") or {}).get("candidate")
+        state: RolloutStatus = ray.get(controller.status.remote(), timeout=30)
+        candidate = state.versions.get(Slot.CANDIDATE)
         if candidate is not None:
-            _authorise_promotion(application, str(candidate), approval, today)
+            _authorise_promotion(application, str(candidate), state, approval, today)
     return str(ray.get(controller.send.remote(name), timeout=30))
 
 
-def _authorise_promotion(application: str, version: str, approval: Approval | None,
-                         today: dt.date | None) -> None:
+def _authorise_promotion(application: str, version: str, state: RolloutStatus,
+                         approval: Approval | None, today: dt.date | None) -> None:
     """Refuse (exit 1) to promote a version whose tags do not carry the plan digest the
     approvals cover."""
     from mlflow.tracking import MlflowClient
 
-    from ..runtime.serve import control
-
-    config = control.app_configs().get(application) or {}
-    slot = next((d.get("user_config") or {} for d in config.get("deployments", [])
-                 if d.get("name") == "Model_candidate"), {})
-    model = (config.get("args") or {}).get("model")
-    uri = slot.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+    model = state.model
+    uri = state.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not model or not uri:
         raise _fail(f"cannot read version {version} of '{application}' from the registry",
                     "the application's config names no model or tracking URI: redeploy it "
@@ -165,17 +176,20 @@ def retire(application: str, model: str, tracking_uri: str | None, archive: bool
     tag its versions."""
     import ray
 
-    from ..runtime.serve import control, rollout
+    from ..runtime.rollout import controller as rollout
+    from ..runtime.serve import collector, control
 
     _serve_client()
     config = control.app_configs().get(application) or {}
-    versions = [str((d.get("user_config") or {}).get("version"))
-                for d in config.get("deployments", []) if d["name"].startswith("Model_")]
+    versions = [v for v in control.slot_versions(application).values() if v is not None]
     controller = rollout.find(application)
     if controller is not None:
         ray.kill(controller)
     drained = _drain(application, drain_s) if config else None
     deleted = control.delete(application)
+    found = collector.find(application)
+    if found is not None:
+        ray.kill(found)
     if deleted and not control.wait_deleted(application):
         raise _fail(f"Serve is still deleting '{application}' after 120 s",
                     "`serve status` shows what it waits for; run retire again to finish",
@@ -200,12 +214,11 @@ def _drain(application: str, drain_s: float) -> dict[str, Any]:
 
     from ..runtime.serve import control
 
-    control.update_user_config(application, "Router", {"draining": True})
-    control.wait_router(application, lambda s: bool(s.get("draining")))
+    control.wait_applied(application, control.update_router(application, draining=True))
     t0 = time.monotonic()
     while True:
         try:
-            left = int(control.router(application).stats.remote().result()["in_flight"])
+            left = sum(r.in_flight for r in control.evidence(application).replicas)
         except Exception:  # the Router is gone: nothing left to drain
             left = None
             break

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .journal import list_runs, read_journal
-from .storage import Store
+from ..store import Store, list_runs, read_journal
 
 
 def run_summaries(store: Store, spec: str | None = None) -> list[dict[str, Any]]:

@@ -20,8 +20,8 @@ SERVE_TAGS = ("application", "deployment", "replica")
 # under one of them
 LATENCY_BUCKETS_MS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000,
                                          5000)
-# the `slice` tag value of a live metric over all traffic (the ground-truth issue adds
-# per-slice values)
+# the `slice` tag value of a live metric over all of a version's traffic (a slice is
+# named feature=value, or feature=[low,high) for a numeric feature's bin)
 OVERALL_SLICE = "all"
 
 
@@ -54,9 +54,9 @@ REQUESTS = Metric("lifecycle_requests", "counter", ("slot", "version", "outcome"
                   "an answer in the 5xx class).")
 REQUEST_LATENCY_MS = Metric("lifecycle_request_latency_ms", "histogram", ("slot", "version"),
                             "Request latency per version (ms), buckets LATENCY_BUCKETS_MS.")
-QUALITY = Metric("lifecycle_quality", "gauge", ("metric", "version", "slice"),
-                 "A live metric from ground truth (live_auc, ...) per version and slice.",
-                 exported_by_runtime=False)
+QUALITY = Metric("lifecycle_quality", "gauge", ("monitor", "metric", "version", "slice"),
+                 "A quality monitor's last window per version and slice: a live metric from "
+                 "ground truth (live_auc, ...) or its estimate (estimated_auc, ...).")
 MONITOR_P_VALUE = Metric("lifecycle_monitor_p_value", "gauge", ("monitor",),
                          "Smallest p-value of a drift monitor's last window.")
 MONITOR_IS_DRIFT = Metric("lifecycle_monitor_is_drift", "gauge", ("monitor",),

@@ -45,6 +45,19 @@ class DataStage(StageBase):
     contract: dict[str, JsonValue] = Field(description="The data contract to check.")
 
 
+class CheckpointParams(PlanModel):
+    num_to_keep: int
+    score_metric: str | None
+    score_mode: Literal["max", "min"]
+
+
+class SchedulerParams(PlanModel):
+    type: Literal["fifo", "asha"]
+    grace_period: int
+    reduction_factor: float
+    max_t: int
+
+
 class TrainParams(PlanModel):
     entrypoint: str
     framework: str
@@ -54,7 +67,7 @@ class TrainParams(PlanModel):
     gpus_per_worker: float
     resources_per_worker: dict[str, float]
     max_failures: int
-    checkpointing: dict[str, JsonValue]
+    checkpointing: CheckpointParams
     config: dict[str, JsonValue]
 
 
@@ -78,7 +91,7 @@ class TuneStage(StageBase):
     num_samples: int
     max_concurrent_trials: int
     time_budget_s: float | None
-    scheduler: dict[str, JsonValue]
+    scheduler: SchedulerParams
     search_space: list[SearchParam]
     seed: int | None = None
 
@@ -105,12 +118,47 @@ class RegisterStage(StageBase):
     tags: dict[str, str]
 
 
+class AlertParams(PlanModel):
+    webhook: str | None = None
+    command: list[str] | None = None
+    retries: int
+
+
+class RetrainParams(PlanModel):
+    cooldown: float = Field(description="Least seconds between two retrains.")
+    max_per_week: int
+    recent_data: float | None = Field(description="Train only on rows this recent (s).")
+
+
+class SliceParams(PlanModel):
+    feature: str
+    bins: list[float] | None = None
+
+
+class QualityParams(PlanModel):
+    """A quality monitor: metrics on labelled predictions, per version and slice."""
+
+    metrics: list[str]
+    slices: list[SliceParams]
+    min: dict[str, float]
+    max: dict[str, float]
+    on_drop: list[str]
+    estimate: bool
+    horizon_s: float
+    threshold: float = Field(0.5, description="Class threshold for accuracy/f1/precision/"
+                             "recall on predicted probabilities.")
+
+
 class MonitorParams(PlanModel):
     name: str
-    detector: str
+    kind: Literal["detector", "quality"] = "detector"
+    detector: str = Field(description="The alibi-detect detector ('quality' for a quality "
+                          "monitor).")
     features: list[str]
     window: int
     window_duration_s: float | None
+    min_window: int = Field(description="Fewest rows a window closed by time may have "
+                            "(the detector's minimum).")
     p_val: float
     correction: str
     online: bool
@@ -123,8 +171,9 @@ class MonitorParams(PlanModel):
     preprocess: dict[str, JsonValue]
     on_drift: list[str]
     on_outlier: list[str]
-    alert: dict[str, JsonValue] | None
-    retrain: dict[str, JsonValue] | None
+    alert: AlertParams | None
+    retrain: RetrainParams | None
+    quality: QualityParams | None = None
 
 
 class MonitorStage(StageBase):
@@ -132,22 +181,72 @@ class MonitorStage(StageBase):
     monitors: list[MonitorParams]
 
 
+class LoggingParams(PlanModel):
+    sample: float
+    redact: list[str]
+    redaction: Literal["hash", "drop"]
+    retention_s: float
+    flush_rows: int
+    flush_interval_s: float
+    max_buffered: int
+
+
 class DeployStage(StageBase):
     kind: Literal["deploy"] = "deploy"
     application: str
     route_prefix: str
     model: str
+    topology: Literal["fused", "routed"] = Field(
+        description="fused: the Router replicas score every version; routed: a model "
+        "deployment per version behind the Router.")
+    router_replicas: int = Field(description="Router replicas (at least; autoscaled above).")
     replicas: int | None
     autoscaling: dict[str, JsonValue] | None
     replica_resources: dict[str, JsonValue]
     batching: dict[str, JsonValue] | None
     shadow: dict[str, JsonValue] | None
+    logging: LoggingParams | None = None
+    feedback_token: str = Field("secret://LIFECYCLE_FEEDBACK_TOKEN", description="The "
+                                "feedback route's credential (a secret reference).")
+
+
+class RolloutGateParams(PlanModel):
+    metric: str
+    max: float | None = None
+    min: float | None = None
+    monitor: str | None = None
+    vs: Literal["stable"] | None = None
+    max_increase: float | None = None
+    max_ratio: float | None = None
+    max_decrease: float | None = None
+
+    @property
+    def bound(self) -> str:
+        if self.vs is not None:
+            if self.max_increase is not None:
+                return f"vs stable, max +{self.max_increase:g}"
+            if self.max_decrease is not None:
+                return f"vs stable, max -{self.max_decrease:g}"
+            return f"vs stable, max x{self.max_ratio:g}"
+        return f"max {self.max:g}" if self.max is not None else f"min {self.min:g}"
+
+    @property
+    def name(self) -> str:
+        """How status, journal and metrics name the gate."""
+        of = f"({self.monitor})" if self.monitor else ""
+        return f"{self.metric}{of}" + (" vs stable" if self.vs else "")
+
+    def breaks(self, value: float) -> bool:
+        return (self.max is not None and value > self.max) or \
+            (self.min is not None and value < self.min)
 
 
 class RolloutStepParams(PlanModel):
     weight: float
     hold_s: float
-    gates: list[dict[str, JsonValue]]
+    max_hold_s: float = Field(description="Longest the step may be extended while its gates "
+                              "are inconclusive.")
+    gates: list[RolloutGateParams]
 
 
 class RolloutStage(StageBase):
@@ -155,8 +254,13 @@ class RolloutStage(StageBase):
     strategy: Literal["canary", "blue_green", "ab"]
     steps: list[RolloutStepParams]
     gate_interval_s: float
-    on_failure: str
+    on_failure: Literal["rollback", "pause", "alert"]
     sticky_key: str | None
+    preview_max_queued: int = Field(description="Shadow copies in flight while a blue/green "
+                                    "step previews the candidate (serve.shadow.max_queued).")
+    confidence: float = Field(description="Gates vs stable: 1 - their error rates.")
+    on_inconclusive: Literal["extend", "pause", "rollback"]
+    traffic: float | None = Field(description="Requests per second the spec expects.")
     approved_digest: str | None = Field(
         None, description="The approval digest the plan's signed approvals cover: the "
         "version promoted must carry it (plan.approvals.promotion_refusal). None: no signed "

@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from ..plan import CostEstimate, Plan, SloParams
+from ..plan import CostEstimate, MonitorParams, Plan, SloParams
+from ..plan.judging import ASSUMED_ERROR_RATE, DEFAULT_TRAFFIC, judging
 from ..spec.base import format_duration
 
 
@@ -30,7 +31,13 @@ def _res(stage: Any) -> str:
     return ", ".join(parts) or "-"
 
 
-def _detail(stage: Any) -> list[str]:
+def _about(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "never (the gates cannot decide at this traffic)"
+    return f"~{seconds:.0f} s" if seconds < 120 else f"~{seconds / 60:.0f} min"
+
+
+def _detail(stage: Any, monitors: list[MonitorParams]) -> list[str]:
     k = stage.kind
     if k == "data":
         return [f"{role}: {escape(str(src['path']))}" for role, src in stage.sources.items()] + \
@@ -43,7 +50,7 @@ def _detail(stage: Any) -> list[str]:
     if k == "tune":
         space = ", ".join(f"{p.name}~{p.distribution}" for p in stage.search_space)
         return [f"{stage.num_samples} trials of {escape(stage.train.entrypoint)} "
-                f"({stage.max_concurrent_trials} at once, {stage.scheduler['type']}, "
+                f"({stage.max_concurrent_trials} at once, {stage.scheduler.type}, "
                 f"budget {_duration(stage.time_budget_s)})",
                 f"{stage.mode} {stage.metric} over {space}"]
     if k == "evaluate":
@@ -66,6 +73,17 @@ def _detail(stage: Any) -> list[str]:
     if k == "monitor":
         lines = []
         for m in stage.monitors:
+            if m.quality is not None:
+                q = m.quality
+                bounds = [f"{k} ≥ {v:g}" for k, v in q.min.items()] + \
+                    [f"{k} ≤ {v:g}" for k, v in q.max.items()]
+                sliced = f" per {', '.join(s.feature for s in q.slices)}" if q.slices else ""
+                lines.append(f"{m.name}: quality {', '.join(q.metrics)}{sliced} per version, "
+                             f"window {m.window} labels" + (f", {' and '.join(bounds)}"
+                                                            if bounds else "")
+                             + (", estimated while labels lag" if q.estimate else "")
+                             + f" → {', '.join(q.on_drop) or 'record'}")
+                continue
             actions = m.on_drift or m.on_outlier
             lines.append(f"{m.name}: {m.detector} on {len(m.features)} feature(s), window "
                          f"{m.window}" + (f", p<{m.p_val:g}" if m.on_drift or not m.on_outlier
@@ -80,17 +98,35 @@ def _detail(stage: Any) -> list[str]:
         if stage.shadow:
             lines.append(f"shadow: {stage.shadow['fraction']:.0%} of requests copied to the "
                          f"{stage.shadow['target']}")
+        if stage.logging:
+            log = stage.logging
+            how = "hashed" if log.redaction == "hash" else "left out"
+            redacted = f", {', '.join(log.redact)} {how}" if log.redact else ""
+            lines.append(f"prediction log: {log.sample:.0%} of requests{redacted}, kept "
+                         f"{_duration(log.retention_s)}")
+        lines.append(f"feedback: POST {escape(stage.route_prefix.rstrip('/'))}/feedback, "
+                     f"token {escape(stage.feedback_token)}")
         return lines
     if k == "rollout":
-        lines = [f"{stage.strategy}, on failure: {stage.on_failure}, gates every "
-                 f"{_duration(stage.gate_interval_s)}"]
-        for i, s in enumerate(stage.steps, 1):
+        lines = [f"{stage.strategy}, on failure: {stage.on_failure}, inconclusive: "
+                 f"{stage.on_inconclusive}, gates every {_duration(stage.gate_interval_s)}, "
+                 f"confidence {stage.confidence:g}"]
+        traffic = stage.traffic or DEFAULT_TRAFFIC
+        judged = judging(stage, traffic, monitors)
+        for i, (s, j) in enumerate(zip(stage.steps, judged), 1):
             step_gates = ", ".join(
-                f"{g['metric']}{'(' + g['monitor'] + ')' if 'monitor' in g else ''}"
-                + (f" ≤ {g['max']:g}" if 'max' in g else "")
-                + (f" ≥ {g['min']:g}" if 'min' in g else "") for g in s.gates)
+                g.name + (f" ≤ {g.max:g}" if g.max is not None else "")
+                + (f" ≥ {g.min:g}" if g.min is not None else "")
+                + (f" +{g.max_increase:g}" if g.max_increase is not None else "")
+                + (f" x{g.max_ratio:g}" if g.max_ratio is not None else "") for g in s.gates)
+            when = "" if j.seconds is None else (
+                f" · judged in {_about(j.seconds)}" + ("" if j.in_time else
+                                                           " [warning](longer than it holds)[/]"))
             lines.append(f"step {i}: {s.weight:g}% for {_duration(s.hold_s)}"
-                         + (f" · {step_gates}" if step_gates else ""))
+                         + (f" · {step_gates}" if step_gates else "") + when)
+        assumed = "" if stage.traffic else " (assumed: set serve.rollout.traffic)"
+        lines.append(f"[dim]judging times at {traffic:g} req/s{assumed}, stable error rate "
+                     f"{ASSUMED_ERROR_RATE:.1%}, log-normal latencies[/]")
         return lines
     if k == "retire":
         return [f"after {stage.after or 'manual'} · drain {_duration(stage.drain_s)}"
@@ -151,7 +187,8 @@ def render_plan(console: Console, plan: Plan, spec_path: str) -> None:
         deps = f" [dim]after {', '.join(stage.depends_on)}[/]" if stage.depends_on else ""
         node = tree.add(f"[stage]{stage.kind}[/]  {_res(stage)}{deps}  "
                         f"[dim]#{stage.content_hash[:10]}[/]")
-        for line in _detail(stage):
+        monitoring = next((s.monitors for s in plan.stages if s.kind == "monitor"), [])
+        for line in _detail(stage, monitoring):
             node.add(line)
     console.print(tree)
     if plan.slos:

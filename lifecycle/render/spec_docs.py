@@ -58,6 +58,8 @@ def _default(field: FieldInfo) -> str:
         return "**required**"
     if field.default_factory is not None:
         value = field.default_factory()  # type: ignore[call-arg]
+        if isinstance(value, BaseModel):  # a section whose own defaults apply
+            return "its defaults"
         return f"`{value!r}`" if value not in ({}, []) else "empty"
     if field.default is PydanticUndefined or field.default is None:
         return "—"

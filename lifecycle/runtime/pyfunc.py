@@ -8,7 +8,7 @@ from typing import Any
 import mlflow.pyfunc
 
 
-class LifecycleModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class LifecycleModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
     def load_context(self, context: Any) -> None:
         from .entrypoint import EntrypointError, resolve
 

@@ -11,6 +11,7 @@ from .base import format_duration
 from .model import Spec
 from .monitor import DRIFT_DETECTORS
 from .problems import SpecFinding, check, did_you_mean
+from .serve import QUALITY_GATES
 from .slo import LIVE_METRIC_EXAMPLES, SLI_FIELDS
 
 # Ray's built-in resources, named in resources_per_worker, would reach Ray past the fields
@@ -135,11 +136,27 @@ def rollout_gate_monitors_exist(spec: Spec) -> Iterator[SpecFinding]:
                                   f"monitors: {', '.join(names) or '(none defined)'}")
             else:
                 mon = spec.monitors[names.index(gate.monitor)]
+                where = ("serve", "rollout", "steps", i, "gates", j, "metric")
+                if mon.kind == "quality":
+                    if gate.metric not in QUALITY_GATES:
+                        yield SpecFinding(where, "schema.rule", f"metric '{gate.metric}' "
+                                          f"does not read quality monitor '{mon.name}'",
+                                          "use live_<metric> or estimated_auc / "
+                                          "estimated_accuracy for a quality monitor")
+                    elif gate.metric.startswith("estimated_") and not mon.estimate:
+                        yield SpecFinding(where, "schema.rule", f"'{gate.metric}' needs "
+                                          f"monitor '{mon.name}' to estimate",
+                                          f"set estimate: true on monitor '{mon.name}'")
+                    continue
+                if gate.metric in QUALITY_GATES:
+                    yield SpecFinding(where, "schema.rule", f"metric '{gate.metric}' reads a "
+                                      f"quality monitor; '{mon.name}' is a detector",
+                                      "name a monitor of kind: quality")
+                    continue
                 is_drift = mon.detector in DRIFT_DETECTORS
                 if (gate.metric == "drift") != is_drift:
                     yield SpecFinding(
-                        ("serve", "rollout", "steps", i, "gates", j, "metric"),
-                        "schema.rule", f"metric '{gate.metric}' does not match monitor "
+                        where, "schema.rule", f"metric '{gate.metric}' does not match monitor "
                         f"'{mon.name}' (detector {mon.detector})",
                         "use drift for drift detectors, outlier_rate for outlier detectors")
 
@@ -262,3 +279,55 @@ def slo_actions_need_a_rollout(spec: Spec) -> Iterator[SpecFinding]:
                 yield SpecFinding(("slos", i, "on_burn", k), "schema.rule",
                                   f"{action} acts on a rollout's candidate, and serve has no "
                                   "rollout", "add serve.rollout, or keep only alert")
+
+@check
+def quality_monitors_read_the_contract(spec: Spec) -> Iterator[SpecFinding]:
+    """Slices name contract features (bins only for numeric ones); metrics need labels of
+    a fitting kind; a quality monitor needs a served model."""
+    features = spec.data.contract.features
+    for i, m in enumerate(spec.monitors):
+        if m.kind != "quality":
+            continue
+        if spec.serve is None:
+            yield SpecFinding(("monitors", i, "kind"), "schema.rule",
+                              f"quality monitor '{m.name}' reads labels of served "
+                              "predictions", "add a serve section, or remove the monitor")
+        for j, s in enumerate(m.slices):
+            name = s if isinstance(s, str) else s.feature
+            if name not in features:
+                near = did_you_mean(name, features)
+                yield SpecFinding(("monitors", i, "slices", j), "schema.unknown-feature",
+                                  f"slice '{name}' is not a feature of data.contract",
+                                  f"did you mean '{near}'?" if near else
+                                  f"contract features: {', '.join(features)}")
+            elif not isinstance(s, str) and features[name].type not in ("float", "int"):
+                yield SpecFinding(("monitors", i, "slices", j, "bins"), "schema.rule",
+                                  f"bins slice numeric features; '{name}' is "
+                                  f"{features[name].type}", f"write just '{name}' to slice by "
+                                  "its values")
+        regression = spec.data.contract.label_type == "float"
+        for metric in m.metrics:
+            if regression != (metric in ("rmse", "mae", "r2")):
+                kind = "a number" if regression else "a class"
+                yield SpecFinding(("monitors", i, "metrics"), "schema.rule",
+                                  f"metric '{metric}' does not fit a label that is {kind}",
+                                  "rmse, mae, r2 for numeric labels; auc, accuracy, f1, "
+                                  "precision, recall, logloss for classes")
+        if m.estimate and regression:
+            yield SpecFinding(("monitors", i, "estimate"), "schema.rule",
+                              "the estimate needs a binary classifier's probabilities",
+                              "remove estimate for a regression model")
+
+
+@check
+def logging_redacts_contract_features(spec: Spec) -> Iterator[SpecFinding]:
+    if spec.serve is None or spec.serve.logging is None:
+        return
+    features = spec.data.contract.features
+    for j, name in enumerate(spec.serve.logging.redact):
+        if name not in features:
+            near = did_you_mean(name, features)
+            yield SpecFinding(("serve", "logging", "redact", j), "schema.unknown-feature",
+                              f"'{name}' is not a feature of data.contract",
+                              f"did you mean '{near}'?" if near else
+                              f"contract features: {', '.join(features)}")

@@ -13,6 +13,8 @@ OutlierDetector = Literal["iforest", "mahalanobis"]
 Detector = Literal["ks", "cvm", "chisquare", "tabular", "fet", "mmd", "lsdd", "classifier",
                    "iforest", "mahalanobis"]
 Action = Literal["alert", "block_promotion", "rollback", "retrain"]
+QualityMetric = Literal["accuracy", "auc", "f1", "precision", "recall", "logloss",
+                        "rmse", "mae", "r2"]
 
 DRIFT_DETECTORS = frozenset(DriftDetector.__args__)  # type: ignore[attr-defined]
 OUTLIER_DETECTORS = frozenset(OutlierDetector.__args__)  # type: ignore[attr-defined]
@@ -54,9 +56,43 @@ class Preprocess(SpecModel):
                                    "dimensions first.")
 
 
+class SliceSpec(SpecModel):
+    feature: Identifier = Field(description="A contract feature.")
+    bins: list[float] = Field(min_length=1, description="Numeric: the edges of its bins "
+                              "(e.g. [0, 100, 1000]: below 0, 0-100, 100-1000, above).")
+
+    @model_validator(mode="after")
+    def _sorted(self) -> SliceSpec:
+        if self.bins != sorted(set(self.bins)):
+            raise ValueError(f"bins must increase, without repeats (got {self.bins})")
+        return self
+
+
 class MonitorSpec(SpecModel):
     name: Identifier = Field(description="Unique monitor name (used by rollout gates).")
-    detector: Detector = Field(description="alibi-detect detector.")
+    kind: Literal["detector", "quality"] = Field(
+        "detector", description="detector: an alibi-detect detector on the inputs; quality: "
+        "the model's live quality from the labels posted back (docs/monitors.md).")
+    detector: Detector | None = Field(None, description="kind detector: the alibi-detect "
+                                      "detector.")
+    metrics: list[QualityMetric] = Field(
+        default_factory=list, description="kind quality: the metrics computed on labelled "
+        "predictions (default: the evaluation's metrics).")
+    slices: list[Identifier | SliceSpec] = Field(
+        default_factory=list, description="kind quality: also per slice — a category "
+        "feature's values, or a numeric feature's bins.")
+    min: dict[QualityMetric, float] = Field(
+        default_factory=dict, description="kind quality: a window below this is a drop "
+        "(higher-is-better metrics).")
+    max: dict[QualityMetric, float] = Field(
+        default_factory=dict, description="kind quality: a window above this is a drop "
+        "(rmse, mae, logloss).")
+    on_drop: list[Action] = Field(default_factory=list, description="kind quality: actions "
+                                  "on a drop.")
+    estimate: bool = Field(False, description="kind quality, binary classifier: also estimate "
+                           "accuracy and AUC from calibrated probabilities while labels lag.")
+    horizon: Duration = Field(86_400.0, gt=0, description="kind quality: how long an answered "
+                              "prediction waits for its label before it expires.")
     features: Literal["all"] | list[Identifier] = Field(
         "all", description="'all' contract features, or a list of them.")
     window: int = Field(1000, ge=1, le=1_000_000, description="Rows per detection window.")
@@ -91,6 +127,14 @@ class MonitorSpec(SpecModel):
 
     @model_validator(mode="after")
     def _check(self) -> MonitorSpec:
+        if self.kind == "quality":
+            return self._check_quality()
+        if self.detector is None:
+            raise ValueError("a monitor needs a detector (or kind: quality)")
+        quality_only = [k for k in ("metrics", "slices", "min", "max", "on_drop")
+                        if getattr(self, k)] + (["estimate"] if self.estimate else [])
+        if quality_only:
+            raise ValueError(f"{', '.join(quality_only)} belong to kind: quality monitors")
         drift = self.detector in DRIFT_DETECTORS
         if self.on_outlier and drift:
             raise ValueError(f"'{self.detector}' is a drift detector: use on_drift, not "
@@ -119,6 +163,19 @@ class MonitorSpec(SpecModel):
                                  f"'{self.backend}'{extra}; use {' or '.join(allowed)}")
         actions = self.on_drift + self.on_outlier
         if "retrain" in actions and self.retrain is None:
+            raise ValueError("the retrain action needs a retrain block (cooldown, "
+                             "max_per_week) so noise cannot cause a retraining loop")
+        return self
+
+    def _check_quality(self) -> MonitorSpec:
+        if self.detector is not None:
+            raise ValueError("a quality monitor has no detector: remove detector, or use "
+                             "kind: detector")
+        if self.on_drift or self.on_outlier:
+            raise ValueError("a quality monitor acts on_drop, not on_drift/on_outlier")
+        if self.on_drop and not (self.min or self.max):
+            raise ValueError("on_drop needs a bound: min (e.g. {auc: 0.85}) or max")
+        if "retrain" in self.on_drop and self.retrain is None:
             raise ValueError("the retrain action needs a retrain block (cooldown, "
                              "max_per_week) so noise cannot cause a retraining loop")
         return self

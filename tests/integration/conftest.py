@@ -22,10 +22,23 @@ def ray_session() -> Iterator[str]:
     # logical CPUs beyond the 2 cores: Tune's early-stopped trials leak their Train
     # resources (ray-project/ray#54305) and Serve replicas hold theirs; 6 deadlocked a
     # later training test once serving tests were added
-    ray.init(address="local", num_cpus=12, include_dashboard=False,
-             object_store_memory=512 * 1024 * 1024, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT),
-                                       "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
+    import socket
+
+    with socket.socket() as s:  # the dashboard serves the Jobs API a monitor's retrain uses
+        s.bind(("127.0.0.1", 0))
+        dashboard_port = s.getsockname()[1]
+    from lifecycle.execute.connection import serve_fast_mode
+
+    # the feedback route's credential (serve.feedback.token's default reference): in the
+    # environment the Router replicas inherit
+    os.environ.setdefault("LIFECYCLE_FEEDBACK_TOKEN", "integration-feedback-token")
+
+    with serve_fast_mode():  # Serve runs in the mode lifecycle's own local Ray starts with
+        ray.init(address="local", num_cpus=12, include_dashboard=True,
+                 dashboard_host="127.0.0.1", dashboard_port=dashboard_port,
+                 object_store_memory=512 * 1024 * 1024, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(ROOT),
+                                           "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
@@ -69,9 +82,9 @@ def serve_port(ray_session: str) -> Iterator[int]:
     try:
         yield port
     finally:
-        from lifecycle.runtime.serve import rollout
+        from lifecycle.runtime.contract import NAMESPACE
 
         for name in ray.util.list_named_actors(all_namespaces=True):
-            if name.get("namespace") == rollout.NAMESPACE:
-                ray.kill(ray.get_actor(name["name"], namespace=rollout.NAMESPACE))
+            if name.get("namespace") == NAMESPACE:
+                ray.kill(ray.get_actor(name["name"], namespace=NAMESPACE))
         serve.shutdown()

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lifecycle.execute.journal import read_journal
-from lifecycle.execute.storage import Store
+from lifecycle.store import Store, read_journal
 
 from ..conftest import ROOT, approved_copy
 from .test_run import FRAUD, TRAIN_ONLY, _data

@@ -19,9 +19,8 @@ import pytest
 
 from examples.fraud.make_data import make, write
 from lifecycle.errors import ExitCode
-from lifecycle.execute.journal import read_journal
 from lifecycle.execute.runner import run_plan
-from lifecycle.execute.storage import Store
+from lifecycle.store import Store, read_journal
 
 from ..conftest import ROOT, approved_copy, compile_approved
 
@@ -29,7 +28,8 @@ pytestmark = pytest.mark.integration
 FRAUD = ROOT / "specs" / "fraud.yaml"
 # these tests are about training and registration: serving is tested in test_serve.py
 SMALL = ["train.config.epochs=3", "train.config.hidden=16", "train.config.lr=0.02",
-         "train.config.batch_size=64", "~serve"]
+         "train.config.batch_size=64", "~serve",
+         "~monitors.2"]  # live-quality reads served predictions
 TRAIN_ONLY = SMALL + ["~tune"]
 
 

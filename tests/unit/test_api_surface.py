@@ -6,10 +6,11 @@ import lifecycle.api
 def test_public_surface_is_exactly_all() -> None:
     assert sorted(lifecycle.api.__all__) == [
         "Platform", "RunOptions", "RunResult", "Signed", "Validation", "approve",
-        "compile_spec", "diff_files", "diff_git", "diff_schema", "grafana_dashboard",
-        "load_plan", "monitor_report", "plan_from_json", "policy_dirs", "prometheus_rules",
-        "retire", "rollout_command", "run_plan", "run_spec", "run_status", "serve_status",
-        "spec_schema", "today", "validate", "validate_one"]
+        "compile_spec", "diff_files", "diff_git", "diff_schema", "feedback_file",
+        "grafana_dashboard", "load_plan", "monitor_report", "plan_from_json", "policy_dirs",
+        "prediction_logs", "prometheus_rules", "retire", "rollout_command", "rollout_simulate",
+        "run_plan", "run_spec", "run_status", "serve_status", "served_history", "spec_schema",
+        "today", "validate", "validate_one"]
     for name in lifecycle.api.__all__:
         assert hasattr(lifecycle.api, name)
 

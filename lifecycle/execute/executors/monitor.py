@@ -26,6 +26,9 @@ def run(stage: MonitorStage, ctx: StageContext) -> dict[str, Any]:
     registered = ctx.upstream.get("register") or {}
     out: dict[str, Any] = {}
     for m in stage.monitors:
+        if m.kind == "quality":  # no detector: labels judge it; an estimate is calibrated
+            out[m.name] = _quality(m, ctx)
+            continue
         params = m.model_dump(mode="json")
         encoder = Encoder.of(m.features, data["info"],
                              str(m.preprocess.get("categorical_encoding", "ordinal")))
@@ -53,6 +56,33 @@ def run(stage: MonitorStage, ctx: StageContext) -> dict[str, Any]:
                                          f"lifecycle.monitor.{m.name}", m.detector)
         out[m.name] = entry
     return {"monitors": out}
+
+
+def _quality(m: Any, ctx: StageContext) -> dict[str, Any]:
+    """A quality monitor's calibration (for its estimate while labels lag): the candidate's
+    scores on the evaluation data against the labels, fitted isotonic (score ->
+    probability of the positive class)."""
+    assert m.quality is not None
+    if not m.quality.estimate:
+        return {"detector": "quality"}
+    import numpy as np
+
+    from ...runtime.entrypoint import resolve
+    from ...runtime.monitor.quality import Calibration
+
+    data = ctx.upstream["data"]
+    table = read_table(data["sources"].get("eval") or data["sources"]["train"], ctx.root)
+    labels = table.column(data["info"]["label"]).to_numpy(zero_copy_only=False)
+    producer, candidate = ctx.producer()
+    scores = np.asarray(resolve(producer.train.entrypoint, "predict")(
+        candidate["checkpoint"], table), dtype=float).ravel()
+    if len(set(labels.tolist())) != 2:
+        raise StageFailed(f"monitors[{m.name}]: the estimate needs a binary label (the "
+                          f"evaluation data has {len(set(labels.tolist()))} classes)",
+                          ExitCode.INVALID_INPUT, hint="remove estimate: true")
+    c = Calibration.fit(scores.tolist(), labels.astype(float).tolist())
+    return {"detector": "quality", "calibration": {"x": list(c.x), "y": list(c.y)},
+            "calibration_rows": len(scores)}
 
 
 def _check_reload(fitted: Any, loaded: Any, name: str) -> dict[str, Any]:

@@ -8,54 +8,87 @@ import time
 from typing import Any
 
 from ...errors import ExitCode
-from ...plan import RolloutStage
+from ...plan import Plan, RolloutStage
+from ...plan.approvals import recorded_digest
+from ...runtime.contract import (
+    ControllerConfig,
+    JournalRef,
+    RolloutPhase,
+    RolloutStatus,
+    RouterConfig,
+    ShadowConfig,
+    Slot,
+)
 from ..context import StageContext, StageFailed
 
-ENDED = ("promoted", "rolled_back", "failed")
 
-
-def controller_config(stage: RolloutStage, ctx: StageContext) -> dict[str, Any]:
-    deployed = ctx.upstream["deploy"]
-    monitors = ctx.plan.stage("monitor").monitors \
-        if any(s.kind == "monitor" for s in ctx.plan.stages) else []
-    return {
-        "application": deployed["application"], "model": ctx.plan.stage("deploy").model,
-        "strategy": stage.strategy, "on_failure": stage.on_failure,
-        "steps": [s.model_dump(mode="json") for s in stage.steps],
-        "gate_interval_s": stage.gate_interval_s, "versions": deployed["versions"],
-        "shadow": deployed["router"].get("shadow"), "champion_alias": "champion",
-        "tracking_uri": ctx.tracking.uri if ctx.tracking else None,
-        "mlflow_run_id": ctx.tracking.parent_id if ctx.tracking else None,
-        "journal": {"store": ctx.store.uri, "run_id": ctx.run_id},
-        "monitors": [m.name for m in monitors],
-        "block_promotion": [m.name for m in monitors
-                            if "block_promotion" in m.on_drift + m.on_outlier],
+def plan_config(plan: Plan, versions: dict[Slot, str | None],
+                shadow: ShadowConfig | None) -> ControllerConfig:
+    """The controller's config from the plan alone (`lifecycle rollout simulate` uses it
+    with made-up versions; the rollout stage with the deployed ones)."""
+    stage: RolloutStage = plan.stage("rollout")
+    deploy = plan.stage("deploy")
+    monitors = plan.stage("monitor").monitors \
+        if any(s.kind == "monitor" for s in plan.stages) else []
+    return ControllerConfig(
+        application=deploy.application, model=deploy.model, topology=deploy.topology,
+        strategy=stage.strategy, on_failure=stage.on_failure,
+        on_inconclusive=stage.on_inconclusive, confidence=stage.confidence, steps=stage.steps,
+        gate_interval_s=stage.gate_interval_s, versions=versions, shadow=shadow,
+        preview_max_queued=stage.preview_max_queued, tracking_uri=None, mlflow_run_id=None,
+        journal=None, monitors=[m.name for m in monitors],
+        block_promotion=[m.name for m in monitors if "block_promotion" in m.on_drift
+                         + m.on_outlier + (m.quality.on_drop if m.quality else [])],
         # what a promotion is held to: plan.approvals.promotion_refusal(candidate's tags,
         # approved_digest, approvals) must say nothing (docs/approvals.md)
-        "approved_digest": stage.approved_digest,
-        "approvals": [a.model_dump(mode="json") for a in
-                      (ctx.plan.approvals.counted if ctx.plan.approvals else [])],
-    }
+        approved_digest=stage.approved_digest,
+        approvals=list(plan.approvals.counted) if plan.approvals else [])
+
+
+def controller_config(stage: RolloutStage, ctx: StageContext) -> ControllerConfig:
+    deployed = ctx.upstream["deploy"]
+    router = RouterConfig.model_validate(deployed["router"])
+    config = plan_config(ctx.plan, {Slot(k): v for k, v in deployed["versions"].items()},
+                         router.shadow)
+    return config.model_copy(update={
+        "tracking_uri": ctx.tracking.uri if ctx.tracking else None,
+        "mlflow_run_id": ctx.tracking.parent_id if ctx.tracking else None,
+        "journal": JournalRef(store=ctx.store.uri, run_id=ctx.run_id),
+        "candidate_digest": _candidate_digest(config, ctx)})
+
+
+def _candidate_digest(config: ControllerConfig, ctx: StageContext) -> str | None:
+    """The approval digest the candidate version carries (the deploy stage tagged it)."""
+    candidate = config.versions.get(Slot.CANDIDATE)
+    if config.approved_digest is None or candidate is None or ctx.tracking is None:
+        return None
+    from mlflow.tracking import MlflowClient
+
+    tags = MlflowClient(ctx.tracking.uri).get_model_version(config.model, candidate).tags
+    return recorded_digest(dict(tags))
 
 
 def run(stage: RolloutStage, ctx: StageContext) -> dict[str, Any]:
     import ray
 
-    from ...runtime.serve import rollout
+    from ...runtime.rollout import controller
 
-    handle = rollout.start(controller_config(stage, ctx))
-    state = ray.get(handle.wait_live.remote(ctx.options.serve_timeout_s))
+    handle = controller.start(controller_config(stage, ctx))
+    state: RolloutStatus = ray.get(handle.wait_live.remote(ctx.options.serve_timeout_s))
     if ctx.options.wait or ctx.ephemeral_ray:
-        while state["status"] not in ENDED:
+        while not state.phase.ended:
             time.sleep(1.0)
             state = ray.get(handle.status.remote())
-    out = {"application": state["application"], "status": state["status"],
-           "step": state["step"], "weights": state["weights"], "versions": state["versions"]}
-    if state["status"] == "rolled_back":
-        raise StageFailed(f"the rollout was rolled back: {state['reason']}", ExitCode.POLICY,
+    out = {"application": state.application, "status": state.phase.value,
+           "step": state.step,
+           "weights": None if state.weights is None else {
+               s.value: w for s, w in state.weights.items()},
+           "versions": {s.value: v for s, v in state.versions.items()}}
+    if state.phase == RolloutPhase.ROLLED_BACK:
+        raise StageFailed(f"the rollout was rolled back: {state.reason}", ExitCode.POLICY,
                           hint="the stable version serves all traffic; see the journal and "
                           "`lifecycle status`", details=out)
-    if state["status"] == "failed":
-        raise StageFailed(f"the rollout failed: {state['reason']}", ExitCode.RUNTIME,
+    if state.phase == RolloutPhase.FAILED:
+        raise StageFailed(f"the rollout failed: {state.reason}", ExitCode.RUNTIME,
                           details=out)
     return out

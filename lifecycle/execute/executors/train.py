@@ -91,9 +91,8 @@ def run_config(params: TrainParams, storage_path: str, name: str,
         name=name, storage_path=storage_path,
         failure_config=FailureConfig(max_failures=params.max_failures),
         checkpoint_config=CheckpointConfig(
-            num_to_keep=int(ck.get("num_to_keep") or 2),
-            checkpoint_score_attribute=ck.get("score_metric"),
-            checkpoint_score_order=str(ck.get("score_mode") or "max")),
+            num_to_keep=ck.num_to_keep, checkpoint_score_attribute=ck.score_metric,
+            checkpoint_score_order=ck.score_mode),
         callbacks=callbacks or None)
 
 

@@ -47,11 +47,10 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
         trainer.fit()
 
     sched = stage.scheduler
-    scheduler = (ASHAScheduler(max_t=int(sched.get("max_t", 100)),
-                               grace_period=int(sched.get("grace_period", 1)),
-                               reduction_factor=float(sched.get("reduction_factor", 2)),
+    scheduler = (ASHAScheduler(max_t=sched.max_t, grace_period=sched.grace_period,
+                               reduction_factor=sched.reduction_factor,
                                time_attr="training_iteration")
-                 if sched.get("type") == "asha" else FIFOScheduler())
+                 if sched.type == "asha" else FIFOScheduler())
     tuner = tune.Tuner(
         tune.with_resources(trial, {"cpu": 0.1}),
         param_space={p.name: _distribution(p.distribution, list(p.args))

@@ -12,6 +12,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from ...plan import AlertParams
+
 TIMEOUT_S = 10.0
 
 
@@ -45,18 +47,18 @@ def run_command(command: list[str], event: dict[str, Any]) -> None:
         raise RuntimeError(f"exit {out.returncode}: {out.stderr.strip()[-300:]}")
 
 
-def deliver(alert: dict[str, Any] | None, event: dict[str, Any],
+def deliver(alert: AlertParams | None, event: dict[str, Any],
             sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Send one alert where the spec says; {} when the spec names no hook (the alert is
     then the journal record and the metric only)."""
-    if not alert:
+    if alert is None:
         return {}
-    attempts = 1 + int(alert.get("retries", 3))
+    attempts = 1 + alert.retries
     out: dict[str, Any] = {}
-    if alert.get("webhook"):
-        url = str(alert["webhook"])
+    if alert.webhook:
+        url = alert.webhook
         out["webhook"] = _retry(attempts, lambda: post_webhook(url, event), sleep)
-    if alert.get("command"):
-        cmd = [str(c) for c in alert["command"]]
+    if alert.command:
+        cmd = list(alert.command)
         out["command"] = _retry(attempts, lambda: run_command(cmd, event), sleep)
     return out

@@ -1,2 +1,4 @@
-"""Code that runs inside Ray Serve: the router and model servers (app), the rollout
-controller (rollout), config deploys (control), request checks (requests, no Ray)."""
+"""Ray Serve: the Router (`router`: split, shadow, sticky keys, draining, the monitor feed,
+per-slot statistics), one model server per version slot (`model`), request checks and
+routing arithmetic (`requests`, pure), and config deploys and handles the driver and the
+rollout controller use to change the application live (`control`)."""

@@ -8,18 +8,37 @@ change here reads the current set and replaces only its own application."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
+from pydantic import BaseModel
+
+from ..contract import (
+    MONITOR,
+    ROUTER,
+    SERVE_FAST_MODE,
+    Evidence,
+    ModelConfig,
+    MonitorStatus,
+    RouterConfig,
+    Slot,
+    slot_of,
+)
+from . import collector
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _controller() -> Any:
     from ray.serve.context import _get_global_client
 
-    return _get_global_client()._controller
+    client = _get_global_client()
+    assert client is not None  # _get_global_client connects or raises
+    return client._controller
 
 
 def app_configs() -> dict[str, dict[str, Any]]:
@@ -56,17 +75,53 @@ def deployment_config(app: dict[str, Any], name: str) -> dict[str, Any]:
     raise KeyError(name)
 
 
-def update_user_config(name: str, deployment: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Merge `changes` into one deployment's user_config and deploy (live, no restart)."""
+def update_user_config(name: str, deployment: str, kind: type[M], **changes: Any) -> M:
+    """Change fields of one deployment's user_config (a `kind` of the contract) and
+    deploy: live, no restart. The merged config is validated before Serve sees it."""
     configs = app_configs()
     if name not in configs:
         raise KeyError(name)
     app = copy.deepcopy(configs[name])
     dep = deployment_config(app, deployment)
-    dep["user_config"] = {**(dep.get("user_config") or {}), **changes}
+    merged = kind.model_validate(dep.get("user_config") or {}).model_copy(update=changes)
+    merged = kind.model_validate(merged.model_dump())  # the changes validated too
+    dep["user_config"] = merged.model_dump(mode="json")
     configs[name] = app
     _apply(configs)
-    return app
+    return merged
+
+
+def router_config(name: str) -> RouterConfig:
+    """The Router's config as deployed."""
+    configs = app_configs()
+    if name not in configs:
+        raise KeyError(name)
+    return RouterConfig.model_validate(
+        deployment_config(configs[name], ROUTER).get("user_config") or {})
+
+
+def update_router(name: str, **changes: Any) -> RouterConfig:
+    """Change the Router's config live; its generation goes up by one, so
+    `wait_applied` can tell when every replica runs it."""
+    current = router_config(name)
+    return update_user_config(name, ROUTER, RouterConfig,
+                              **{**changes, "generation": current.generation + 1})
+
+
+def slot_versions(name: str) -> dict[Slot, str | None]:
+    """The version each model slot of a deployed application serves (from its config)."""
+    config = app_configs().get(name) or {}
+    out: dict[Slot, str | None] = {}
+    for d in config.get("deployments", []):
+        if d["name"] == ROUTER:  # fused: the Router serves the versions itself
+            for served, m in RouterConfig.model_validate(d.get("user_config") or {}
+                                                         ).models.items():
+                out[served] = m.version
+        slot = slot_of(d["name"])
+        if slot is not None:
+            version = ModelConfig.model_validate(d.get("user_config") or {}).version
+            out[slot] = version
+    return out
 
 
 def status(name: str) -> str | None:
@@ -101,37 +156,80 @@ def wait_deleted(name: str, timeout_s: float = 120.0) -> bool:
     return False
 
 
-def wait_router(name: str, accept: Callable[[dict[str, Any]], bool],
-                timeout_s: float = 60.0) -> bool:
-    """A config deploy returns when the controller has it; the Router's replicas
-    reconfigure a moment later. Wait until the Router's stats satisfy `accept`."""
+def evidence(name: str, since: float | None = None, timeout_s: float = 30.0) -> Evidence:
+    """The application's evidence, merged over its Router replicas (a plain actor call:
+    it works from any thread, in every Serve mode)."""
+    found = collector.find(name)
+    if found is None:
+        raise LookupError(f"no evidence collector for '{name}' (is it deployed?)")
+    result: Evidence = ray.get(found.evidence.remote(since), timeout=timeout_s)
+    return result
+
+
+def wait_applied(name: str, config: RouterConfig, timeout_s: float = 60.0) -> bool:
+    """A config deploy returns when Serve has it; the Router's replicas reconfigure a
+    moment later. Wait until every live replica reports this config's generation (a
+    replica that died stops counting once its reports are stale)."""
     deadline = time.monotonic() + timeout_s
-    handle = router(name)
     while time.monotonic() < deadline:
         try:
-            if accept(handle.stats.remote().result(timeout_s=10)):
+            replicas = evidence(name, timeout_s=10).replicas
+            if replicas and all(r.config >= config.generation for r in replicas):
                 return True
         except Exception:
-            pass  # a router replica restarting: ask again
+            pass  # the collector restarting: ask again
         time.sleep(0.1)
     return False
 
 
-def wait_router_weights(name: str, weights: dict[str, float], timeout_s: float = 60.0) -> bool:
-    """Wait until the Router routes by `weights`."""
-    return wait_router(name, lambda stats: all(
-        abs(stats["weights"].get(k, 0.0) - float(v)) < 1e-9 for k, v in weights.items()),
-        timeout_s)
+@ray.remote(num_cpus=0)
+def _serve_environment() -> dict[str, str | None]:
+    import os
+
+    return {k: os.environ.get(k) for k in SERVE_FAST_MODE}
 
 
-def router(name: str) -> Any:
+def fast_mode() -> tuple[bool, dict[str, str | None]]:
+    """Whether the cluster's workers run with Ray Serve's high-throughput settings (as
+    its nodes were started), and what they have."""
+    env: dict[str, str | None] = ray.get(_serve_environment.remote(), timeout=30)
+    return all(env.get(k) == v for k, v in SERVE_FAST_MODE.items()), env
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_LOCK = threading.Lock()
+_HANDLES: dict[tuple[str, str], Any] = {}
+
+
+def _handle_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, on its own thread, for calls through Serve handles:
+    in Serve's high-throughput mode a handle's router runs in the caller's loop, and a
+    synchronous `.remote().result()` outside a running loop raises."""
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None:
+            _LOOP = asyncio.new_event_loop()
+            threading.Thread(target=_LOOP.run_forever, name="lifecycle-handles",
+                             daemon=True).start()
+        return _LOOP
+
+
+def call(deployment: str, name: str, method: str, *args: Any, timeout_s: float = 30.0
+         ) -> Any:
+    """`deployment.method(*args)` of application `name`, from any thread, in any mode."""
     from ray import serve
 
-    return serve.get_deployment_handle("Router", app_name=name)
+    async def go() -> Any:
+        handle = _HANDLES.get((deployment, name))
+        if handle is None:  # made in the loop that will use it, once
+            handle = _HANDLES[(deployment, name)] = serve.get_deployment_handle(
+                deployment, app_name=name)
+        return await getattr(handle, method).remote(*args)
+
+    return asyncio.run_coroutine_threadsafe(go(), _handle_loop()).result(timeout_s)
 
 
-def monitor(name: str) -> Any:
-    """The application's Monitor deployment (present when the spec has monitors)."""
-    from ray import serve
-
-    return serve.get_deployment_handle("Monitor", app_name=name)
+def monitor_status(name: str, since: float = 0.0, timeout_s: float = 30.0) -> MonitorStatus:
+    """What the application's Monitor saw (windows opened and closed since `since`)."""
+    result: MonitorStatus = call(MONITOR, name, "status", since, timeout_s=timeout_s)
+    return result

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from ..contract import LabelItem
 
 MAX_ROWS = 10_000
 
@@ -58,6 +61,15 @@ def _check_value(i: int, name: str, value: Any, spec: dict[str, Any]) -> None:
         if kind == "int" and float(value) != int(value):
             raise BadRequest(f"row {i}: '{name}' must be a whole number, got {value!r}",
                              f"send '{name}' as an integer")
+        low, high = spec.get("min"), spec.get("max")
+        if low is not None and value < low:
+            raise BadRequest(f"row {i}: '{name}' is {value!r}, below the contract's min "
+                             f"{low:g}", f"send '{name}' >= {low:g} (the data contract's "
+                             "range: the model never saw such values)")
+        if high is not None and value > high:
+            raise BadRequest(f"row {i}: '{name}' is {value!r}, above the contract's max "
+                             f"{high:g}", f"send '{name}' <= {high:g} (the data contract's "
+                             "range: the model never saw such values)")
     elif kind == "category":
         allowed = spec.get("categories")
         if allowed is not None and value not in allowed:
@@ -78,7 +90,10 @@ def bucket(key: str) -> float:
     return int.from_bytes(digest, "big") / 2.0 ** 64 * 100.0
 
 
-def choose(weights: dict[str, float], point: float) -> str:
+S = TypeVar("S", bound=str)
+
+
+def choose(weights: Mapping[S, float], point: float) -> S:
     """The slot whose share of [0, 100) holds `point`. The candidate's share comes first,
     so widening a canary only moves keys from stable to candidate, never back."""
     order = sorted(weights, key=lambda s: (s != "candidate", s))
@@ -128,3 +143,42 @@ def shadow_room(capacity: int | None, real_in_flight: int, copies_in_flight: int
         return True
     reserve = max(1, capacity // 4)
     return real_in_flight + copies_in_flight + 1 + reserve <= capacity
+
+
+MAX_LABELS = 10_000
+LABELS_HINT = '{"labels": [{"request_id": "<X-Request-Id of the answer>", "label": 1}]}'
+
+
+def labels_of(body: Any) -> list[LabelItem]:
+    """The labels of a feedback post, each checked: a malformed item is a 400 that names
+    it and says what it needs."""
+    items = body.get("labels") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise BadRequest("the body must hold a non-empty list 'labels'", LABELS_HINT)
+    if len(items) > MAX_LABELS:
+        raise BadRequest(f"{len(items)} labels in one post; at most {MAX_LABELS}",
+                         "split the post, or use `lifecycle feedback SPEC labels.parquet`")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BadRequest(f"labels[{i}] is not an object", LABELS_HINT)
+        extra = sorted(set(item) - {"request_id", "label", "row"})
+        if extra:
+            raise BadRequest(f"labels[{i}]: unknown key '{extra[0]}'",
+                             "each label has request_id, label and (optionally) row")
+        rid = item.get("request_id")
+        if not isinstance(rid, str) or not rid or len(rid) > 200:
+            raise BadRequest(f"labels[{i}]: request_id must be the answer's X-Request-Id "
+                             "(a non-empty string)", LABELS_HINT)
+        label = item.get("label")
+        if isinstance(label, bool):
+            label = int(label)
+        if not isinstance(label, (int, float)) or not math.isfinite(label):
+            raise BadRequest(f"labels[{i}]: label must be a number (the class, or the "
+                             f"value), got {label!r}", LABELS_HINT)
+        row = item.get("row", 0)
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row <= MAX_ROWS:
+            raise BadRequest(f"labels[{i}]: row must be the row's place in the request "
+                             f"(0 to {MAX_ROWS}), got {row!r}", "leave row out for the first")
+        out.append(LabelItem.model_construct(request_id=rid, label=label, row=row))
+    return out

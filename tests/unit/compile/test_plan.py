@@ -8,7 +8,7 @@ from lifecycle.api import compile_spec, load_plan
 from lifecycle.errors import InputError, PolicyError
 from lifecycle.plan import Plan
 
-from ...conftest import ROOT, Approved
+from ...conftest import ROOT, Approved, compile_approved
 
 FRAUD = ROOT / "specs" / "fraud.yaml"
 
@@ -48,7 +48,12 @@ def test_stage_resources(approved: Approved) -> None:
     assert (tune.resources.workers, tune.resources.gpus) == (4, 4.0)
     assert tune.train.gpus_per_worker == 1.0
     deploy = plan.stage("deploy")
-    assert deploy.resources.workers == 10  # 2 versions x 4 max replicas + router + monitor
+    # fused: up to 4 Router replicas (each serving both versions) + the monitor
+    assert deploy.topology == "fused" and deploy.resources.workers == 5
+    assert deploy.resources.cpus == 4 * 0.5 + 0.25
+    routed = compile_approved(FRAUD, ["serve.topology=routed"]).stage("deploy")
+    # 2 versions x 4 max replicas + 2 Router replicas + the monitor
+    assert routed.resources.workers == 11 and routed.router_replicas == 2
 
 
 def test_a_change_rehashes_its_stage_and_everything_downstream_only() -> None:
@@ -77,8 +82,37 @@ def test_compile_refuses_invalid_input() -> None:
         compile_spec(FRAUD, ["train.framework=pytorch"])
 
 
-def test_serve_config_lowers_the_split_to_a_router() -> None:
+def test_a_small_cpu_model_is_served_fused_in_the_routers_replicas() -> None:
     cfg = compile_spec(FRAUD).serve_config
+    assert cfg is not None
+    [app] = cfg["applications"]
+    assert app["args"]["topology"] == "fused"
+    assert [d["name"] for d in app["deployments"]] == ["Router", "Monitor"]
+    router = app["deployments"][0]
+    # each Router replica scores both versions: the model's resources, at least 2 replicas
+    assert router["ray_actor_options"] == {"num_cpus": 0.5}
+    assert router["autoscaling_config"]["min_replicas"] == 2
+    assert set(router["user_config"]["models"]) == {"stable", "candidate"}
+
+
+@pytest.mark.parametrize("override", ["serve.resources.num_gpus=0.5",
+                                      "serve.batching={max_batch_size: 8}",
+                                      "serve.resources.memory_mb=4096",
+                                      "serve.topology=routed"])
+def test_gpu_batched_large_or_asked_for_models_are_served_routed(override: str) -> None:
+    plan = compile_approved(FRAUD, [override])
+    assert plan.stage("deploy").topology == "routed"
+
+
+def test_fused_with_batching_is_refused_with_the_fix() -> None:
+    from lifecycle.api import validate_one
+
+    r = validate_one(FRAUD, ["serve.topology=fused", "serve.batching={max_batch_size: 8}"])
+    assert any("use topology 'routed'" in p.message for p in r.errors), r.errors
+
+
+def test_serve_config_lowers_the_split_to_a_router() -> None:
+    cfg = compile_approved(FRAUD, ["serve.topology=routed"]).serve_config
     assert cfg is not None
     [app] = cfg["applications"]
     assert app["route_prefix"] == "/fraud"
@@ -111,6 +145,7 @@ def test_gpu_serving_sets_ray_actor_options(approved: Approved) -> None:
     assert cfg is not None
     assert cfg["applications"][0]["deployments"][1]["ray_actor_options"] == \
         {"num_cpus": 0.5, "num_gpus": 0.5}
+    assert cfg["applications"][0]["deployments"][0]["ray_actor_options"] == {"num_cpus": 0.1}
 
 
 def test_batch_spec_has_no_serving() -> None:

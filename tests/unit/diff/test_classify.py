@@ -96,8 +96,9 @@ def test_hold_shortened_and_rollback_dropped_loosen(tmp_path: Path) -> None:
 
 def test_monitor_removed_loosens_and_uncovers_features(tmp_path: Path) -> None:
     block = ("  - name: input-drift\n    detector: tabular\n    features: all\n"
-             "    window: 1000\n    p_val: 0.01\n    on_drift: [alert, block_promotion]\n")
-    d = _diff(tmp_path, (block, ""),
+             "    window: 1000\n")
+    rest = ("    p_val: 0.001\n    on_drift: [alert, block_promotion]\n")
+    d = _diff(tmp_path, (block, ""), (rest, ""),
               ("{metric: drift, monitor: input-drift, max: 0}", "{metric: error_rate, max: 0.02}"))
     c = _one(d, "monitors[input-drift]")
     assert (c.kind, c.direction, c.reason) == ("removed", "loosens", "monitor removed")
@@ -106,9 +107,9 @@ def test_monitor_removed_loosens_and_uncovers_features(tmp_path: Path) -> None:
     assert _rule(d, "HR-004").new == "fail"
 
 
-@pytest.mark.parametrize("p_val,direction", [("0.001", "loosens"), ("0.05", "tightens")])
+@pytest.mark.parametrize("p_val,direction", [("0.0001", "loosens"), ("0.05", "tightens")])
 def test_monitor_p_value(tmp_path: Path, p_val: str, direction: str) -> None:
-    d = _diff(tmp_path, ("p_val: 0.01", f"p_val: {p_val}"))
+    d = _diff(tmp_path, ("p_val: 0.001", f"p_val: {p_val}"))
     c = _one(d, "monitors[input-drift].p_val")
     assert c.direction == direction and c.stage == "monitor"
 

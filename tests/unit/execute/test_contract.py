@@ -16,10 +16,9 @@ from lifecycle.execute.contract import (
     feature_info,
     read_table,
 )
-from lifecycle.execute.journal import Journal, read_journal
 from lifecycle.execute.metrics import check_gate
 from lifecycle.execute.runner import stage_key
-from lifecycle.execute.storage import Store
+from lifecycle.store import Journal, Store, read_journal
 
 CONTRACT = {"label": "y", "label_type": "int", "min_rows": 1, "features": {
     "amount": {"type": "float", "min": 0.0, "max": None, "categories": None,

@@ -34,8 +34,7 @@ def test_model_card_prints_the_overrides_and_the_protected_keys(plan: Any) -> No
 def test_run_started_journals_the_overrides(plan: Any, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from lifecycle.execute import connection, runner
-    from lifecycle.execute.journal import read_journal
-    from lifecycle.execute.storage import Store
+    from lifecycle.store import Store, read_journal
 
     class Stop(Exception):
         pass

@@ -247,7 +247,7 @@ def test_cosmetic_and_non_policy_changes_keep_the_approvals(signed: Platform,
 
 @pytest.mark.parametrize("override", [
     "evaluate.gates.0.min=0.8", "serve.rollout.steps.0.weight=8",
-    "serve.rollout.steps.1.hold=1h", "monitors.0.p_val=0.001",
+    "serve.rollout.steps.1.hold=1h", "monitors.0.p_val=0.005",
     "data.contract.features.amount.min=-1", "train.entrypoint=examples.fraud.model:other",
     "train.scaling.num_workers=3", "serve.resources.num_cpus=1",
     "+waivers=[{rule: HR-002, reason: 'pilot with one merchant', approved_by: "
@@ -499,16 +499,15 @@ def test_promote_refuses_a_candidate_without_the_approved_digest(
     """`lifecycle promote SPEC`'s check, with the registry and the cluster faked."""
     import types
 
-    import lifecycle.runtime.serve as serve_pkg
     from lifecycle.execute import serving
+    from lifecycle.runtime.contract import RolloutPhase, RolloutStatus
 
     approved = "sha256:" + "a" * 64
     tags: dict[str, str] = {APPROVALS_TAG: "[]"}
-    control = types.ModuleType("control")
-    control.app_configs = lambda: {"fraud-detector": {  # type: ignore[attr-defined]
-        "args": {"model": "fraud-detector"},
-        "deployments": [{"name": "Model_candidate",
-                         "user_config": {"version": "3", "tracking_uri": "sqlite:///x"}}]}}
+    state = RolloutStatus(application="fraud-detector", strategy="canary",
+                          phase=RolloutPhase.RUNNING, step=0,
+                          versions={"stable": "2", "candidate": "3"},
+                          model="fraud-detector", tracking_uri="sqlite:///x")
 
     class Client:
         def __init__(self, uri: str) -> None:
@@ -522,16 +521,14 @@ def test_promote_refuses_a_candidate_without_the_approved_digest(
     tracking.MlflowClient = Client  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "mlflow", types.ModuleType("mlflow"))
     monkeypatch.setitem(sys.modules, "mlflow.tracking", tracking)
-    monkeypatch.setitem(sys.modules, "lifecycle.runtime.serve.control", control)
-    monkeypatch.setattr(serve_pkg, "control", control, raising=False)
     with pytest.raises(PolicyError) as info:
-        serving._authorise_promotion("fraud-detector", "3", (approved, []), TODAY)
+        serving._authorise_promotion("fraud-detector", "3", state, (approved, []), TODAY)
     [p] = info.value.problems
     assert p.code == "promote.unapproved" and info.value.exit_code == 1
     assert p.message.startswith("promotion refused: version fraud-detector 3 carries no "
                                 "approved plan digest")
     tags[DIGEST_TAG] = approved
-    serving._authorise_promotion("fraud-detector", "3", (approved, []), TODAY)
+    serving._authorise_promotion("fraud-detector", "3", state, (approved, []), TODAY)
 
 
 def test_promote_of_a_spec_is_held_to_its_approvals_now(signed: Platform) -> None:

@@ -60,9 +60,9 @@ def test_tierless_bundle_adds_its_rules_to_the_tier_bundle(
         description: Card data
         rules:
           - id: PCI-001
-            expression: size(spec.monitors) >= 3
+            expression: size(spec.monitors) >= 4
             path: monitors
-            message: card models run three monitors
+            message: card models run four monitors
         """)
     change = ["+policy=pci", "serve.rollout.steps.0.weight=50"]
     assert sorted(_errors(approved(FRAUD, change), change)) == [

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lifecycle.plan import AlertParams, RolloutGateParams
+from lifecycle.runtime.contract import VersionEvidence, WatchSummary, WindowRecord
 from lifecycle.runtime.monitor.actions import deliver
 from lifecycle.runtime.monitor.encode import Encoder
 from lifecycle.runtime.monitor.limits import WEEK_S, RetrainLimiter
@@ -124,7 +126,7 @@ def hook() -> Iterator[str]:
 
 def test_webhook_alert_is_retried_until_delivered(hook: str) -> None:
     _Hook.fail_first = 2
-    out = deliver({"webhook": hook, "retries": 3}, {"monitor": "input-drift"},
+    out = deliver(AlertParams(webhook=hook, retries=3), {"monitor": "input-drift"},
                   sleep=lambda _s: None)
     assert out == {"webhook": {"delivered": True, "attempts": 3}}
     assert _Hook.received == [{"monitor": "input-drift"}]
@@ -132,7 +134,7 @@ def test_webhook_alert_is_retried_until_delivered(hook: str) -> None:
 
 def test_undeliverable_alert_is_reported_not_raised(hook: str) -> None:
     _Hook.fail_first = 10
-    out = deliver({"webhook": hook, "retries": 1}, {"x": 1}, sleep=lambda _s: None)
+    out = deliver(AlertParams(webhook=hook, retries=1), {"x": 1}, sleep=lambda _s: None)
     assert out["webhook"]["delivered"] is False and out["webhook"]["attempts"] == 2
     assert "500" in out["webhook"]["error"]
 
@@ -141,29 +143,46 @@ def test_command_alert_gets_the_event_on_stdin(tmp_path: Path) -> None:
     target = tmp_path / "event.json"
     cmd = [sys.executable, "-c",
            f"import sys; open({str(target)!r}, 'w').write(sys.stdin.read())"]
-    out = deliver({"command": cmd, "retries": 0}, {"monitor": "m", "p": 0.001})
+    out = deliver(AlertParams(command=cmd, retries=0), {"monitor": "m", "p": 0.001})
     assert out == {"command": {"delivered": True, "attempts": 1}}
     assert json.loads(target.read_text()) == {"monitor": "m", "p": 0.001}
     assert deliver(None, {"x": 1}) == {}
 
 
-def test_rollout_reads_drift_and_outlier_gates_from_monitor_windows() -> None:
-    from lifecycle.runtime.serve.rollout import blocking, check_gates
+def _watch(windows: int, flagged: int, drift: bool, outlier_rate: float | None = None,
+           last_p: float | None = None) -> WatchSummary:
+    last = None if last_p is None else WindowRecord(
+        monitor="m", window=0, opened=0.0, closed=1.0, closed_by="size", flagged=True,
+        kind="drift", rows=100, p_value=last_p)
+    return WatchSummary(
+        detector="ks" if drift else "iforest", features=["amount"], verified=True,
+        window=100, p_val=0.01, actions=[], windows_closed=windows, windows_dropped=0,
+        rows_dropped=0, rows_invalid=0, rows_pending=0, windows_detected=windows,
+        sampled_fraction=1.0, windows_since=windows, flagged_since=flagged,
+        drift_since=flagged if drift else 0, detections_since=0,
+        outlier_rate_since=outlier_rate, last=last, recent=[], retrains=[])
 
-    live = {"error_rate": 0.0, "monitors": {
-        "input-drift": {"windows_since": 3, "drift_since": 1, "flagged_since": 1,
-                        "outlier_rate_since": None, "last": {"p_value": 0.001}},
-        "outliers": {"windows_since": 2, "drift_since": 0, "flagged_since": 0,
-                     "outlier_rate_since": 0.02},
-        "quiet": {"windows_since": 0, "drift_since": 0, "flagged_since": 0}}}
-    gates = [{"metric": "drift", "monitor": "input-drift", "max": 0},
-             {"metric": "outlier_rate", "monitor": "outliers", "max": 0.05},
-             {"metric": "drift", "monitor": "quiet", "max": 0}]
-    assert [(g["value"], g["verdict"]) for g in check_gates(gates, live)] == [
-        (1.0, "failed"), (0.02, "passed"), (None, "unknown")]  # no window yet: no signal
+
+def test_rollout_reads_drift_and_outlier_gates_from_monitor_windows() -> None:
+    from lifecycle.runtime.rollout.gates import Live, blocking, check_gates
+
+    live = Live(versions={"2": VersionEvidence(requests=50, errors=0)}, candidate="2",
+                monitors={
+        "input-drift": _watch(3, 1, drift=True, last_p=0.001),
+        "outliers": _watch(2, 0, drift=False, outlier_rate=0.02),
+        "quiet": _watch(0, 0, drift=True)})
+    gates = [RolloutGateParams(metric="drift", monitor="input-drift", max=0),
+             RolloutGateParams(metric="outlier_rate", monitor="outliers", max=0.05),
+             RolloutGateParams(metric="drift", monitor="quiet", max=0),
+             RolloutGateParams(metric="error_rate", max=0.01)]
+    checks, _ = check_gates(gates, live, 0.95)
+    assert [(c.value, c.verdict) for c in checks] == [
+        (1.0, "failed"), (0.02, "passed"), (None, "inconclusive"),  # no window yet
+        (0.0, "passed")]
     [reason] = blocking(live, ["input-drift", "outliers"])
-    assert reason.startswith("monitor input-drift: 1 flagged window(s)")
-    assert blocking({}, ["input-drift"]) == []
+    assert reason == "monitor input-drift: 1 flagged window(s) since the step began " \
+        "(last p=0.001)"
+    assert blocking(Live(), ["input-drift"]) == []
 
 
 def test_histograms_on_reference_bins() -> None:

@@ -9,6 +9,7 @@ from lifecycle.runtime.serve.requests import (
     BadRequest,
     bucket,
     choose,
+    labels_of,
     rows_of,
     shadow_room,
     sticky_value,
@@ -91,3 +92,53 @@ def test_no_shadow_copies_while_the_application_is_saturated() -> None:
     assert not shadow_room(5, 0, 3, 8, app_capacity=10, app_in_flight=7)
     assert not shadow_room(5, 0, 0, 8, app_capacity=10, app_in_flight=16)  # callers queue
     assert shadow_room(5, 0, 0, 8, app_capacity=None, app_in_flight=16)
+
+
+RANGED = {"amount": {"type": "float", "min": 0.0, "max": 10_000.0},
+          "hour": {"type": "int", "min": 0, "max": 23}}
+
+
+@pytest.mark.parametrize("row,message", [
+    ({"amount": -5, "hour": 3}, "row 0: 'amount' is -5, below the contract's min 0"),
+    ({"amount": 1e9, "hour": 3}, "row 0: 'amount' is 1000000000.0, above the contract's "
+                                 "max 10000"),
+    ({"amount": 5.0, "hour": 24}, "row 0: 'hour' is 24, above the contract's max 23"),
+])
+def test_values_outside_the_contracts_range_are_a_400(row: dict[str, object],
+                                                      message: str) -> None:
+    with pytest.raises(BadRequest) as exc:
+        rows_of({"rows": [row]}, RANGED)
+    assert exc.value.message == message
+    assert "the model never saw such values" in exc.value.hint
+
+
+def test_the_range_bounds_themselves_are_accepted() -> None:
+    rows = [{"amount": 0, "hour": 0}, {"amount": 10_000.0, "hour": 23}]
+    assert rows_of({"rows": rows}, RANGED) == rows
+
+
+def test_labels_of_a_feedback_post() -> None:
+    items = labels_of({"labels": [{"request_id": "a", "label": 1},
+                                  {"request_id": "b", "label": True, "row": 2},
+                                  {"request_id": "c", "label": 0.25}]})
+    assert [(i.request_id, i.label, i.row) for i in items] == [
+        ("a", 1, 0), ("b", 1, 2), ("c", 0.25, 0)]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({}, "non-empty list 'labels'"),
+    ({"labels": []}, "non-empty list 'labels'"),
+    ([{"request_id": "a", "label": 1}], "non-empty list 'labels'"),
+    ({"labels": [{"request_id": "a", "label": 1}, 3]}, r"labels\[1\] is not an object"),
+    ({"labels": [{"request_id": "a", "label": 1, "x": 2}]}, "unknown key 'x'"),
+    ({"labels": [{"label": 1}]}, r"labels\[0\]: request_id must be"),
+    ({"labels": [{"request_id": "", "label": 1}]}, "request_id must be"),
+    ({"labels": [{"request_id": "a", "label": "fraud"}]}, "label must be a number"),
+    ({"labels": [{"request_id": "a", "label": float("nan")}]}, "label must be a number"),
+    ({"labels": [{"request_id": "a", "label": 1, "row": -1}]}, "row must be"),
+    ({"labels": [{"request_id": "a", "label": 1, "row": True}]}, "row must be"),
+    ({"labels": [{"request_id": "a", "label": 1}] * 10_001}, "at most 10000"),
+])
+def test_a_malformed_label_is_a_400_naming_it(body: object, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        labels_of(body)

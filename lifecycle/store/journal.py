@@ -9,10 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
-from .storage import Store
+from .store import Store
+
+
+def new_run_id() -> str:
+    """A run's id: its start time (UTC, sortable) and a random suffix."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def _now() -> str:
@@ -45,14 +51,6 @@ class Journal:
             suffix = f"-{self.writer}" if self.writer else ""
             self.store.write_json(f"{self.rel}/journal/{self.seq:08d}{suffix}.json", record)
         return record
-
-
-def journal_at(where: dict[str, Any] | None, writer: str) -> Journal | None:
-    """A run's journal written from the cluster (the rollout controller, the monitor):
-    `where` is {"store", "run_id"} as the stage that started the writer passed it."""
-    if not where:
-        return None
-    return Journal(Store(where["store"]), where["run_id"], writer=writer)
 
 
 def read_journal(store: Store, run_id: str) -> Iterator[dict[str, Any]]:
