@@ -232,12 +232,16 @@ def run_status(options: RunOptions) -> list[dict[str, Any]]:
 # --- operating a deployed application ---------------------------------------------
 
 def serve_status(target: str | Path, address: str | None = None) -> dict[str, Any]:
-    from .compile.served import application_of
+    """A deployed application's versions, weights, traffic, monitors, rollout and SLOs;
+    named by its spec, also what 1,000 predictions cost (the plan's replica prices)."""
+    from .compile.served import application_of, deployed_plan
     from .execute import serving
 
     application = application_of(target).application
+    cost = deployed_plan(target).cost if Path(target).is_file() else None
     serving.attach(address)
-    return serving.status(application)
+    return serving.status(application, cost.replica_hourly if cost else None,
+                          cost.currency if cost else None)
 
 
 def rollout_command(target: str | Path, command: str, address: str | None = None) -> str:

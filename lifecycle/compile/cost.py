@@ -9,7 +9,7 @@ import math
 from ..plan import CostEstimate, CostLine, PriceTable
 from ..spec import Spec
 from ..spec.base import format_duration
-from .stages import MONITOR_CPUS, ROUTER_CPUS, versions
+from .stages import MONITOR_CPUS, ROUTER_CPUS, observed, versions
 
 
 def _money(amount: float, currency: str) -> str:
@@ -68,6 +68,11 @@ def _training(spec: Spec, table: PriceTable, out: list[CostLine],
 
 def _serving(spec: Spec, table: PriceTable, out: list[CostLine], assumptions: list[str],
              replica_hourly: dict[str, float]) -> tuple[float, float]:
+    """A month served, by the topology the plan deploys: fused, each Router replica
+    holds every version (priced at the spec's resources); routed, each version has its
+    replicas and the Router its own small ones."""
+    from .serve_config import router_replicas, topology
+
     if spec.serve is None or spec.register is None:
         return 0.0, 0.0
     s = spec.serve
@@ -75,30 +80,47 @@ def _serving(spec: Spec, table: PriceTable, out: list[CostLine], assumptions: li
     month = table.assume.hours_per_month
     memory = s.resources.memory_mb / 1024.0 if s.resources.memory_mb else None
     replica = table.hourly(s.resources.num_cpus, s.resources.num_gpus, memory)
-    if s.autoscaling is not None:
-        low_n, high_n = s.autoscaling.min_replicas, s.autoscaling.max_replicas
-    else:
-        low_n = high_n = s.replicas or 1
+    routers = router_replicas(spec)
+    scaling = routers.get("autoscaling_config")
+    r_low, r_high = (scaling["min_replicas"], scaling["max_replicas"]) if scaling \
+        else (routers["num_replicas"], routers["num_replicas"])
     slots = versions(spec)
-    count = f"{low_n}–{high_n}" if low_n != high_n else f"{low_n}"
-    out.append(CostLine(
-        item="model replicas", stage="deploy", per="month",
-        low=_cents(low_n * len(slots) * replica * month),
-        high=_cents(high_n * len(slots) * replica * month),
-        basis=f"{count} replica(s) × {len(slots)} version slot(s) × {_money(replica, cur)}/h "
-        f"× {month:g}h"))
-    replica_hourly.update({f"Model_{slot}": _cents(replica) for slot in slots})
-    router = table.hourly(ROUTER_CPUS)
-    out.append(CostLine(item="router", stage="deploy", per="month",
-                        low=_cents(router * month), high=_cents(router * month),
-                        basis=f"1 replica × {_money(router, cur)}/h × {month:g}h"))
-    replica_hourly["Router"] = _cents(router)
-    total_low = (low_n * len(slots) * replica + router) * month
-    total_high = (high_n * len(slots) * replica + router) * month
-    if spec.monitors:
+    if topology(spec) == "fused":
+        count = f"{r_low}–{r_high}" if r_low != r_high else f"{r_low}"
+        out.append(CostLine(
+            item="router replicas (each serves every version)", stage="deploy", per="month",
+            low=_cents(r_low * replica * month), high=_cents(r_high * replica * month),
+            basis=f"{count} replica(s) × {_money(replica, cur)}/h × {month:g}h"))
+        replica_hourly["Router"] = _cents(replica)
+        total_low, total_high = r_low * replica * month, r_high * replica * month
+    else:
+        if s.autoscaling is not None:
+            low_n, high_n = s.autoscaling.min_replicas, s.autoscaling.max_replicas
+        else:
+            low_n = high_n = s.replicas or 1
+        count = f"{low_n}–{high_n}" if low_n != high_n else f"{low_n}"
+        out.append(CostLine(
+            item="model replicas", stage="deploy", per="month",
+            low=_cents(low_n * len(slots) * replica * month),
+            high=_cents(high_n * len(slots) * replica * month),
+            basis=f"{count} replica(s) × {len(slots)} version slot(s) × "
+            f"{_money(replica, cur)}/h × {month:g}h"))
+        replica_hourly.update({f"Model_{slot}": _cents(replica) for slot in slots})
+        router = table.hourly(ROUTER_CPUS)
+        count = f"{r_low}–{r_high}" if r_low != r_high else f"{r_low}"
+        out.append(CostLine(item="router", stage="deploy", per="month",
+                            low=_cents(r_low * router * month),
+                            high=_cents(r_high * router * month),
+                            basis=f"{count} replica(s) × {_money(router, cur)}/h × "
+                            f"{month:g}h"))
+        replica_hourly["Router"] = _cents(router)
+        total_low = (low_n * len(slots) * replica + r_low * router) * month
+        total_high = (high_n * len(slots) * replica + r_high * router) * month
+    if observed(spec):
         monitor = table.hourly(MONITOR_CPUS)
-        out.append(CostLine(item="monitors", stage="monitor", per="month",
-                            low=_cents(monitor * month), high=_cents(monitor * month),
+        out.append(CostLine(item="monitors and prediction log", stage="monitor",
+                            per="month", low=_cents(monitor * month),
+                            high=_cents(monitor * month),
                             basis=f"1 Monitor replica × {_money(monitor, cur)}/h × "
                             f"{month:g}h"))
         replica_hourly["Monitor"] = _cents(monitor)

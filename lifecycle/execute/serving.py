@@ -59,7 +59,13 @@ def _serve_client() -> Any:
                     "deploy first: lifecycle run SPEC") from None
 
 
-def status(application: str) -> dict[str, Any]:
+COST_WINDOW_S = 3600.0  # cost per 1,000 predictions over the last hour
+
+
+def status(application: str, replica_hourly: dict[str, float] | None = None,
+           currency: str | None = None) -> dict[str, Any]:
+    """What `lifecycle status SPEC|APP` shows; with the plan's replica prices, also the
+    cost of 1,000 predictions over the last hour."""
     from ray import serve
 
     from ..runtime.rollout import controller as rollout
@@ -87,6 +93,11 @@ def status(application: str) -> dict[str, Any]:
         out["router"] = router_status(control.evidence(application, timeout_s=10))
     except Exception as exc:
         out["router"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if replica_hourly:
+        try:
+            out["cost"] = _cost(application, app, replica_hourly, currency)
+        except Exception as exc:
+            out["cost"] = {"error": f"{type(exc).__name__}: {exc}"}
     if MONITOR in app.deployments:
         try:
             watched = control.monitor_status(application, timeout_s=10)
@@ -102,6 +113,27 @@ def status(application: str) -> dict[str, Any]:
         state.events = state.events[-10:]
         out["rollout"] = state.model_dump(mode="json")
     return out
+
+
+def _cost(application: str, app: Any, replica_hourly: dict[str, float],
+          currency: str | None) -> dict[str, Any]:
+    """Replica-seconds (the replicas running now, over the window) priced at the plan's
+    replica-hour, over the predictions answered in the window."""
+    import time
+
+    from ..plan import cost_per_1000_predictions
+    from ..runtime.serve import control
+
+    ev = control.evidence(application, since=time.time() - COST_WINDOW_S, timeout_s=10)
+    seconds = ev.time - (ev.since if ev.since is not None else ev.time - COST_WINDOW_S)
+    running = {name: sum(n for state, n in d.replica_states.items()
+                         if str(state).endswith("RUNNING"))
+               for name, d in app.deployments.items() if name in replica_hourly}
+    predictions = sum(v.requests for v in ev.versions.values())
+    per_1000 = cost_per_1000_predictions({n: k * seconds for n, k in running.items()},
+                                         predictions, replica_hourly)
+    return {"per_1000_predictions": per_1000, "currency": currency, "window_s": seconds,
+            "predictions": predictions, "replicas": running}
 
 
 def router_status(ev: Evidence) -> dict[str, Any]:

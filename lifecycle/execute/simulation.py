@@ -40,7 +40,10 @@ def _config(plan: Plan, versions: dict[Slot, str | None]) -> ControllerConfig:
         raise _refuse(f"{plan.name} has no serve.rollout", "add a rollout to simulate it")
     serve: Any = plan.serve_config or {}
     router = next(d for d in serve["applications"][0]["deployments"] if d["name"] == ROUTER)
-    return plan_config(plan, versions, RouterConfig.model_validate(router["user_config"]).shadow)
+    config = plan_config(plan, versions,
+                         RouterConfig.model_validate(router["user_config"]).shadow)
+    # what the gates and monitors decide; approvals hold a promotion on the cluster, not here
+    return config.model_copy(update={"approved_digest": None, "approvals": []})
 
 
 def _monitors(plan: Plan) -> dict[str, sim.MonitorModel]:

@@ -63,11 +63,10 @@ MONITOR_IS_DRIFT = Metric("lifecycle_monitor_is_drift", "gauge", ("monitor",),
                           "1 when a drift monitor's last window drifted.")
 MODEL_TRAINED_AT = Metric("lifecycle_model_trained_timestamp_seconds", "gauge",
                           ("slot", "version"), "When the served version's model was "
-                          "trained (Unix seconds).", exported_by_runtime=False)
+                          "trained (Unix seconds).")
 TRAINING_DATA_AT = Metric("lifecycle_training_data_timestamp_seconds", "gauge",
-                          ("slot", "version"), "Newest event time (or snapshot time) of the "
-                          "served version's training data (Unix seconds).",
-                          exported_by_runtime=False)
+                          ("slot", "version"), "When the served version's training data "
+                          "were read by the data stage (Unix seconds).")
 
 CONTRACT: tuple[Metric, ...] = (REQUESTS, REQUEST_LATENCY_MS, QUALITY, MONITOR_P_VALUE,
                                 MONITOR_IS_DRIFT, MODEL_TRAINED_AT, TRAINING_DATA_AT)

@@ -50,6 +50,15 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
                   f"mean |Δ| {shadow.get('mean_abs_diff') or 0:.4f}")
     if router.get("error"):
         out.print(f"  [warning]router: {escape(router['error'])}[/]")
+    cost = state.get("cost") or {}
+    if cost.get("error"):
+        out.print(f"  [warning]cost: {escape(cost['error'])}[/]")
+    elif cost:
+        per = cost.get("per_1000_predictions")
+        out.print(f"  cost: {'—' if per is None else f'{per:.4f}'} {cost.get('currency') or ''} "
+                  f"per 1,000 predictions (last {cost['window_s'] / 60:.0f} min, "
+                  f"{cost['predictions']} predictions, replicas "
+                  + ", ".join(f"{n} {k}" for n, k in sorted(cost["replicas"].items())) + ")")
     _monitors(out, state.get("monitors"), router.get("monitor"))
     rollout = state.get("rollout")
     if rollout:
@@ -73,6 +82,17 @@ def render_serving(out: Console, state: dict[str, Any]) -> None:
             out.print(f"    [{style}]{check['verdict']:<12}[/] {g['metric']}"
                       f"{' vs stable' if g.get('vs') else ''} {value}{shown} {bound}"
                       + (f"  [dim]{escape(check['detail'])}[/]" if check.get("detail") else ""))
+        if rollout.get("frozen"):
+            out.print(f"    [warning]promotion frozen: {escape(str(rollout['frozen']))}[/]")
+        for r in rollout.get("slo") or []:
+            who = "application" if r["version"] == "*" else f"v{r['version']}"
+            rates = ", ".join(f"{w} {'—' if v is None else f'{v:.1f}x'}"
+                              for w, v in r["burn_rates"].items())
+            style = "error" if r["firing"] else "warning" if r["budget_left"] <= 0 else "dim"
+            out.print(f"    [{style}]SLO {escape(r['slo'])} ({r['sli']}) {who}: budget left "
+                      f"{r['budget_left']:.0%}, burn {rates}"
+                      + (f" — firing {escape('; '.join(r['firing']))}" if r["firing"] else "")
+                      + "[/]")
         if rollout.get("restarts"):
             out.print(f"    [warning]the controller was restarted {rollout['restarts']} "
                       "time(s); it resumed from its journal[/]")

@@ -19,7 +19,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from ..plan import ApprovalRecord, MonitorParams, RolloutGateParams, RolloutStepParams
+from ..plan import (
+    ApprovalRecord,
+    MonitorParams,
+    RolloutGateParams,
+    RolloutStepParams,
+    SloParams,
+)
 
 NAMESPACE = "lifecycle"  # the Ray namespace of lifecycle's named actors
 APP_IMPORT_PATH = "lifecycle.runtime.app:build_app"
@@ -134,6 +140,17 @@ class ModelConfig(Contract):
     tracking_uri: str | None = None
 
 
+DATA_TIME_TAG = "lifecycle.data_read_at"  # a registered version's training data time
+
+
+class Freshness(Contract):
+    """When a served version was made: its model registered (MLflow's creation time) and
+    its training data read (Unix seconds; None when not known)."""
+
+    trained_at: float | None = None
+    data_at: float | None = None
+
+
 class RouterConfig(Contract):
     """The Router's `user_config`: changed live by the rollout controller and the
     operating commands (a config deploy that changes only this restarts nothing)."""
@@ -155,6 +172,9 @@ class RouterConfig(Contract):
     models: dict[Slot, ModelConfig] = Field(
         default_factory=dict, description="The fused topology: the version each slot "
         "serves, scored in the Router's replicas (empty when routed).")
+    freshness: dict[Slot, Freshness] = Field(
+        default_factory=dict, description="Each slot's model and data times, exported as "
+        "the freshness gauges of the metric contract.")
     generation: int = Field(0, description="Raised by every change, so a change is known "
                             "applied once every live Router replica reports it.")
 
@@ -550,6 +570,11 @@ class ControllerConfig(Contract):
     candidate_digest: str | None = Field(
         None, description="The approval digest the candidate version carries in its tags "
         "(read by the rollout stage).")
+    slos: list[SloParams] = Field(default_factory=list, description="The plan's SLOs: "
+                                  "their burn acts on the rollout (on_burn).")
+    freshness: dict[Slot, Freshness] = Field(
+        default_factory=dict, description="When each slot's model and training data were "
+        "made (freshness SLOs).")
 
 
 Verdict = Literal["passed", "failed", "inconclusive"]
@@ -619,6 +644,30 @@ class Command(Contract):
     reason: str | None = None
 
 
+APPLICATION = "*"  # an SLO reading over every version the application served
+
+
+class SloReading(Contract):
+    """One SLO of one version (or of the whole application: version '*') at one look:
+    the error budget left over its window, the burn rate over each window its alerts
+    use, and the alerts firing (burn above the factor over both windows)."""
+
+    slo: str
+    sli: str
+    version: str
+    slot: Slot | None = None
+    budget_left: float = Field(description="1: untouched; 0: spent; negative: overspent.")
+    burn_rates: dict[str, float | None] = Field(description="Window (e.g. '1h') -> burn "
+                                                "rate over it (None: no events).")
+    firing: list[str] = Field(default_factory=list, description="Alerts firing, e.g. "
+                              "'1h/5m above 14.4x'.")
+    events: float = Field(0, description="Events (requests, or evaluations) in its window.")
+
+    @property
+    def exhausted(self) -> bool:
+        return self.budget_left <= 0.0
+
+
 class Observation(Contract):
     """What the controller gathered for one decision."""
 
@@ -628,6 +677,9 @@ class Observation(Contract):
     monitors: dict[str, WatchSummary] | None = Field(
         None, description="Windows opened and closed since the step began; None when the "
         "Monitor could not be read (or there is none).")
+    slo: list[SloReading] | None = Field(
+        None, description="Each SLO per version and for the application; None when the "
+        "evidence could not be read (or the plan has no SLO).")
     error: str | None = None
 
 
@@ -670,6 +722,9 @@ class RolloutState(Contract):
     pending: list[Action] = Field(default_factory=list,
                                   description="Decided; not yet known to be carried out.")
     live: dict[str, VersionSummary] = Field(default_factory=dict)
+    frozen: str | None = Field(None, description="Why promotion is frozen (an SLO with "
+                               "block_promotion burning or out of budget); None: it is not.")
+    slo: list[SloReading] = Field(default_factory=list, description="The last look's SLOs.")
 
 
 class RolloutStatus(Contract):
@@ -689,5 +744,7 @@ class RolloutStatus(Contract):
     restarts: int = Field(0, description="Times the controller was restarted (its state "
                           "read back from the journal).")
     events: list[RolloutEvent] = Field(default_factory=list)
+    frozen: str | None = None
+    slo: list[SloReading] = Field(default_factory=list)
     model: str | None = Field(None, description="The registered model it promotes.")
     tracking_uri: str | None = Field(None, description="Where its registry is.")

@@ -20,6 +20,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..plan import BurnAlertParams, SloParams, error_budget
+from .contract import (
+    APPLICATION,
+    Freshness,
+    SloReading,
+    Slot,
+    VersionEvidence,
+    WatchSummary,
+)
+from .evidence import count_above
 
 
 @dataclass(frozen=True)
@@ -102,3 +111,107 @@ def status(slo: SloParams, counts: Mapping[float, Counts]) -> SloStatus:
     return SloStatus(slo=slo.name,
                      budget_left=budget_left(counts.get(slo.window_s, missing), slo.objective),
                      burn_rates=rates, firing=firing(rates, slo.burn_alerts))
+
+
+# --- readings: what the rollout controller acts on ------------------------------------
+
+def request_counts(slo: SloParams, ev: VersionEvidence) -> Counts:
+    """Availability: answers outside the 5xx class are good. Latency: answers in the
+    SLO's bucket bound or less are good (the histogram's edges include every bound the
+    compiler accepts)."""
+    if slo.sli == "availability":
+        return Counts(ev.requests - ev.errors, ev.requests)
+    assert slo.bucket_ms is not None
+    total = sum(ev.latency_ms)
+    return Counts(total - count_above(ev.latency_ms, slo.bucket_ms), total)
+
+
+def window_label(seconds: float) -> str:
+    """3600.0 -> '1h': the largest unit that divides it, as the spec writes windows."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+Evaluation = tuple[float, str, bool]  # (time, version, good): a time-based SLO's look
+
+
+def evaluation_counts(evaluations: list[Evaluation], version: str, since: float) -> Counts:
+    mine = [good for t, v, good in evaluations if t >= since and version in (v, APPLICATION)]
+    return Counts(sum(mine), len(mine))
+
+
+def readings(slos: list[SloParams], windows_evidence: Mapping[float, Mapping[str,
+             VersionEvidence]], evaluations: Mapping[str, list[Evaluation]],
+             slots: Mapping[str, Slot], now: float) -> list[SloReading]:
+    """Every SLO for each version (and for the application, '*'): request-based SLOs
+    from the evidence over each window (`windows_evidence`: window seconds -> version ->
+    evidence in it), time-based ones from the controller's evaluations."""
+    out = []
+    for slo in slos:
+        spans = windows(slo)
+        if slo.request_based:
+            versions = sorted({v for w in spans for v in windows_evidence.get(w, {})})
+
+            def counts(version: str, window: float, slo: SloParams = slo) -> Counts:
+                evs = windows_evidence.get(window, {})
+                if version == APPLICATION:
+                    return sum_counts([request_counts(slo, e) for e in evs.values()])
+                ev = evs.get(version)
+                return Counts(0, 0) if ev is None else request_counts(slo, ev)
+        else:
+            versions = sorted({v for _, v, _ in evaluations.get(slo.name, [])})
+
+            def counts(version: str, window: float, slo: SloParams = slo) -> Counts:
+                mine = evaluations.get(slo.name, [])
+                if version == APPLICATION:
+                    chosen = [good for t, _, good in mine if t >= now - window]
+                    return Counts(sum(chosen), len(chosen))
+                return evaluation_counts(mine, version, now - window)
+        for version in [*versions, APPLICATION]:
+            st = status(slo, {w: counts(version, w) for w in spans})
+            out.append(SloReading(
+                slo=slo.name, sli=slo.sli, version=version, slot=slots.get(version),
+                budget_left=st.budget_left,
+                burn_rates={window_label(w): r for w, r in st.burn_rates.items()},
+                firing=[f"{window_label(a.long_s)}/{window_label(a.short_s)} above "
+                        f"{a.factor:g}x" for a in st.firing],
+                events=counts(version, slo.window_s).total))
+    return out
+
+
+def sum_counts(parts: list[Counts]) -> Counts:
+    return Counts(sum(c.good for c in parts), sum(c.total for c in parts))
+
+
+def evaluate(slo: SloParams, versions: Mapping[Slot, str | None],
+             monitors: Mapping[str, WatchSummary], freshness: Mapping[Slot, Freshness],
+             now: float) -> list[tuple[str, bool]]:
+    """One look of a time-based SLO, per served version: quality, whether the version's
+    live metric (from a quality monitor, over the labels of this step) meets its bound;
+    freshness, whether its model (or training data) is younger than max_age. A version
+    with no value yet is not evaluated (no evidence is not a bad minute)."""
+    out = []
+    for slot, version in versions.items():
+        if version is None:
+            continue
+        if slo.sli == "quality":
+            assert slo.metric is not None
+            name = slo.metric.removeprefix("live_")
+            values = [q.values.get(name) for w in monitors.values()
+                      for v, q in (w.quality or {}).items() if v == version]
+            value = next((x for x in values if x is not None), None)
+            if value is None:
+                continue
+            good = value >= slo.min if slo.min is not None else \
+                value <= (slo.max if slo.max is not None else float("inf"))
+        else:
+            made = freshness.get(slot)
+            at = None if made is None else (made.trained_at if slo.of == "model"
+                                            else made.data_at)
+            if at is None or slo.max_age_s is None:
+                continue
+            good = now - at <= slo.max_age_s
+        out.append((version, good))
+    return out

@@ -34,7 +34,8 @@ FRAUD = ROOT / "specs" / "fraud.yaml"
 TRAIN = ["train.config.epochs=2", "train.config.hidden=16", "train.config.lr=0.02",
          "train.config.batch_size=64", "~tune",
          "evaluate.gates=[{metric: auc, min: 0.5}]",  # these tests are about serving:
-         "risk_tier=low"]  # their seconds-long holds and A/B splits break high-risk policy
+         "risk_tier=low",  # their seconds-long holds and A/B splits break high-risk policy
+         "slos=[]"]  # the SLO test below gives its own (a spent budget freezes promotion)
 SERVE = ["serve.autoscaling=null", "serve.replicas=1", "serve.resources.num_cpus=0.2",
          "monitors.0.on_drift=[alert]"]  # the monitor tests below block and roll back
 ROWS = make(200, seed=5).drop_columns(["is_fraud"]).to_pylist()
@@ -275,6 +276,68 @@ def test_failing_canary_is_rolled_back_with_the_reason(world: dict[str, Any]) ->
     assert events and "error_rate" in events[0]["reason"]
     after = _load(world["url"], 100)
     assert {v for _, _, v in after} == {world["v1"]}
+
+
+AVAILABILITY = ("slos=[{name: availability, sli: availability, objective: 99.9, "
+                "on_burn: [alert, rollback, block_promotion]}]")
+
+
+def test_a_candidate_burning_its_budget_is_rolled_back_and_a_freeze_holds_the_next(
+        world: dict[str, Any]) -> None:
+    """A candidate failing half its calls burns a 99.9% availability budget at ~500x:
+    the 1h/5m page fires within the short window and the controller rolls it back (its
+    gate alone, max 0.9, would not). The application's budget is then spent: the next,
+    healthy candidate is frozen at its first step, and a promote is refused; status says
+    so."""
+    from lifecycle.api import rollout_command, serve_status
+
+    faulty = ["train.config.hidden=11", "train.config.serve_fault={error_rate: 0.5}"]
+    plan = compile_approved(FRAUD, world["data"] + TRAIN + SERVE + faulty + [
+        AVAILABILITY, *_rollout("canary", "[{weight: 50, hold: 600s, gates: [{metric: "
+                                          "error_rate, max: 0.9}]}, {weight: 100}]")])
+    world["options"].wait = True
+    try:
+        with Background(world["url"]):
+            result = run_plan(plan, world["options"])
+    finally:
+        world["options"].wait = False
+    assert result.exit_code == ExitCode.POLICY, result.message
+    assert "SLO availability: the candidate's own traffic burns its error budget" in \
+        result.message, result.message
+    events = list(read_journal(Store(world["options"].resolved_store()), result.run_id))
+    started = next(e for e in events if e["event"] == "rollout_step_started")
+    burn = next(e for e in events if e["event"] == "rollout_slo_burn")
+    assert burn["firing"] == ["1h/5m above 14.4x"]
+
+    def at(e: dict[str, Any]) -> float:
+        import datetime as dt
+
+        return dt.datetime.fromisoformat(e["time"]).timestamp()
+
+    assert at(burn) - at(started) < 300  # within the short window
+    assert any(e["event"] == "rollout_rolled_back" for e in events)
+
+    healthy = compile_approved(FRAUD, world["data"] + TRAIN + SERVE + [
+        "train.config.hidden=13", AVAILABILITY,
+        *_rollout("canary", "[{weight: 50, hold: 2s, gates: [{metric: error_rate, "
+                            "max: 0.05}]}, {weight: 100}]")])
+    with Background(world["url"]):
+        second = run_plan(healthy, world["options"])
+        assert second.exit_code == ExitCode.OK, second.message
+        state = _until(lambda: (r := serve_status(FRAUD)["rollout"])["frozen"] and r, 60,
+                       "the freeze")
+        time.sleep(4)  # past the step's hold: a step forward would have happened
+        assert "the application's error budget is spent" in state["frozen"]
+        rollout_command("fraud-detector", "promote")
+        time.sleep(3)
+        now = serve_status(FRAUD)["rollout"]
+    assert (now["phase"], now["step"]) == ("running", 0), now
+    app = next(r for r in now["slo"] if r["version"] == "*")
+    assert app["budget_left"] < 0
+    assert any(e["event"] == "command_refused" for e in now["events"]), now["events"]
+    assert rollout_command("fraud-detector", "rollback") == "rollback requested"
+    _until(lambda: serve_status(FRAUD)["rollout"]["phase"] == "rolled_back", 30,
+           "the rollback")
 
 
 def _rollouts(world: dict[str, Any], extra: list[str], n: int) -> list[Any]:

@@ -54,6 +54,6 @@ def run(stage: DataStage, ctx: StageContext) -> dict[str, Any]:
     assert train_table is not None
     combined = hashlib.sha256("".join(f"{r}:{d}" for r, d in sorted(digests.items()))
                               .encode()).hexdigest()
-    return {"digest": combined, "digests": digests, "rows": rows,
+    return {"digest": combined, "digests": digests, "rows": rows, "read_at": time.time(),
             "info": feature_info(train_table, stage.contract), "sources": sources,
             **({"since": sources["train"]["since"]} if "since" in sources["train"] else {})}

@@ -13,8 +13,10 @@ from ...plan import DeployStage
 from ...plan.approvals import DIGEST_TAG, approval_tags
 from ...runtime.contract import (
     CHAMPION_ALIAS,
+    DATA_TIME_TAG,
     MONITOR,
     ROUTER,
+    Freshness,
     JournalRef,
     LogConfig,
     ModelConfig,
@@ -37,6 +39,24 @@ def resolve_versions(client: Any, model: str, candidate: str,
     if stable == candidate:
         stable = None
     return {Slot.STABLE: stable, Slot.CANDIDATE: candidate}
+
+
+def made_at(client: Any, model: str, versions: dict[Slot, str | None]) -> dict[Slot, Freshness]:
+    """When each slot's version was registered and its training data read (the register
+    stage's tag), for the freshness gauges and SLOs."""
+    out = {}
+    for slot, version in versions.items():
+        if version is None:
+            continue
+        try:
+            mv = client.get_model_version(model, version)
+        except Exception:  # not known: no freshness for it
+            continue
+        data_at = (mv.tags or {}).get(DATA_TIME_TAG)
+        out[slot] = Freshness(trained_at=mv.creation_timestamp / 1000.0
+                              if mv.creation_timestamp else None,
+                              data_at=float(data_at) if data_at else None)
+    return out
 
 
 def tag_approvals(client: Any, model: str, version: str, plan: Any) -> None:
@@ -99,7 +119,8 @@ def monitor_config(stage: DeployStage, ctx: StageContext) -> MonitorConfig | Non
 
 def application_config(serve_config: dict[str, Any], model: str,
                        versions: dict[Slot, str | None], tracking_uri: str,
-                       monitors: MonitorConfig | None = None) -> dict[str, Any]:
+                       monitors: MonitorConfig | None = None,
+                       freshness: dict[Slot, Freshness] | None = None) -> dict[str, Any]:
     """The plan's application with each slot pinned to a version; without a stable
     version the app has the candidate slot only (all traffic, no shadow). The Monitor
     deployment gets the detectors the monitor stage fitted."""
@@ -119,7 +140,8 @@ def application_config(serve_config: dict[str, Any], model: str,
             router = RouterConfig.model_validate(dep["user_config"])
             # fused: the Router's replicas load each slot's pinned version themselves
             router = router.model_copy(update={"models": {
-                s: pinned(m) for s, m in router.models.items() if s in slots}})
+                s: pinned(m) for s, m in router.models.items() if s in slots},
+                "freshness": {s: f for s, f in (freshness or {}).items() if s in slots}})
             if Slot.STABLE not in slots:
                 router = router.model_copy(update={"weights": {Slot.CANDIDATE: 100.0},
                                                    "shadow": None})
@@ -156,7 +178,8 @@ def run(stage: DeployStage, ctx: StageContext) -> dict[str, Any]:
     versions = resolve_versions(client, stage.model, str(registered["version"]))
     tag_approvals(client, stage.model, str(versions[Slot.CANDIDATE]), ctx.plan)
     app = application_config(ctx.plan.serve_config, stage.model, versions, ctx.tracking.uri,
-                             monitor_config(stage, ctx))
+                             monitor_config(stage, ctx),
+                             made_at(client, stage.model, versions))
     _supersede(stage.application, ctx.run_id)
     try:
         collector.collector(stage.application)  # where the Router replicas push evidence

@@ -8,6 +8,7 @@ from typing import Any
 from ...errors import ExitCode
 from ...plan import RegisterStage
 from ...plan.approvals import APPROVALS_TAG, DIGEST_TAG, approval_tags
+from ...runtime.contract import DATA_TIME_TAG
 from ..card import model_card
 from ..context import StageContext, StageFailed
 
@@ -20,6 +21,9 @@ def run(stage: RegisterStage, ctx: StageContext) -> dict[str, Any]:
     # the approval tags are lifecycle's own: a spec's register.tags cannot set them
     tags = {**{k: v for k, v in stage.tags.items() if k not in (APPROVALS_TAG, DIGEST_TAG)},
             **approval_tags(ctx.plan)}
+    read_at = (ctx.upstream.get("data") or {}).get("read_at")
+    if read_at is not None:  # when the training data was read (freshness SLOs)
+        tags[DATA_TIME_TAG] = f"{float(read_at):.3f}"
     try:
         return ctx.tracking.register(
             producer["checkpoint"], train_stage.train.entrypoint, train_stage.train.framework,

@@ -42,7 +42,8 @@ def plan_config(plan: Plan, versions: dict[Slot, str | None],
         # what a promotion is held to: plan.approvals.promotion_refusal(candidate's tags,
         # approved_digest, approvals) must say nothing (docs/approvals.md)
         approved_digest=stage.approved_digest,
-        approvals=list(plan.approvals.counted) if plan.approvals else [])
+        approvals=list(plan.approvals.counted) if plan.approvals else [],
+        slos=list(plan.slos))
 
 
 def controller_config(stage: RolloutStage, ctx: StageContext) -> ControllerConfig:
@@ -54,7 +55,8 @@ def controller_config(stage: RolloutStage, ctx: StageContext) -> ControllerConfi
         "tracking_uri": ctx.tracking.uri if ctx.tracking else None,
         "mlflow_run_id": ctx.tracking.parent_id if ctx.tracking else None,
         "journal": JournalRef(store=ctx.store.uri, run_id=ctx.run_id),
-        "candidate_digest": _candidate_digest(config, ctx)})
+        "candidate_digest": _candidate_digest(config, ctx),
+        "freshness": router.freshness})
 
 
 def _candidate_digest(config: ControllerConfig, ctx: StageContext) -> str | None:

@@ -42,12 +42,14 @@ from ..contract import (
     RolloutStatus,
     Route,
     ShadowConfig,
+    SloReading,
     Slot,
     controller_name,
     model_deployment,
 )
 from ..evidence import compact
 from ..serve import control
+from ..slo import Evaluation, evaluate, readings, windows
 from .decide import decide, initial_state
 
 READ_TIMEOUT_S = 30.0
@@ -65,6 +67,7 @@ class RolloutController:
         self.wake = threading.Event()
         self.commands: collections.deque[Command] = collections.deque()
         self.events: collections.deque[RolloutEvent] = collections.deque(maxlen=EVENTS_KEPT)
+        self.evaluations: dict[str, collections.deque[Evaluation]] = {}
         self.journal = None if config.journal is None else Journal(
             Store(config.journal.store), config.journal.run_id, writer="rollout")
         recovered = self._recover()
@@ -81,7 +84,8 @@ class RolloutController:
                 application=self.c.application, strategy=self.c.strategy, phase=s.phase,
                 step=s.step, weights=s.weights, gates=list(s.gates), versions=s.versions,
                 reason=s.reason, step_started=s.step_started, live=dict(s.live),
-                restarts=s.restarts, events=list(self.events), model=self.c.model,
+                restarts=s.restarts, events=list(self.events), frozen=s.frozen,
+                slo=list(s.slo), model=self.c.model,
                 tracking_uri=self.c.tracking_uri)
 
     def send(self, command: str, reason: str | None = None) -> str:
@@ -167,12 +171,36 @@ class RolloutController:
                                                       timeout_s=READ_TIMEOUT_S).monitors
             except Exception as exc:
                 obs.error = f"monitors: {type(exc).__name__}: {exc}"
+        if self.c.slos and obs.evidence is not None:
+            try:
+                obs.slo = self._slo_readings(obs, now)
+            except Exception as exc:
+                obs.error = f"slo: {type(exc).__name__}: {exc}"
         if obs.evidence is not None:  # what `lifecycle rollout simulate --replay` reads
             self._journal(OBSERVATION, observed_at=obs.time, evidence={
                 v: compact(e) for v, e in obs.evidence.items()}, monitors={
                 name: w.model_dump(mode="json", include=REPLAYED)
-                for name, w in (obs.monitors or {}).items()})
+                for name, w in (obs.monitors or {}).items()},
+                **({"slo": [r.model_dump(mode="json") for r in obs.slo]} if obs.slo else {}))
         return obs
+
+    def _slo_readings(self, obs: Observation, now: float) -> list[SloReading]:
+        """Request-based SLOs from the collector's windows; quality and freshness from
+        this controller's own evaluations, one per look (kept in memory: a restarted
+        controller starts them again)."""
+        versions = {v: slot for slot, v in self.state.versions.items() if v is not None}
+        for slo in self.c.slos:
+            if slo.request_based:
+                continue
+            kept = self.evaluations.setdefault(slo.name, collections.deque(maxlen=100_000))
+            for version, good in evaluate(slo, self.state.versions, obs.monitors or {},
+                                          self.c.freshness, now):
+                kept.append((now, version, good))
+        spans = sorted({w for slo in self.c.slos if slo.request_based for w in windows(slo)})
+        windowed = control.evidence_windows(self.c.application, spans,
+                                            timeout_s=READ_TIMEOUT_S) if spans else {}
+        return readings(self.c.slos, windowed,
+                        {k: list(v) for k, v in self.evaluations.items()}, versions, now)
 
     # --- journal and MLflow ------------------------------------------------------------------
     def _recover(self) -> RolloutState | None:
@@ -274,7 +302,10 @@ class RolloutController:
             champion = ModelConfig(model_uri=f"models:/{self.c.model}/{version}",
                                    slot=Slot.STABLE, version=version,
                                    tracking_uri=self.c.tracking_uri)
-            models = control.router_config(self.c.application).models
+            current = control.router_config(self.c.application)
+            models = current.models
+            made = current.freshness.get(Slot.CANDIDATE)
+            freshness = {**current.freshness, **({Slot.STABLE: made} if made else {})}
             if self.c.topology == "routed":
                 control.update_user_config(self.c.application, model_deployment(Slot.STABLE),
                                            ModelConfig, model_uri=champion.model_uri,
@@ -282,13 +313,13 @@ class RolloutController:
             else:  # fused: each Router replica reuses the candidate's loaded model
                 models = {**models, Slot.STABLE: champion}
             self._route({Slot.STABLE: 100.0, Slot.CANDIDATE: 0.0}, len(self.c.steps), None,
-                        models=models)
+                        models=models, freshness=freshness)
         self._mlflow(lambda c, run: c.set_tag(run, "lifecycle.rollout", "promoted"))
 
 
 def _decision_changed(a: RolloutState, b: RolloutState) -> bool:
     keys = ("phase", "step", "step_started", "weights", "versions", "reason", "extended",
-            "alerted", "commands", "restarts", "pending")
+            "alerted", "commands", "restarts", "pending", "frozen")
     return any(getattr(a, k) != getattr(b, k) for k in keys)
 
 

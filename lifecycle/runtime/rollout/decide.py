@@ -23,6 +23,7 @@ import datetime as dt
 
 from ...plan.approvals import DIGEST_TAG, promotion_refusal
 from ..contract import (
+    APPLICATION,
     Action,
     Alert,
     Command,
@@ -36,6 +37,7 @@ from ..contract import (
     RolloutPhase,
     RolloutState,
     Route,
+    SloReading,
     Slot,
 )
 from ..evidence import between, summarize
@@ -96,6 +98,10 @@ def _command(config: ControllerConfig, s: RolloutState, command: Command,
     if kind == RolloutCommand.ROLLBACK:
         _rollback(config, s, why or "rollback requested by an operator", actions)
     elif kind == RolloutCommand.PROMOTE:
+        if s.frozen:
+            actions.append(Record(event="command_refused", fields={
+                "command": "promote", "why": f"promotion is frozen: {s.frozen}"}))
+            return
         _promote(config, s, why or "promoted by an operator", now, actions)
     elif kind == RolloutCommand.PAUSE:
         if s.phase in (Phase.RUNNING, Phase.BLOCKED, Phase.STARTING):
@@ -154,6 +160,8 @@ def _look(config: ControllerConfig, s: RolloutState, obs: Observation, now: floa
         "verdicts": {c.gate.name: c.verdict for c in s.gates}}))
     if failed and _on_failure(config, s, failed, actions):
         return
+    if obs.slo is not None and _slo(config, s, obs.slo, actions):
+        return
     blocked = blocking(live, config.block_promotion)
     if blocked:  # drift holds the rollout here until an operator decides
         if s.phase != Phase.BLOCKED:
@@ -163,6 +171,8 @@ def _look(config: ControllerConfig, s: RolloutState, obs: Observation, now: floa
         return
     if s.phase == Phase.BLOCKED or config.strategy == "ab":
         return  # an operator decides (resume, promote, rollback)
+    if s.frozen:
+        return  # the error-budget freeze: no step forward while it holds
     held = now - s.step_started >= step.hold_s
     if not held:
         return
@@ -172,6 +182,52 @@ def _look(config: ControllerConfig, s: RolloutState, obs: Observation, now: floa
         _next(config, s, now, actions)
         return
     _inconclusive(config, s, open_gates, now, actions)
+
+
+def _slo(config: ControllerConfig, s: RolloutState, readings: list[SloReading],
+         actions: list[Action]) -> bool:
+    """The SLOs' burn (their on_burn): an alert once per SLO and version while it burns;
+    the candidate rolled back when its own traffic burns a budget; promotion frozen while
+    a budget of the application is spent, or the candidate burns one. True when the
+    rollout stops here."""
+    s.slo = list(readings)
+    by_name = {slo.name: slo for slo in config.slos}
+    candidate = s.versions.get(Slot.CANDIDATE)
+    for r in readings:
+        slo = by_name.get(r.slo)
+        if slo is None or not r.firing:
+            continue
+        key = f"slo:{r.slo}:{r.version}"
+        if "alert" in slo.on_burn and key not in s.alerted:
+            s.alerted = [*s.alerted, key]
+            actions.append(Alert(reason=f"SLO {r.slo}: {_burning(r)}"))
+            actions.append(Record(event="slo_burn", fields={
+                "slo": r.slo, "version": r.version, "firing": list(r.firing),
+                "budget_left": r.budget_left}))
+        if "rollback" in slo.on_burn and r.version == candidate and \
+                s.versions.get(Slot.STABLE) not in (None, candidate):  # else: nothing to
+            # roll back to (a first deploy): the alert and the freeze still hold
+            _rollback(config, s, f"SLO {r.slo}: the candidate's own traffic burns its "
+                      f"error budget ({_burning(r)})", actions)
+            return True
+    frozen = [r for r in readings if "block_promotion" in by_name[r.slo].on_burn and (
+        (r.version == APPLICATION and r.exhausted) or (r.version == candidate and r.firing))]
+    reason = "; ".join(
+        f"SLO {r.slo}: " + (f"the application's error budget is spent ({r.budget_left:.2f} "
+                            "left)" if r.version == APPLICATION else
+                            f"the candidate burns its budget ({_burning(r)})")
+        for r in frozen) or None
+    if reason != s.frozen:
+        actions.append(Record(event="slo_frozen" if reason else "slo_unfrozen",
+                              fields={"step": s.step, "reason": reason or s.frozen}))
+        s.frozen = reason
+    return False
+
+
+def _burning(r: SloReading) -> str:
+    rates = ", ".join(f"{rate:.1f}x over {w}" for w, rate in r.burn_rates.items()
+                      if rate is not None)
+    return f"{'; '.join(r.firing)}: burn rate {rates}"
 
 
 def _on_failure(config: ControllerConfig, s: RolloutState, failed: list[GateCheck],

@@ -21,6 +21,7 @@ from ..contract import (
     Observation,
     RolloutPhase,
     RolloutState,
+    SloReading,
     Slot,
     VersionEvidence,
     WatchSummary,
@@ -302,5 +303,6 @@ def recorded(store: Store, run_id: str, application: str) -> list[Observation]:
                                      int(m.get("flagged_since", 0)),
                                      int(m.get("drift_since", 0)),
                                      m.get("outlier_rate_since"))
-                      for name, m in (r.get("monitors") or {}).items()}))
+                      for name, m in (r.get("monitors") or {}).items()},
+            slo=[SloReading.model_validate(x) for x in r["slo"]] if r.get("slo") else None))
     return out

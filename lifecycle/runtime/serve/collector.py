@@ -6,7 +6,8 @@ It answers the rollout controller, the gates and `lifecycle status` with plain a
 calls (no Serve handle: they work in every Serve mode, from any thread), merged over the
 replicas: a replica killed under load loses only what it counted since its last push,
 its earlier counts stay in the totals. Windows (`since`) come from a series of merged
-snapshots: one a second for the last 15 minutes, one a minute for a day.
+snapshots: one a second for the last 15 minutes, one a minute for a day, one an hour
+for 35 days (an SLO's window, 28 days by default: `windows`).
 
 If the collector itself is restarted (its node lost), the live replicas' next pushes
 restore their totals; the controller keeps the snapshot of each step's start itself
@@ -25,7 +26,8 @@ from ..evidence import merge
 
 LIVE_S = 5.0  # a replica that has not reported for this long is not live
 FINE_S, FINE_KEEP_S = 1.0, 15 * 60.0  # one snapshot a second for 15 minutes ...
-COARSE_S, COARSE_KEEP_S = 60.0, 24 * 3600.0  # ... then one a minute for a day
+COARSE_S, COARSE_KEEP_S = 60.0, 24 * 3600.0  # ... then one a minute for a day ...
+HOURLY_S, HOURLY_KEEP_S = 3600.0, 35 * 86400.0  # ... and one an hour for 35 days
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -37,6 +39,8 @@ class EvidenceCollector:
             collections.deque()
         self.coarse: collections.deque[tuple[float, dict[str, VersionEvidence]]] = \
             collections.deque()
+        self.hourly: collections.deque[tuple[float, dict[str, VersionEvidence]]] = \
+            collections.deque()
 
     def push(self, report: ReplicaReport) -> None:
         self.reports[report.replica] = report
@@ -46,10 +50,12 @@ class EvidenceCollector:
             self.fine.append((now, totals))
             if not self.coarse or now - self.coarse[-1][0] >= COARSE_S:
                 self.coarse.append((now, totals))
-        while self.fine and now - self.fine[0][0] > FINE_KEEP_S:
-            self.fine.popleft()
-        while self.coarse and now - self.coarse[0][0] > COARSE_KEEP_S:
-            self.coarse.popleft()
+            if not self.hourly or now - self.hourly[-1][0] >= HOURLY_S:
+                self.hourly.append((now, totals))
+        for series, keep in ((self.fine, FINE_KEEP_S), (self.coarse, COARSE_KEEP_S),
+                             (self.hourly, HOURLY_KEEP_S)):
+            while series and now - series[0][0] > keep:
+                series.popleft()
 
     def _totals(self) -> dict[str, VersionEvidence]:
         return merge(r.versions for r in self.reports.values())
@@ -81,8 +87,22 @@ class EvidenceCollector:
                         bad_requests=sum(r.bad_requests for r in self.reports.values()),
                         refused=sum(r.refused for r in self.reports.values()))
 
+    def windows(self, seconds: list[float]) -> dict[float, dict[str, VersionEvidence]]:
+        """Per window (seconds back from now): each version's evidence in it. A window
+        longer than the history holds everything since the first snapshot (an SLO
+        window of 28 days reads the days the application has served)."""
+        from ..evidence import between
+
+        now = time.time()
+        totals = self._totals()
+        out = {}
+        for w in seconds:
+            base = self._at(now - w)
+            out[w] = totals if base is None else between(totals, base[1])
+        return out
+
     def _at(self, since: float) -> tuple[float, dict[str, VersionEvidence]] | None:
-        for series in (self.fine, self.coarse):
+        for series in (self.fine, self.coarse, self.hourly):
             best = None
             for t, totals in series:
                 if t > since:

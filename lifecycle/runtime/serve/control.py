@@ -26,6 +26,7 @@ from ..contract import (
     MonitorStatus,
     RouterConfig,
     Slot,
+    VersionEvidence,
     slot_of,
 )
 from . import collector
@@ -163,6 +164,17 @@ def evidence(name: str, since: float | None = None, timeout_s: float = 30.0) -> 
     if found is None:
         raise LookupError(f"no evidence collector for '{name}' (is it deployed?)")
     result: Evidence = ray.get(found.evidence.remote(since), timeout=timeout_s)
+    return result
+
+
+def evidence_windows(name: str, seconds: list[float], timeout_s: float = 30.0
+                     ) -> dict[float, dict[str, VersionEvidence]]:
+    """Each version's evidence over each window back from now (SLO budgets and burn)."""
+    found = collector.find(name)
+    if found is None:
+        raise LookupError(f"no evidence collector for '{name}' (is it deployed?)")
+    result: dict[float, dict[str, VersionEvidence]] = ray.get(
+        found.windows.remote(seconds), timeout=timeout_s)
     return result
 
 

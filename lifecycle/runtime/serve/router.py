@@ -36,7 +36,12 @@ from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...plan.metrics import REQUEST_LATENCY_MS, REQUESTS
+from ...plan.metrics import (
+    MODEL_TRAINED_AT,
+    REQUEST_LATENCY_MS,
+    REQUESTS,
+    TRAINING_DATA_AT,
+)
 from ..contract import (
     FUSED_SCORING_THREADS,
     ROUTER,
@@ -110,6 +115,8 @@ class Router:
             collections.Counter()
         self.m_requests = exported(REQUESTS)
         self.m_latency = exported(REQUEST_LATENCY_MS)
+        self.m_trained_at = exported(MODEL_TRAINED_AT)
+        self.m_data_at = exported(TRAINING_DATA_AT)
         self.m_shadow = metrics.Counter(
             "lifecycle_shadow_requests", description="Shadow copies by outcome.",
             tag_keys=("outcome",))
@@ -372,8 +379,21 @@ class Router:
         self._start_pushing()
         self._spawn(self._push())
 
+    def _export_freshness(self) -> None:
+        """The freshness gauges: when each slot's version was made (freshness SLOs)."""
+        for slot, made in self.config.freshness.items():
+            version = self.slot_version.get(slot)
+            if version is None:
+                continue
+            tags = {"slot": slot.value, "version": version}
+            if made.trained_at is not None:
+                self.m_trained_at.set(made.trained_at, tags=tags)
+            if made.data_at is not None:
+                self.m_data_at.set(made.data_at, tags=tags)
+
     async def _push_every(self) -> None:
         while True:
+            self._export_freshness()
             await self._push()
             if self.monitor is not None and \
                     time.monotonic() - self.monitor_flushed >= MONITOR_BATCH_S:

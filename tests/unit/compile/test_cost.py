@@ -28,7 +28,7 @@ def _cost(spec: Path, *overrides: str) -> CostEstimate:
 
 
 def _line(cost: CostEstimate, item: str):  # type: ignore[no-untyped-def]
-    [line] = [x for x in cost.lines if x.item == item]
+    [line] = [x for x in cost.lines if x.item.startswith(item)]
     return line
 
 
@@ -65,25 +65,34 @@ def test_tuning_without_a_binding_budget_runs_every_wave() -> None:
 
 
 def test_serving_a_month_at_min_and_max_replicas_with_router_and_monitor() -> None:
-    # fraud: 0.5 CPU replicas (0.02 + 2 GB 0.01 = 0.03/h), 1–4 per slot, 2 slots, 730 h:
-    # 43.80–175.20; router 0.1 CPU (0.006/h) 4.38; Monitor 0.25 CPU (0.015/h) 10.95
+    # fraud is served fused: each Router replica serves both versions at the spec's
+    # resources, 0.5 CPU (0.02 + 2 GB 0.01 = 0.03/h); 2–4 of them (serve.router.replicas
+    # 2, autoscaling up to 4), 730 h: 43.80–87.60; Monitor 0.25 CPU (0.015/h) 10.95
     cost = _cost(FRAUD)
-    replicas = _line(cost, "model replicas")
-    assert (replicas.low, replicas.high) == (43.8, 175.2)
-    assert (_line(cost, "router").high, _line(cost, "monitors").high) == (4.38, 10.95)
-    assert (cost.monthly_serving_min, cost.monthly_serving_max) == (59.13, 190.53)
-    assert cost.replica_hourly == {"Model_stable": 0.03, "Model_candidate": 0.03,
-                                   "Router": 0.006, "Monitor": 0.015}
+    routers = _line(cost, "router replicas")
+    assert (routers.low, routers.high) == (43.8, 87.6)
+    assert _line(cost, "monitors").high == 10.95
+    assert (cost.monthly_serving_min, cost.monthly_serving_max) == (54.75, 98.55)
+    assert cost.replica_hourly == {"Router": 0.03, "Monitor": 0.015}
+    # routed: a model deployment per version slot, and the Router's own small replicas
+    routed = _cost(FRAUD, "serve.topology=routed")
+    # 1–4 replicas × 2 slots × 0.03/h × 730 = 43.80–175.20; router 2 × 0.1 CPU 8.76
+    assert (_line(routed, "model replicas").low, _line(routed, "model replicas").high) == \
+        (43.8, 175.2)
+    assert _line(routed, "router").high == 8.76
+    assert routed.replica_hourly == {"Model_stable": 0.03, "Model_candidate": 0.03,
+                                     "Router": 0.006, "Monitor": 0.015}
 
 
 def test_reserved_memory_and_gpus_price_a_replica() -> None:
     # churn: 2 fixed replicas × 2 slots of 0.4 CPU + 1 A100 + 8 GB reserved:
-    # 0.016 + 3.00 + 0.04 = 3.056/h; × 4 × 730 = 8923.52, + router 4.38 + Monitor 10.95
+    # 0.016 + 3.00 + 0.04 = 3.056/h; × 4 × 730 = 8923.52 (GPUs are served routed),
+    # + 2 router replicas 8.76 + Monitor 10.95
     r = validate_one(CHURN, ["serve.resources.num_gpus=1", "+serve.resources.memory_mb=8192"])
     assert r.plan is not None and r.plan.cost is not None
     cost = r.plan.cost
     assert _line(cost, "model replicas").low == _line(cost, "model replicas").high == 8923.52
-    assert cost.monthly_serving_max == pytest.approx(8938.85)
+    assert cost.monthly_serving_max == pytest.approx(8943.23)
     # above the medium tier's 5,000 a month
     assert [p.code for p in r.errors] == ["COST-002"]
 

@@ -88,15 +88,16 @@ def test_two_to_eight_gpu_workers_shows_the_cost_and_breaks_the_budget(
 
 def test_more_replicas_show_the_monthly_serving_delta(tmp_path: Path) -> None:
     d = _diff(tmp_path, ("{min_replicas: 1, max_replicas: 4}",
-                         "{min_replicas: 2, max_replicas: 4}"))
+                         "{min_replicas: 3, max_replicas: 4}"))
     cost = d.specs[0].cost
     assert cost is not None
     [replicas] = cost.items
-    # one more 0.03/h replica in each of 2 slots for 730 h: +43.80 at the minimum
+    # fused: the Router's replicas serve both versions; at least 3 instead of 2 (its own
+    # floor, serve.router.replicas): one more 0.03/h replica for 730 h, +21.90 at the min
     assert (replicas.item, replicas.delta_low, replicas.delta_high) == \
-        ("model replicas", 43.8, 0.0)
-    assert (cost.monthly_serving_min.delta, cost.monthly_serving_max.delta) == (43.8, 0.0)
-    assert "serving a month 59.13–190.53 → 102.93–190.53  +43.80 / +0.00" in diff_text(d)
+        ("router replicas (each serves every version)", 21.9, 0.0)
+    assert (cost.monthly_serving_min.delta, cost.monthly_serving_max.delta) == (21.9, 0.0)
+    assert "serving a month 54.75–98.55 → 76.65–98.55  +21.90 / +0.00" in diff_text(d)
 
 
 def test_a_change_that_prices_nothing_has_no_cost_section(tmp_path: Path) -> None:
