@@ -35,7 +35,7 @@ def _churn(data_dir: str, *overrides: str) -> Any:
     write_churn(ROOT / data_dir, rows=4000)
     return compile_spec(ROOT / "specs" / "churn-service.yaml", [
         f"data.train.path={data_dir}/train.parquet", f"data.eval.path={data_dir}/eval.parquet",
-        "~serve", "~monitors", "train.scaling.cpus_per_worker=0.5", *overrides])
+        "~serve", "~monitors", "~slos", "train.scaling.cpus_per_worker=0.5", *overrides])
 
 
 def _booster_run(plan: Any, run_options: Any, framework: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ FRAUD = ROOT / "specs" / "fraud.yaml"
 # these tests are about training and registration: serving is tested in test_serve.py
 SMALL = ["train.config.epochs=3", "train.config.hidden=16", "train.config.lr=0.02",
          "train.config.batch_size=64", "~serve",
-         "~monitors.2"]  # live-quality reads served predictions
+         "~monitors.2", "~slos"]  # live-quality and SLOs read served traffic
 TRAIN_ONLY = SMALL + ["~tune"]
 
 
