@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from examples.fraud.make_data import make, write
-from lifecycle.errors import ExitCode
+from lifecycle.errors import ExitCode, PolicyError
 from lifecycle.execute import RunOptions
 from lifecycle.execute.runner import run_plan
 from lifecycle.plan import Plan
@@ -308,7 +308,8 @@ def test_a_candidate_burning_its_budget_is_rolled_back_and_a_freeze_holds_the_ne
     events = list(read_journal(Store(world["options"].resolved_store()), result.run_id))
     started = next(e for e in events if e["event"] == "rollout_step_started")
     burn = next(e for e in events if e["event"] == "rollout_slo_burn")
-    assert burn["firing"] == ["1h/5m above 14.4x"]
+    # the page (1h/5m); the 6h/30m ticket fires too, its windows holding only this traffic
+    assert "1h/5m above 14.4x" in burn["firing"], burn
 
     def at(e: dict[str, Any]) -> float:
         import datetime as dt
@@ -519,8 +520,6 @@ def test_a_model_replica_killed_under_load_costs_almost_nothing(world: dict[str,
         "+serve.rollout.sticky_key=customer"])
     result = run_plan(plan, world["options"])
     assert result.exit_code == ExitCode.OK, result.message
-    # the candidate is the champion already (same training as before): one slot, 2 replicas
-    assert result.outcome("deploy").outputs["versions"]["stable"] is None  # type: ignore[union-attr]
     _bounded(_kill_under_load(world, "Model_candidate"), "a model replica killed")
 
 
@@ -602,8 +601,11 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
 
     clean = [r for k in range(6) for r in _rows(500, seed=1000 + k)]  # fresh draws
     assert set(_send(url, clean)) == {200}
-    _until(lambda: _watched()["monitors"]["probe"]["windows_detected"] >= 29, 120,
-           "the probe's windows")
+    try:
+        _until(lambda: _watched()["monitors"]["probe"]["windows_detected"] >= 29, 120,
+               "the probe's windows")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {_watched()}") from None
     quiet = _watched()["monitors"]
     probe_flagged = quiet["probe"]["flagged_since"]
     # Binomial(30, 0.05): mean 1.5; P(X >= 7) < 0.001
@@ -715,8 +717,12 @@ def test_drift_blocks_promotion_and_retrains_once_per_cooldown(world: dict[str, 
     assert all(a["outcome"]["why"].startswith("cooldown") for a in actions
                if not a["outcome"].get("started"))
     retrain_run = started[0]["outcome"]["run_id"]
-    finished = _until(lambda: [e for e in read_journal(store, retrain_run)
-                               if e["event"] == "run_finished"], 400, "the retrain run")
+    try:
+        finished = _until(lambda: [e for e in read_journal(store, retrain_run)
+                                   if e["event"] == "run_finished"], 400, "the retrain run")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {list(read_journal(store, retrain_run))[-5:]}, "
+                             f"{started[0]}") from None
     run_started = next(iter(read_journal(store, retrain_run)))
     assert run_started["trigger"].startswith("retrain: input-drift")
     assert finished[0]["status"] == "succeeded", finished
@@ -759,7 +765,13 @@ def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any
     _until(lambda: serve_status(FRAUD)["rollout"]["phase"] == "paused", 20, "the pause")
     assert rollout_command(FRAUD, "resume") == "resume requested"
     _until(lambda: serve_status(FRAUD)["rollout"]["phase"] == "running", 20, "the resume")
-    assert rollout_command(FRAUD, "promote") == "promote requested"
+    # the committed spec's approvals cover its own plan, not the one this test ran: a
+    # promote naming it is refused before anything moves; naming the application holds
+    # the candidate to the approvals it was registered with
+    with pytest.raises(PolicyError, match="registered from plan digest"):
+        rollout_command(FRAUD, "promote")
+    assert serve_status(FRAUD)["rollout"]["phase"] == "running"
+    assert rollout_command("fraud-detector", "promote") == "promote requested"
     _until(lambda: serve_status(FRAUD)["rollout"]["phase"] == "promoted", 30, "promotion")
     client = world["client"]
     assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) \

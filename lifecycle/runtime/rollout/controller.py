@@ -72,14 +72,15 @@ class RolloutController:
             Store(config.journal.store), config.journal.run_id, writer="rollout")
         recovered = self._recover()
         self.state = recovered or initial_state(config)
+        self.settled = self.state  # what status shows: the last state carried out
         self.seq = self.state.commands
         self.thread = threading.Thread(target=self._main, name="rollout", daemon=True)
         self.thread.start()
 
     # --- the outside ---------------------------------------------------------------------
     def status(self) -> RolloutStatus:
-        with self.lock:
-            s = self.state
+        with self.lock:  # a decided rollback reads as rolled back once traffic has moved
+            s = self.settled
             return RolloutStatus(
                 application=self.c.application, strategy=self.c.strategy, phase=s.phase,
                 step=s.step, weights=s.weights, gates=list(s.gates), versions=s.versions,
@@ -230,6 +231,8 @@ class RolloutController:
         records, before anything is carried out."""
         with self.lock:
             before, self.state = self.state, state
+            if not state.pending:
+                self.settled = state
         if _decision_changed(before, state):
             self._journal(STATE, state=state.model_dump(mode="json",
                                                         exclude={"gates", "live"}))

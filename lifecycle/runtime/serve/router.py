@@ -15,7 +15,8 @@ EvidenceCollector about once a second (off the request path), where the rollout
 controller, the gates and `lifecycle status` read them merged.
 
 Every response names the version that produced it (body and `X-Model-Version`) and
-carries a request id (`X-Request-Id`: the caller's, or one made here), errors included.
+carries a request id (`X-Request-Id`: the caller's, or one Serve's proxy makes), errors
+included.
 A malformed request is a 400 that names the row, the feature and the fix; the models
 never see it."""
 
@@ -155,8 +156,15 @@ class Router:
 
     # --- requests --------------------------------------------------------------------
     async def __call__(self, request: Request) -> Response:
+        given = request.headers.get("x-request-id")
+        rid = given or uuid.uuid4().hex
+        response = await self._answer(request, rid)
+        if given is None:  # not through Serve's HTTP proxy, which puts the caller's id (or
+            response.headers["X-Request-Id"] = rid  # one it makes) in the request and
+        return response  # echoes it on the answer: a second copy would be joined to it
+
+    async def _answer(self, request: Request, rid: str) -> Response:
         t0 = time.perf_counter()
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         self._start_pushing()
         if request.url.path.rstrip("/").endswith("/feedback"):
             return await self._feedback(request, rid)
@@ -201,8 +209,7 @@ class Router:
                                     "model_version": version, "slot": slot.value,
                                     "request_id": rid}, separators=(",", ":")),
                         media_type="application/json",
-                        headers={"X-Model-Version": version, "X-Model-Slot": slot.value,
-                                 "X-Request-Id": rid})
+                        headers={"X-Model-Version": version, "X-Model-Slot": slot.value})
 
     async def _predict(self, slot: Slot, rows: list[dict[str, Any]]
                        ) -> tuple[list[float], str]:
@@ -309,8 +316,7 @@ class Router:
         except Exception as exc:  # nothing was kept: the caller retries the same post
             return _error(503, rid, f"the Monitor did not take the labels ({type(exc).__name__})",
                           "post them again (a repeat is counted as a duplicate, never twice)")
-        return Response(result.model_dump_json(), media_type="application/json",
-                        headers={"X-Request-Id": rid})
+        return Response(result.model_dump_json(), media_type="application/json")
 
     async def _observe(self, batch: AnsweredBatch) -> None:
         try:
@@ -486,4 +492,4 @@ def _error(status: int, request_id: str, message: str, hint: str,
            headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps({"error": message, "hint": hint, "request_id": request_id}),
                     status_code=status, media_type="application/json",
-                    headers={"X-Request-Id": request_id, **(headers or {})})
+                    headers=headers)
