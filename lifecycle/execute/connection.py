@@ -45,7 +45,11 @@ def start_local(plan: Plan, options: RunOptions) -> str:
     # inside a Ray Job the supervisor sets RAY_ADDRESS; tests attach a second driver
     attach = os.environ.get("LIFECYCLE_RAY_ATTACH") or os.environ.get("RAY_ADDRESS")
     if attach:
-        kwargs = {"runtime_env": kwargs["runtime_env"], "address": attach or "auto"}
+        # a Ray Job's driver (a retrain, `run --address`) already has the job's runtime
+        # env, PYTHONPATH included: Ray refuses a second one naming the same variables
+        in_job = "RAY_JOB_CONFIG_JSON_ENV_VAR" in os.environ
+        kwargs = {"address": attach, **({} if in_job else {
+            "runtime_env": kwargs["runtime_env"]})}
     else:
         kwargs["address"] = "local"
     kwargs.update(options.ray_init)

@@ -465,15 +465,20 @@ def _kill_under_load(world: dict[str, Any], deployment: str) -> list[tuple[int, 
                 if a.class_name == f"ServeReplica:fraud-detector:{deployment}"]
     assert len(replicas) == 2, replicas
     with cf.ThreadPoolExecutor(1) as pool:
-        during = pool.submit(_timed_load, world["url"], 3000, 8)
+        during = pool.submit(_timed_load, world["url"], 8000, CALLERS)
         time.sleep(3.0)
         os.kill(replicas[0].pid, signal.SIGKILL)
         return during.result()
 
 
+CALLERS = 8
+
+
 def _bounded(results: list[tuple[int, float]], what: str) -> None:
+    """< 0.1% failed (issue 12), and no more than the requests in flight when the replica
+    died (one per caller at most: none fails later)."""
     failed = [r for r in results if r[0] != 200]
-    assert len(failed) / len(results) < 0.001, (what, failed[:5])
+    assert len(failed) / len(results) < 0.001 and len(failed) <= CALLERS, (what, failed[:5])
     usual = sorted(s for _, s in results)[len(results) // 2]
     slowest = max(s for _, s in results)
     print(f"{what}: {len(failed)} failed of {len(results)}, p50 {usual * 1000:.0f} ms, "
@@ -555,6 +560,23 @@ def _until(predicate: Any, timeout_s: float, what: str) -> Any:
         time.sleep(0.5)
 
 
+def _send_paced(url: str, rows: list[dict[str, Any]], chunk: int = 200) -> None:
+    """`rows` in chunks of one window of the largest monitor, each sent once the Monitor
+    has judged the last: what these tests measure is every window's verdict. (A burst
+    faster than the detectors, on this machine's 2 cores, would have the Monitor skip
+    windows and count them, by design: serving never waits for it.)"""
+    start = _watched()["observed_rows"]
+    for i in range(0, len(rows), chunk):
+        assert set(_send(url, rows[i:i + chunk])) == {200}
+
+        def judged(sent: int = start + i + len(rows[i:i + chunk])) -> bool:
+            w = _watched()
+            return w["observed_rows"] >= sent and all(
+                m["windows_detected"] + m["windows_dropped"] >= m["windows_closed"]
+                for m in w["monitors"].values())
+        _until(judged, 60, "the Monitor to judge the windows sent")
+
+
 def _serve_with_monitors(world: dict[str, Any], hidden: int, monitors: str, hold: str,
                          extra: tuple[str, ...] = ()) -> Any:
     """A new candidate (`hidden` makes it a new version) deployed behind a 10% canary
@@ -600,7 +622,7 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     url = world["url"]
 
     clean = [r for k in range(6) for r in _rows(500, seed=1000 + k)]  # fresh draws
-    assert set(_send(url, clean)) == {200}
+    _send_paced(url, clean)
     try:
         _until(lambda: _watched()["monitors"]["probe"]["windows_detected"] >= 29, 120,
                "the probe's windows")
@@ -631,7 +653,7 @@ def test_drift_on_live_traffic_rolls_the_canary_back(world: dict[str, Any],
     last_clean = quiet["input-drift"]["windows_detected"] - 1
 
     shifted_at = time.time()
-    assert set(_send(url, _rows(600, seed=77, shift=1.0))) == {200}
+    _send_paced(url, _rows(600, seed=77, shift=1.0))
     drifted = _until(lambda: [r for r in _watched(shifted_at)["monitors"]["input-drift"]
                               ["recent"] if r["flagged"]], 60, "a drifted window")
     assert drifted[0]["window"] <= last_clean + 2  # within two windows of the shift
