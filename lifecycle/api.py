@@ -7,6 +7,7 @@
     run_spec(path, overrides, options, on_event) -> RunResult | ExitCode
     run_plan(plan, options, on_event)            -> RunResult
     run_status(options)         -> list[dict]         runs and stages from the journals
+    stop_run(run_id, options)   -> dict               stop a run (its Ray Job or process)
     diff_files(old, new)        -> DiffReport         two specs or two compiled plans
     diff_git(rev, paths)        -> DiffReport         the working tree against a revision
 
@@ -28,6 +29,7 @@ from .diff import DiffReport, Where, compare, report
 from .errors import ExitCode, InputError, LifecycleError, Location, PolicyError, Problem
 from .load import LoadedSpec, compose, display_path, format_path, parse_path, platform_conf_dir
 from .plan import Plan, PolicyReport
+from .plan import today as plan_today
 from .policy import check_bundle, check_bundle_tier, evaluate, load_bundle, select_bundle_name
 from .policy.references import bundle_reads
 from .spec import Retirement, Spec
@@ -54,6 +56,7 @@ __all__ = [
     "run_status",
     "serve_status",
     "spec_schema",
+    "stop_run",
     "today",
     "validate",
     "validate_one",
@@ -90,8 +93,7 @@ def _is_policy(p: Problem) -> bool:
 
 def today() -> dt.date:
     """The date waivers are checked against (LIFECYCLE_TODAY=YYYY-MM-DD pins it)."""
-    pinned = os.environ.get("LIFECYCLE_TODAY")
-    return dt.date.fromisoformat(pinned) if pinned else dt.date.today()
+    return plan_today()
 
 
 @dataclass(frozen=True)
@@ -283,6 +285,15 @@ def run_status(options: Any) -> list[dict[str, Any]]:
     return run_summaries(Store(options.resolved_store()))
 
 
+def stop_run(run_id: str, options: Any, address: str | None = None,
+             wait_s: float = 60.0) -> dict[str, Any]:
+    """Stop a run by id: its Ray Job, or its process on this machine; journaled."""
+    from .execute.stop import stop_run as _stop
+    from .store import Store
+
+    return _stop(Store(options.resolved_store()), run_id, address, wait_s)
+
+
 # --- operating a deployed application ---------------------------------------------
 
 @dataclass(frozen=True)
@@ -293,6 +304,7 @@ class Served:
     model: str | None = None
     archive: bool = Retirement.model_fields["archive"].default
     drain_s: float = Retirement.model_fields["drain"].default
+    replaced_by: str | None = None
 
 
 def application_of(target: str | Path) -> Served:
@@ -314,7 +326,8 @@ def application_of(target: str | Path) -> Served:
     retire = next((s for s in plan.stages if s.kind == "retire"), None)
     if retire is None:  # no retirement section: its defaults
         return Served(deploy.application, deploy.model)
-    return Served(deploy.application, deploy.model, retire.archive, retire.drain_s)
+    return Served(deploy.application, deploy.model, retire.archive, retire.drain_s,
+                  retire.replaced_by)
 
 
 def serve_status(target: str | Path, address: str | None = None) -> dict[str, Any]:
@@ -326,22 +339,29 @@ def serve_status(target: str | Path, address: str | None = None) -> dict[str, An
 
 
 def rollout_command(target: str | Path, command: str, address: str | None = None) -> str:
+    """promote / rollback / pause / resume; raises (exit 3) when nothing was done."""
     from .execute import serving
 
     application = application_of(target).application
     serving.attach(address)
-    return serving.command(application, command)
+    return serving.command(application, command, str(target))
 
 
 def retire(target: str | Path, address: str | None = None,
-           tracking_uri: str | None = None, drain_s: float | None = None) -> dict[str, Any]:
+           tracking_uri: str | None = None, drain_s: float | None = None,
+           options: Any = None) -> dict[str, Any]:
+    """Drain and delete the application, and (retirement.archive) tag its versions in
+    the registry the deploying run used: `tracking_uri` if given, else the one the
+    deployed application records, else `run`'s default (options' store)."""
     from .execute import serving
+    from .execute.options import RunOptions
 
     served = application_of(target)
     serving.attach(address)
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    return serving.retire(served.application, served.model or served.application, uri,
-                          served.archive, served.drain_s if drain_s is None else drain_s)
+    default = (options or RunOptions()).resolved_tracking_uri
+    return serving.retire(served.application, served.model or served.application,
+                          tracking_uri, default, served.archive,
+                          served.drain_s if drain_s is None else drain_s, served.replaced_by)
 
 
 def rollout_simulate(target: str | Path, overrides: list[str] | tuple[str, ...] = (),

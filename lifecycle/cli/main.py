@@ -13,7 +13,8 @@ from pathlib import Path
 from ..errors import ExitCode, LifecycleError
 
 EPILOG = """exit codes: 0 ok · 1 policy violation (or failed gate) · 2 invalid input ·
-3 runtime failure · 4 internal error. Set LIFECYCLE_FULL_ERROR=1 for tracebacks."""
+3 runtime failure · 4 internal error · 130 interrupted · 143 stopped.
+Set LIFECYCLE_FULL_ERROR=1 for tracebacks."""
 
 
 def _split(args: list[str]) -> tuple[list[str], list[str]]:
@@ -61,9 +62,18 @@ def _parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="runs and their stages; with SPEC, its deployment: "
                         "versions, weights, rollout step and gate values")
     st.add_argument("target", nargs="?", metavar="SPEC|APP")
-    st.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    _store(st)
     st.add_argument("--format", choices=["text", "json"], default="text")
     _address(st)
+    sp = sub.add_parser("stop", help="stop a run by its id (its Ray Job, or its process "
+                        "here); it journals `stopped`", epilog=EPILOG)
+    sp.add_argument("run_id", metavar="RUN_ID", help="as `lifecycle status` lists it")
+    _store(sp)
+    sp.add_argument("--address", help="the cluster's dashboard (http://head:8265) when the "
+                    "store does not say (default: the address the run was submitted to, "
+                    "then $RAY_ADDRESS)")
+    sp.add_argument("--no-wait", action="store_true", help="return once the stop is asked "
+                    "for, without waiting for the run to record it")
     for name, text in (("promote", "make the candidate champion now and send it all traffic"),
                        ("rollback", "send all traffic back to the stable version now"),
                        ("pause", "hold the rollout at its current step"),
@@ -74,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     rt = sub.add_parser("retire", help="stop the rollout, delete the Serve application and "
                         "tag its versions retired (retirement.archive)", epilog=EPILOG)
     rt.add_argument("target", metavar="SPEC|APP")
-    rt.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
+    _store(rt, tracking=True)
     rt.add_argument("--drain", type=_duration, metavar="DURATION",
                     help="longest wait for requests in flight, e.g. 30s (default: the spec's "
                     "retirement.drain, 5m); new requests get 503 meanwhile")
@@ -98,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency-ms", type=float, default=10.0,
                      help="its median latency (assumed, log-normal; default 10)")
     sim.add_argument("--replay", metavar="RUN", help="a run id whose rollout to replay")
-    sim.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    _store(sim)
 
     mo = sub.add_parser("monitor", help="what the monitors saw")
     mo_sub = mo.add_subparsers(dest="monitor_command", required=True, metavar="SUBCOMMAND")
@@ -108,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("target", metavar="SPEC|APP")
     rep.add_argument("-o", "--output", default=None,
                      help="folder (default: <store>/reports/<name>)")
-    rep.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    _store(rep)
     rep.add_argument("--no-mlflow", action="store_true", help="do not log it to MLflow")
 
     d = sub.add_parser(
@@ -137,12 +147,32 @@ def _address(p: argparse.ArgumentParser) -> None:
                    "(default: $RAY_ADDRESS)")
 
 
-def _run_options(p: argparse.ArgumentParser) -> None:
+def _store(p: argparse.ArgumentParser, tracking: bool = False) -> None:
+    """Where runs keep state: every command resolves it the way `run` does."""
     p.add_argument("--store", help="run store: a folder or pyarrow.fs URI (default: "
-                   ".lifecycle, or $LIFECYCLE_STORE)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in the "
-                   "store, or $MLFLOW_TRACKING_URI)")
+                   "$LIFECYCLE_STORE, else .lifecycle in the current folder)")
+    if tracking:
+        p.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
+                       "$MLFLOW_TRACKING_URI, else sqlite in the store)")
+
+
+def _locations(ns: argparse.Namespace) -> object:
+    """The store and tracking URI a command uses: the same defaults as `run`."""
+    from ..execute.options import RunOptions
+
+    return RunOptions(store=getattr(ns, "store", None),
+                      tracking_uri=getattr(ns, "tracking_uri", None))
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    _store(p, tracking=True)
     p.add_argument("--force", action="store_true", help="redo stages even if unchanged")
+    p.add_argument("-v", "--verbose", action="store_true", help="stream Ray's and Tune's "
+                   "output too (it is always kept in the run's log, <store>/runs/RUN_ID/"
+                   "run.log)")
+    p.add_argument("--serve-host", metavar="HOST", help="the address Serve's HTTP proxy "
+                   "binds (default: serve.host, 127.0.0.1: this machine only; 0.0.0.0 "
+                   "exposes it on every interface)")
     p.add_argument("--wait", action="store_true", help="follow a rollout to its end (without "
                    "it, run returns once the first step is live; on a local Ray that ends "
                    "with this process it always waits)")
@@ -151,12 +181,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 def _options(ns: argparse.Namespace) -> object:
     from ..execute.options import RunOptions
 
-    run_plan = ns.command == "run-plan"  # a Ray Job: a retrain says why in the env
+    run_plan = ns.command == "run-plan"  # a Ray Job: what started it says so in the env
     return RunOptions(store=ns.store, tracking_uri=ns.tracking_uri, force=ns.force,
                       wait=ns.wait, address=getattr(ns, "address", None),
                       spec_path=getattr(ns, "spec_path", ""),
-                      run_id=getattr(ns, "run_id", None),
-                      retrain=RunOptions.retrain_from_env() if run_plan else None)
+                      run_id=getattr(ns, "run_id", None), verbose=ns.verbose,
+                      serve_host=ns.serve_host,
+                      retrain=RunOptions.retrain_from_env() if run_plan else None,
+                      source=RunOptions.source_from_env() if run_plan else None)
 
 
 def _finish_run(result: object, no_color: bool) -> int:
@@ -202,7 +234,6 @@ def cmd_run_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
-    from ..execute.options import RunOptions
     from ..render import make_console
     from ..render.run_text import render_status
 
@@ -215,11 +246,24 @@ def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         else:
             render_serving(make_console(no_color=ns.no_color, wrap=True), state)
         return 0
-    runs = api.run_status(RunOptions(store=ns.store))
+    runs = api.run_status(_locations(ns))
     if ns.format == "json":
         print(json.dumps(runs, indent=2, default=str))
     else:
         render_status(make_console(no_color=ns.no_color, wrap=True), runs)
+    return 0
+
+
+def cmd_stop(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console
+
+    done = api.stop_run(ns.run_id, _locations(ns), ns.address, 0.0 if ns.no_wait else 60.0)
+    ended = done["status"] if done["status"] not in (None, "running", "incomplete") else None
+    make_console(no_color=ns.no_color).print(
+        f"stop requested: {done['how']}; " + (f"run {ns.run_id} ended {ended}" if ended else
+                                               f"run {ns.run_id} has not recorded its ending "
+                                               "yet (`lifecycle status` will show it)"))
     return 0
 
 
@@ -245,7 +289,7 @@ def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
     from ..render import make_console
 
-    done = api.retire(ns.target, ns.address, ns.tracking_uri, ns.drain)
+    done = api.retire(ns.target, ns.address, ns.tracking_uri, ns.drain, _locations(ns))
     archived = ", ".join(done["archived_versions"]) or "none"
     drained = done.get("drained")
     drain = "" if not drained else (
@@ -274,11 +318,9 @@ def cmd_rollout_simulate(ns: argparse.Namespace, parser: argparse.ArgumentParser
 
 def cmd_monitor(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
-    from ..execute.options import RunOptions
     from ..render import make_console
 
-    done = api.monitor_report(ns.target, ns.output, RunOptions(store=ns.store),
-                              log=not ns.no_mlflow)
+    done = api.monitor_report(ns.target, ns.output, _locations(ns), log=not ns.no_mlflow)
     out = make_console(no_color=ns.no_color)
     seen = ", ".join(f"{k}: {v} windows" for k, v in sorted(done["windows"].items()))
     out.print(f"report: {done['report']}  ({seen or 'no windows yet'}; "
@@ -385,6 +427,7 @@ def cmd_schema(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]] = {
     "validate": cmd_validate, "plan": cmd_plan, "compile": cmd_compile, "schema": cmd_schema,
     "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status, "diff": cmd_diff,
+    "stop": cmd_stop,
     "promote": cmd_rollout, "rollback": cmd_rollout, "pause": cmd_rollout,
     "resume": cmd_rollout, "retire": cmd_retire, "monitor": cmd_monitor,
     "rollout": cmd_rollout_simulate,

@@ -1,6 +1,7 @@
 """The execution plan (typed stages, canonical JSON, content hashes)."""
 
 from .canonical import canonical_json, content_hash
+from .clock import today
 from .graph import topological_order, with_hashes
 from .models import (
                      PLAN_SCHEMA_VERSION,
@@ -35,5 +36,5 @@ __all__ = [
     "RegisterStage", "Resources", "RetireStage", "RetrainParams", "RolloutGateParams",
     "RolloutStage", "RolloutStepParams", "RuleResult", "SchedulerParams", "SearchParam",
     "Stage", "TrainParams", "TrainStage", "TuneStage", "WaiverRecord", "canonical_json",
-    "content_hash", "topological_order", "with_hashes",
+    "content_hash", "today", "topological_order", "with_hashes",
 ]

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from .base import Duration, Fraction, Identifier, Percent, SpecModel
 
 ServeMetric = Literal["error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
                       "drift", "outlier_rate", "shadow_diff"]
 COMPARABLE = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"expected an IP address such as 127.0.0.1 or 0.0.0.0, got "
+                         f"{value!r}") from None
+
+
+IPAddress = Annotated[str, AfterValidator(_ip_address)]
 
 
 class Autoscaling(SpecModel):
@@ -168,6 +180,11 @@ class RouterSpec(SpecModel):
 
 class ServeSpec(SpecModel):
     route_prefix: str = Field(pattern=r"^/[A-Za-z0-9/_-]*$", description="HTTP route prefix.")
+    host: IPAddress = Field(
+        "127.0.0.1", description="The address Serve's HTTP proxies bind: "
+        "127.0.0.1 (the default) answers only on each node itself; 0.0.0.0 (or ::) exposes "
+        "the application on every interface, to other machines. `run --serve-host` "
+        "overrides it for one run.")
     replicas: int | None = Field(None, ge=1, le=1000,
                                  description="Fixed replicas per version (or autoscaling).")
     autoscaling: Autoscaling | None = Field(None, description="Replica autoscaling per version.")

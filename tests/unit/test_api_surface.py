@@ -8,7 +8,7 @@ def test_public_surface_is_exactly_all() -> None:
         "Platform", "Validation", "compile_spec", "diff_files", "diff_git", "diff_schema",
         "load_plan", "monitor_report", "plan_from_json", "policy_dirs", "retire",
         "rollout_command", "rollout_simulate", "run_plan",
-        "run_spec", "run_status", "serve_status", "spec_schema", "today", "validate",
+        "run_spec", "run_status", "serve_status", "spec_schema", "stop_run", "today", "validate",
         "validate_one"]
     for name in lifecycle.api.__all__:
         assert hasattr(lifecycle.api, name)

@@ -38,7 +38,8 @@ def test_example_specs_pass_the_editor_schema() -> None:
 
 def test_every_error_code_is_documented() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "lifecycle").rglob("*.py"))
-    codes = set(re.findall(r'"((?:yaml|load|schema|policy|plan|diff|serving)\.[a-z-]+)"', source))
+    prefixes = "yaml|load|schema|policy|plan|diff|serving|cluster|run|rollout"
+    codes = set(re.findall(rf'"((?:{prefixes})\.[a-z-]+)"', source))
     codes |= set(re.findall(r'"(POL-\d{3})"', source))
     docs = (ROOT / "docs" / "errors.md").read_text()
     missing = sorted(c for c in codes if f"`{c}`" not in docs)

@@ -32,6 +32,7 @@ from ...store import Journal, Store, new_run_id
 from ..contract import (
     MONITOR,
     NAMESPACE,
+    CommandReply,
     MonitorConfig,
     MonitorEvent,
     MonitorStatus,
@@ -275,7 +276,9 @@ class Monitor:
             controller = ray.get_actor(controller_name(self.application), namespace=NAMESPACE)
         except ValueError:
             return "no rollout controller: nothing to roll back"
-        return str(ray.get(controller.send.remote(command, reason), timeout=30))
+        reply = CommandReply.model_validate(ray.get(controller.send.remote(command, reason),
+                                                    timeout=30))
+        return reply.message
 
     def _retrain(self, w: Watch, reason: str) -> dict[str, Any]:
         retrain = self.config.retrain

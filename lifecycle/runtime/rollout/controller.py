@@ -29,6 +29,7 @@ from ..contract import (
     Action,
     Alert,
     Command,
+    CommandReply,
     ControllerConfig,
     ModelConfig,
     Observation,
@@ -43,6 +44,7 @@ from ..contract import (
     Route,
     ShadowConfig,
     Slot,
+    command_refusal,
     controller_name,
     model_deployment,
 )
@@ -83,16 +85,19 @@ class RolloutController:
                 reason=s.reason, step_started=s.step_started, live=dict(s.live),
                 restarts=s.restarts, events=list(self.events))
 
-    def send(self, command: str, reason: str | None = None) -> str:
-        """An operator's command, or a monitor's (`rollback` with the drift as reason)."""
+    def send(self, command: str, reason: str | None = None) -> CommandReply:
+        """An operator's command, or a monitor's (`rollback` with the drift as reason);
+        one that would change nothing is refused at once, saying why."""
         kind = RolloutCommand(command)
         with self.lock:
-            if self.state.phase.ended:
-                return f"the rollout has ended ({self.state.phase.value})"
+            phase = self.state.phase
+            refusal = command_refusal(phase, kind)
+            if refusal is not None:
+                return CommandReply(accepted=False, phase=phase, message=refusal)
             self.seq += 1
             self.commands.append(Command(seq=self.seq, kind=kind, reason=reason))
         self.wake.set()
-        return f"{kind.value} requested"
+        return CommandReply(accepted=True, phase=phase, message=f"{kind.value} requested")
 
     def wait_live(self, timeout_s: float = 300.0) -> RolloutStatus:
         """Return once the first step's weights are live (or the rollout ended)."""
