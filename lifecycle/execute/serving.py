@@ -10,7 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import Location, Problem, RuntimeFailure
-from ..runtime.contract import MONITOR, CommandReply, Evidence, RolloutPhase, RolloutStatus
+from ..runtime.contract import (
+    MONITOR,
+    CommandReply,
+    Evidence,
+    ModelConfig,
+    RolloutPhase,
+    RolloutStatus,
+    Slot,
+)
 
 COMMANDS = ("promote", "rollback", "pause", "resume")
 
@@ -167,7 +175,6 @@ def retire(application: str, model: str, tracking_uri: str | None,
     config = control.app_configs().get(application) or {}
     served = control.slot_models(application)
     versions = [m.version for m in served.values() if m.version is not None]
-    recorded = next((m.tracking_uri for m in served.values() if m.tracking_uri), None)
     controller = rollout.find(application)
     if controller is not None:
         ray.kill(controller)
@@ -184,7 +191,7 @@ def retire(application: str, model: str, tracking_uri: str | None,
     if archive and versions:
         from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(tracking_uri or recorded or default_tracking_uri())
+        client = MlflowClient(registry_of(tracking_uri, served, default_tracking_uri))
         for v in versions:
             client.set_model_version_tag(model, v, "lifecycle.retired", "true")
             if replaced_by:
@@ -192,6 +199,14 @@ def retire(application: str, model: str, tracking_uri: str | None,
             archived.append(v)
     return {"application": application, "deleted": deleted, "archived_versions": archived,
             "drained": drained}
+
+
+def registry_of(explicit: str | None, served: dict[Slot, ModelConfig],
+                default: Callable[[], str]) -> str:
+    """The MLflow registry an application's versions live in: the one named, else the
+    one its deploy recorded in each slot's config, else `run`'s default."""
+    recorded = next((m.tracking_uri for m in served.values() if m.tracking_uri), None)
+    return explicit or recorded or default()
 
 
 def _drain(application: str, drain_s: float) -> dict[str, Any]:

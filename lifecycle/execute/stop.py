@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import InputError, LifecycleError, Location, Problem, RuntimeFailure
@@ -43,14 +44,17 @@ def stop_run(store: Store, run_id: str, address: str | None = None,
         raise _refuse("run.not-found", f"no run {run_id} in {store.uri}",
                       "`lifecycle status` lists the runs of this store; pass --store, or "
                       "--address to stop the run's Ray Job on a cluster")
+    asked = Journal(store, run_id, writer="stop")
+
+    def note(how: str) -> None:  # before the stop: the run's ending comes after it
+        if records:
+            asked.append("stop_requested", by=f"{getpass.getuser()}@{socket.gethostname()}",
+                         how=how)
+
     if job or (summary is None and target is not None):
-        how = _stop_job(target or "", job.get("id") or job_id_of(run_id), run_id)
+        how = _stop_job(target or "", job.get("id") or job_id_of(run_id), run_id, note)
     else:
-        assert summary is not None
-        how = _signal_process(records[0], run_id)
-    if records:
-        Journal(store, run_id, writer="stop").append(
-            "stop_requested", by=f"{getpass.getuser()}@{socket.gethostname()}", how=how)
+        how = _signal_process(records[0], run_id, note)
     status = summary["status"] if summary else None
     deadline = time.monotonic() + wait_s
     while records and time.monotonic() < deadline:
@@ -62,10 +66,12 @@ def stop_run(store: Store, run_id: str, address: str | None = None,
     return {"run_id": run_id, "how": how, "status": status}
 
 
-def _stop_job(address: str, job_id: str, run_id: str) -> str:
+def _stop_job(address: str, job_id: str, run_id: str, note: Callable[[str], None]) -> str:
     from .cluster import jobs_client, reaching
 
     client = jobs_client(address)
+    how = f"Ray Job {job_id} at {address}"
+    note(how)
     try:
         with reaching(address):
             running = client.stop_job(job_id)
@@ -76,10 +82,10 @@ def _stop_job(address: str, job_id: str, run_id: str) -> str:
     if not running:
         raise _refuse("run.ended", f"Ray Job {job_id} (run {run_id}) is not running",
                       "`lifecycle status` (or `ray job status`) says how it ended")
-    return f"Ray Job {job_id} at {address}"
+    return how
 
 
-def _signal_process(start: dict[str, Any], run_id: str) -> str:
+def _signal_process(start: dict[str, Any], run_id: str, note: Callable[[str], None]) -> str:
     host, pid = start.get("host"), start.get("pid")
     if host != socket.gethostname():
         raise _refuse("run.elsewhere", f"run {run_id} runs on {host} (pid {pid}), not here",
@@ -87,10 +93,13 @@ def _signal_process(start: dict[str, Any], run_id: str) -> str:
     if not isinstance(pid, int) or pid <= 1:  # never a process group, never init
         raise _refuse("run.gone", f"run {run_id}'s journal names no process to stop",
                       "pass --address to stop its Ray Job", RuntimeFailure)
+    how = f"SIGTERM to process {pid} on {host}"
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, 0)
     except ProcessLookupError:
         raise _refuse("run.gone", f"run {run_id}'s process ({pid}) is gone: it was killed "
                       "before it could record an ending", "nothing to stop; "
                       "`lifecycle status` shows it as incomplete", RuntimeFailure) from None
-    return f"SIGTERM to process {pid} on {host}"
+    note(how)
+    os.kill(pid, signal.SIGTERM)
+    return how
