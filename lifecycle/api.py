@@ -270,7 +270,7 @@ def run_spec(path: str | Path, overrides: list[str] | tuple[str, ...], options: 
     plan is submitted as a Ray Job and its exit code is returned instead of a result."""
     plan = compile_spec(path, overrides)
     options.spec_path = str(path)
-    if options.address or os.environ.get("RAY_ADDRESS"):
+    if options.submits_job:
         from .execute.connection import submit_job
 
         return submit_job(plan, options,

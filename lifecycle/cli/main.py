@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import ExitCode, LifecycleError
 
@@ -58,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     _run_options(rp)
     rp.add_argument("--spec-path", default="")
     rp.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
+    rp.add_argument("--events", choices=["text", "json"], default="text",
+                    help=argparse.SUPPRESS)  # json: for the client that submitted the job
 
     st = sub.add_parser("status", help="runs and their stages; with SPEC, its deployment: "
                         "versions, weights, rollout step and gate values")
@@ -191,33 +195,83 @@ def _options(ns: argparse.Namespace) -> object:
                       source=RunOptions.source_from_env() if run_plan else None)
 
 
-def _finish_run(result: object, no_color: bool) -> int:
+def _finish_run(result: object, console: object, log: str | None) -> int:
     from ..errors import ExitCode
-    from ..render import make_console
     from ..render.run_text import render_run_summary
 
-    if isinstance(result, ExitCode):
+    if isinstance(result, ExitCode):  # a Ray Job: its events were shown as they came
         return int(result)
-    render_run_summary(make_console(no_color=no_color, wrap=True), result)
+    render_run_summary(console, result)  # type: ignore[arg-type]
+    if log:
+        from rich.markup import escape
+
+        console.print(f"[dim]Ray's and Tune's output: {escape(log)} (--verbose "  # type: ignore[attr-defined]
+                      "streams it)[/]")
     return int(result.exit_code)  # type: ignore[attr-defined]  # a RunResult
 
 
-def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _run_logged(plan: Any, options: Any, ns: argparse.Namespace,
+                json_events: bool = False) -> int:
+    """Run with the process's output in the run's log (<store>/runs/RUN_ID/run.log) and
+    lifecycle's progress on the terminal (or, in a Ray Job, as JSON events for the
+    client that submitted it)."""
     from .. import api
+    from ..execute.runlog import captured
     from ..render import make_console
-    from ..render.run_text import render_event
+    from ..render.progress import JsonEvents, RunProgress
+    from ..store import Store, new_run_id
+
+    opts = options
+    opts.run_id = opts.run_id or new_run_id()
+    shown: list[Any] = []
+
+    def stream(line: str) -> None:  # --verbose: the log as it grows
+        if shown:
+            shown[0](line)
+
+    with captured(Store(opts.resolved_store()), opts.run_id,
+                  stream if opts.verbose else None) as log:
+        console = make_console(no_color=ns.no_color, wrap=True, file=log.terminal)
+        if json_events:
+            events = JsonEvents(log.terminal)
+            shown.append(lambda line: log.terminal.write(line + "\n"))
+            result = api.run_plan(plan, opts, events.event)
+            log.drain()
+            events.event("run_summary", dataclasses.asdict(result))
+            return int(result.exit_code)
+        with RunProgress(console) as display:
+            shown.append(lambda line: display.event("line", {"line": line}))
+            result = api.run_plan(plan, opts, display.event)
+            log.drain()
+            shown.clear()
+        return _finish_run(result, console, log.location)
+
+
+def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rich.markup import escape
+
+    from .. import api
+    from ..execute.runlog import run_log_of
+    from ..render import make_console
+    from ..render.progress import RunProgress
 
     spec, overrides = _one_spec(parser, ns.args)
-    out = make_console(no_color=ns.no_color)
-    result = api.run_spec(spec, overrides, _options(ns),
-                          lambda event, fields: render_event(out, event, fields))
-    return _finish_run(result, ns.no_color)
+    options: Any = _options(ns)
+    if options.submits_job:  # a Ray Job on a cluster: its log stays there
+        console = make_console(no_color=ns.no_color, wrap=True)
+        with RunProgress(console) as display:
+            code = api.run_spec(spec, overrides, options, display.event)
+        log = run_log_of(options.resolved_store(), options.run_id)
+        console.print(f"[dim]Ray's and Tune's output: {escape(log)} as the cluster sees the "
+                      "store (--verbose streams it)[/]")
+        return _finish_run(code, console, None)
+    plan = api.compile_spec(spec, overrides)  # a refused spec is said before any capture
+    options.spec_path = spec
+    return _run_logged(plan, options, ns)
 
 
 def cmd_run_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
-    from ..render import make_console
-    from ..render.run_text import render_event
 
     if ns.plan:
         plan = api.load_plan(ns.plan)
@@ -226,10 +280,7 @@ def cmd_run_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         if not text:
             parser.error("give plan.json or set LIFECYCLE_PLAN_JSON")
         plan = api.plan_from_json(text)
-    out = make_console(no_color=ns.no_color)
-    result = api.run_plan(plan, _options(ns),
-                          lambda event, fields: render_event(out, event, fields))
-    return _finish_run(result, ns.no_color)
+    return _run_logged(plan, _options(ns), ns, json_events=ns.events == "json")
 
 
 def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -91,11 +91,11 @@ def submit_job(plan: Plan, options: RunOptions, on_line: Callable[[str], None]) 
 
     address = dashboard_url(options.address or os.environ["RAY_ADDRESS"])
     client = jobs_client(address)
-    run_id = options.run_id or new_run_id()
+    run_id = options.run_id = options.run_id or new_run_id()
     job = JobRef(id=job_id_of(run_id), address=address)
     args = ["--store", options.resolved_store(), "--tracking-uri",
             options.resolved_tracking_uri(), "--spec-path", options.spec_path,
-            "--run-id", run_id]
+            "--run-id", run_id, "--events", "json"]
     args += [flag for flag, on in (("--force", options.force), ("--wait", options.wait),
                                    ("--verbose", options.verbose)) if on]
     if options.serve_host:

@@ -31,6 +31,11 @@ class RunOptions:
     source: Source | None = None  # the code's commit, as the submitting machine saw it
 
     @property
+    def submits_job(self) -> bool:
+        """`run` submits the plan as a Ray Job (an address given, or RAY_ADDRESS set)."""
+        return bool(self.address or os.environ.get("RAY_ADDRESS"))
+
+    @property
     def trigger(self) -> str | None:
         """Why this run started, when not by a person."""
         return None if self.retrain is None else f"retrain: {self.retrain.reason}"

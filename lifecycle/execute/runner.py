@@ -198,6 +198,7 @@ def _run_stage(stage: Any, ctx: StageContext, executor: Callable[..., dict[str, 
                        seconds=round(time.perf_counter() - t0, 3), message=ending.message)
         if ctx.tracking is not None:
             ctx.tracking.end_stage(stage.id, ending.status.value)
+        emit(f"stage_{ending.status.value}", {"stage": stage.id})
         raise
     except Exception as exc:  # a bug or an engine failure: recorded, never half-done
         seconds = time.perf_counter() - t0

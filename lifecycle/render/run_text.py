@@ -29,7 +29,12 @@ def render_event(console: Console, event: str, fields: dict[str, Any]) -> None:
             console.print(f"  [dim]{escape(str(fields['hint']))}[/]")
     elif event in ("stage_scheduled", "stage_not_run"):
         console.print(f"[warning]… {stage}:[/] {escape(str(fields.get('message')))}")
-    else:
+    elif event in ("stage_interrupted", "stage_stopped"):
+        console.print(f"[warning]■ {stage} {event.removeprefix('stage_')}[/]")
+    elif event == "run_ended":
+        console.print(f"[warning]■ run {fields.get('status')}:[/] "
+                      f"{escape(str(fields.get('message')))}")
+    elif event == "line":
         console.print(escape(str(fields.get("line", ""))))
 
 
