@@ -52,8 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the plan on Ray (local by default)", epilog=EPILOG)
     r.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
     _run_options(r)
-    r.add_argument("--address", help="existing cluster's dashboard (http://head:8265); the "
-                   "plan is submitted as a Ray Job. Default: RAY_ADDRESS, else local Ray")
+    r.add_argument("--address", help="an existing cluster: its dashboard URL "
+                   "(http://head:8265) submits the plan as a Ray Job; on a cluster node, "
+                   "`auto` or HOST:6379 runs it from here, attached (serving outlives the "
+                   "command). Default: RAY_ADDRESS, else a local Ray for this run")
 
     rp = sub.add_parser("run-plan", help=argparse.SUPPRESS)  # what a Ray Job runs
     rp.add_argument("plan", nargs="?", help="plan.json (default: $LIFECYCLE_PLAN_JSON)")

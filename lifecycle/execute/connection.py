@@ -4,6 +4,7 @@ plan is submitted to as a Ray Job (Ray Client breaks Ray Data in 2.60; Jobs work
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,16 +39,21 @@ def start_local(plan: Plan, options: RunOptions) -> str:
         include_dashboard=_retrains(plan), dashboard_host="127.0.0.1", log_to_driver=True,
         runtime_env={"env_vars": {"PYTHONPATH": _pythonpath(str(options.project_root)),
                                   "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}})
-    # inside a Ray Job the supervisor sets RAY_ADDRESS; tests attach a second driver
-    attach = os.environ.get("LIFECYCLE_RAY_ATTACH") or os.environ.get("RAY_ADDRESS")
+    # inside a Ray Job the supervisor sets RAY_ADDRESS; `run --address auto|HOST:6379`
+    # drives a cluster from here; tests attach a second driver
+    attach = os.environ.get("LIFECYCLE_RAY_ATTACH") or options.address or \
+        os.environ.get("RAY_ADDRESS")
     if attach:
-        kwargs = {"runtime_env": kwargs["runtime_env"], "address": attach or "auto"}
+        kwargs = {"runtime_env": kwargs["runtime_env"], "address": attach}
     else:
         kwargs["address"] = "local"
         serve_fast_mode()
     kwargs.update(options.ray_init)
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
-    ray.init(**kwargs)
+    from .cluster import reaching
+
+    with reaching(str(kwargs["address"])):
+        ray.init(**kwargs)
     # "local": this process owns the cluster, which (with its Serve apps) ends with it
     return "local" if kwargs["address"] == "local" else "attached"
 
@@ -167,11 +173,16 @@ def _exit_code(client: Any, job_id: str, status: str, store: Store, run_id: str)
         return ExitCode.STOPPED
     if status == "RUNNING":  # left running by a second Ctrl-C
         return ExitCode.INTERRUPTED
-    message = client.get_job_info(job_id).message or ""
-    for code in (ExitCode.POLICY, ExitCode.INVALID_INPUT, ExitCode.RUNTIME):
-        if f"exit code {int(code)}" in message or f"exited with code {int(code)}" in message:
-            return code
-    return ExitCode.RUNTIME
+    return exit_code_of(client.get_job_info(job_id).message or "")
+
+
+def exit_code_of(message: str) -> ExitCode:
+    """A failed job's exit code from the Jobs API's message ("... failed with exit code
+    2"): lifecycle's own codes as they are; a driver killed by a signal (137, -9, ...) or
+    anything else is a runtime failure."""
+    found = re.search(r"(?:exit|exited with) code (-?\d+)\b", message)
+    code = int(found.group(1)) if found else None
+    return ExitCode(code) if code in (1, 2, 3, 130, 143) else ExitCode.RUNTIME
 
 
 def _record_ending(client: Any, job_id: str, status: str, store: Store, run_id: str) -> None:

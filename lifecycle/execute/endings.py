@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-from ..errors import ExitCode
+from ..errors import ExitCode, LifecycleError
 from ..runtime.contract import RunStatus
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -49,6 +49,9 @@ def ending_of(exc: BaseException) -> Ending:
         return Ending(RunStatus.STOPPED, ExitCode.STOPPED, str(exc))
     if isinstance(exc, SystemExit):  # Ray's own SIGTERM handler, or sys.exit in our process
         return Ending(RunStatus.STOPPED, ExitCode.STOPPED, f"stopped (exit {exc.code})")
+    if isinstance(exc, LifecycleError):  # e.g. a cluster that could not be reached
+        hint = f" ({exc.hint})" if exc.hint else ""
+        return Ending(RunStatus.FAILED, exc.exit_code, exc.message + hint)
     message = f"{type(exc).__name__}: {exc}"
     return Ending(RunStatus.FAILED, ExitCode.RUNTIME, message)
 

@@ -32,8 +32,12 @@ class RunOptions:
 
     @property
     def submits_job(self) -> bool:
-        """`run` submits the plan as a Ray Job (an address given, or RAY_ADDRESS set)."""
-        return bool(self.address or os.environ.get("RAY_ADDRESS"))
+        """`run` submits the plan as a Ray Job when the address (`--address`, else
+        RAY_ADDRESS) is a dashboard URL; `auto` or a GCS address (HOST:6379) runs the
+        driver here, attached to that cluster (so serving outlives the command). A
+        ray:// address goes the Jobs way too, to be refused with the fix."""
+        address = self.address or os.environ.get("RAY_ADDRESS") or ""
+        return address.startswith(("http://", "https://", "ray://"))
 
     @property
     def trigger(self) -> str | None:
@@ -84,7 +88,7 @@ class RunOptions:
             return uri
         store = self.resolved_store()
         if "://" in store:
-            raise InputError.one("run.tracking-uri", f"the store {store} is remote: MLflow "
+            raise InputError.one("store.tracking-uri", f"the store {store} is remote: MLflow "
                                  "needs a tracking server, not a file in it",
                                  Location(origin="--store"), hint="pass --tracking-uri "
                                  "http://mlflow:5000 (or set MLFLOW_TRACKING_URI)")

@@ -119,15 +119,20 @@ def train_progress(store: Store, run_id: str, stage_id: str, params: TrainParams
 
     def watch() -> None:
         seen = None
-        while not stop.wait(1.0):
+        while True:
+            stopping = stop.wait(1.0)  # one last look after training: its last report
             state = store.read_json(rel)
             if state is None or state == seen:
+                if stopping:
+                    break
                 continue
             seen = state
-            shown = {k: v for k, v in list(state["metrics"].items())[:2] if k != "epoch"}
+            shown = dict([(k, v) for k, v in state["metrics"].items() if k != "epoch"][:2])
             emit("progress", {"stage": stage_id, "unit": "epochs", "done": state["reports"],
                               "total": total, "detail": " · ".join(
                                   f"{k} {v:.4g}" for k, v in shown.items())})
+            if stopping:
+                break
 
     thread = threading.Thread(target=watch, name="train-progress", daemon=True)
     thread.start()

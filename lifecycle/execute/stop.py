@@ -36,12 +36,12 @@ def stop_run(store: Store, run_id: str, address: str | None = None,
     records = list(read_journal(store, run_id))
     summary = run_summary(run_id, records) if records else None
     if summary is not None and summary["status"] not in UNFINISHED:
-        raise _refuse("run.ended", f"run {run_id} has already ended ({summary['status']}): "
+        raise _refuse("stop.ended", f"run {run_id} has already ended ({summary['status']}): "
                       "nothing to stop", "`lifecycle status` lists the runs and how each ended")
     job = (summary or {}).get("ray_job") or {}
     target = address or job.get("address") or os.environ.get("RAY_ADDRESS")
     if summary is None and target is None:
-        raise _refuse("run.not-found", f"no run {run_id} in {store.uri}",
+        raise _refuse("stop.not-found", f"no run {run_id} in {store.uri}",
                       "`lifecycle status` lists the runs of this store; pass --store, or "
                       "--address to stop the run's Ray Job on a cluster")
     asked = Journal(store, run_id, writer="stop")
@@ -76,11 +76,11 @@ def _stop_job(address: str, job_id: str, run_id: str, note: Callable[[str], None
         with reaching(address):
             running = client.stop_job(job_id)
     except RuntimeError as exc:  # the Jobs API answers: no such job
-        raise _refuse("run.not-found", f"the cluster at {address} has no Ray Job {job_id} "
+        raise _refuse("stop.not-found", f"the cluster at {address} has no Ray Job {job_id} "
                       f"(run {run_id}): {exc}", "`ray job list` on the cluster lists its jobs",
                       RuntimeFailure) from None
     if not running:
-        raise _refuse("run.ended", f"Ray Job {job_id} (run {run_id}) is not running",
+        raise _refuse("stop.ended", f"Ray Job {job_id} (run {run_id}) is not running",
                       "`lifecycle status` (or `ray job status`) says how it ended")
     return how
 
@@ -88,16 +88,16 @@ def _stop_job(address: str, job_id: str, run_id: str, note: Callable[[str], None
 def _signal_process(start: dict[str, Any], run_id: str, note: Callable[[str], None]) -> str:
     host, pid = start.get("host"), start.get("pid")
     if host != socket.gethostname():
-        raise _refuse("run.elsewhere", f"run {run_id} runs on {host} (pid {pid}), not here",
+        raise _refuse("stop.elsewhere", f"run {run_id} runs on {host} (pid {pid}), not here",
                       "run `lifecycle stop` on that machine", RuntimeFailure)
     if not isinstance(pid, int) or pid <= 1:  # never a process group, never init
-        raise _refuse("run.gone", f"run {run_id}'s journal names no process to stop",
+        raise _refuse("stop.gone", f"run {run_id}'s journal names no process to stop",
                       "pass --address to stop its Ray Job", RuntimeFailure)
     how = f"SIGTERM to process {pid} on {host}"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        raise _refuse("run.gone", f"run {run_id}'s process ({pid}) is gone: it was killed "
+        raise _refuse("stop.gone", f"run {run_id}'s process ({pid}) is gone: it was killed "
                       "before it could record an ending", "nothing to stop; "
                       "`lifecycle status` shows it as incomplete", RuntimeFailure) from None
     note(how)

@@ -13,13 +13,15 @@ import json
 from types import SimpleNamespace
 from typing import Any, TextIO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -32,6 +34,17 @@ ENDS = ("stage_succeeded", "stage_failed", "stage_skipped", "stage_not_run",
         "stage_scheduled", "stage_interrupted", "stage_stopped")
 
 
+class _Counted(ProgressColumn):
+    """A column shown only for a stage that counts something (trials, epochs)."""
+
+    def __init__(self, inner: ProgressColumn) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def render(self, task: Task) -> RenderableType:
+        return self.inner.render(task) if task.total is not None else ""
+
+
 class RunProgress:
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -39,7 +52,7 @@ class RunProgress:
         if console.is_terminal:
             self.bars = Progress(
                 SpinnerColumn(), TextColumn("[stage]{task.fields[stage]}[/]"),
-                BarColumn(bar_width=30), MofNCompleteColumn(),
+                _Counted(BarColumn(bar_width=30)), _Counted(MofNCompleteColumn()),
                 TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                 transient=True, redirect_stdout=False, redirect_stderr=False)  # a print
             # goes to the run's log, never through the live display

@@ -87,9 +87,12 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
         raise StageFailed("the best trial reported no checkpoint", ExitCode.RUNTIME,
                           hint="call ray.train.report(metrics, checkpoint=...) from rank 0")
     artifacts = _save_results(results, stage, ctx)
-    return {"checkpoint": checkpoint,
+    from ray.tune.result import AUTO_RESULT_KEYS
+
+    return {"checkpoint": checkpoint,  # the entrypoint's metrics, not Tune's bookkeeping
             "metrics": {k: v for k, v in (best.metrics or {}).items()
-                        if isinstance(v, (int, float)) and not isinstance(v, bool)},
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and k not in AUTO_RESULT_KEYS},
             "best_config": {k: v for k, v in (best.config or {}).items()},
             "trials": len(results), "errors": len(results.errors), "artifacts": artifacts}
 

@@ -143,3 +143,27 @@ def test_a_job_that_failed_without_an_ending_is_recorded_failed(
     [summary] = run_summaries(store)
     assert summary["status"] == "failed" and summary["stages"]["tune"]["status"] == "failed"
     json.dumps(summary)
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ("Job entrypoint command failed with exit code 1", ExitCode.POLICY),
+    ("Job entrypoint command failed with exit code 2", ExitCode.INVALID_INPUT),
+    ("Job entrypoint command failed with exit code 137", ExitCode.RUNTIME),  # SIGKILLed
+    ("Job entrypoint command failed with exit code -9", ExitCode.RUNTIME),
+    ("Job entrypoint command failed with exit code 143", ExitCode.STOPPED),
+    ("the node died", ExitCode.RUNTIME),
+])
+def test_a_failed_jobs_exit_code_is_read_whole(message: str, code: ExitCode) -> None:
+    """'exit code 137' once read as exit code 1 (a failed gate) by a substring match."""
+    from lifecycle.execute.connection import exit_code_of
+
+    assert exit_code_of(message) == code
+
+
+@pytest.mark.parametrize(("address", "submits"), [
+    ("http://head:8265", True), ("https://head", True), ("ray://head:10001", True),
+    ("auto", False), ("head:6379", False)])
+def test_only_a_dashboard_url_submits_a_job(address: str, submits: bool) -> None:
+    """`RAY_ADDRESS=auto`, which the runner itself recommends for serving that outlives
+    the command, once went to the Jobs client as http://auto: an internal error."""
+    assert RunOptions(address=address).submits_job is submits
