@@ -68,13 +68,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=30)
 
 
-def _run(address: str, overrides: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+def _command(address: str, overrides: list[str], tmp: Path
+             ) -> tuple[list[str], dict[str, str]]:
     cmd = [sys.executable, "-m", "lifecycle", "run", str(FRAUD), *overrides,
            "--address", address, "--store", str(tmp / "store"),
            "--tracking-uri", f"sqlite:///{tmp}/mlflow.db"]
     env = dict(os.environ, NO_COLOR="1", RAY_AUTH_MODE="token",
                LIFECYCLE_TORCH_BACKEND="gloo")
     env.pop("RAY_ADDRESS", None)
+    return cmd, env
+
+
+def _run(address: str, overrides: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    cmd, env = _command(address, overrides, tmp)
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -125,12 +131,7 @@ def test_workers_get_their_gpu_share_and_see_cuda_visible_devices(
 # --- how a run on a cluster ends (issue 18, items 1 and 7) ----------------------------
 
 def _start(address: str, overrides: list[str], tmp: Path) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "lifecycle", "run", str(FRAUD), *overrides,
-           "--address", address, "--store", str(tmp / "store"),
-           "--tracking-uri", f"sqlite:///{tmp}/mlflow.db"]
-    env = dict(os.environ, NO_COLOR="1", RAY_AUTH_MODE="token",
-               LIFECYCLE_TORCH_BACKEND="gloo")
-    env.pop("RAY_ADDRESS", None)
+    cmd, env = _command(address, overrides, tmp)
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
