@@ -167,3 +167,27 @@ def test_only_a_dashboard_url_submits_a_job(address: str, submits: bool) -> None
     """`RAY_ADDRESS=auto`, which the runner itself recommends for serving that outlives
     the command, once went to the Jobs client as http://auto: an internal error."""
     assert RunOptions(address=address).submits_job is submits
+
+
+def test_a_retrain_carries_the_deploying_runs_commit(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path, plan: Plan) -> None:
+    """A monitor's retrain reruns the package the deploying run uploaded: its commit is
+    that run's, not whatever the cluster node's folder says."""
+    import ray.job_submission
+
+    from lifecycle.runtime.contract import RetrainConfig, RetrainRequest
+    from lifecycle.runtime.monitor import retrain
+
+    jobs = FakeJobs()
+    monkeypatch.setattr(retrain, "jobs_address", lambda: "http://head:8265")
+    monkeypatch.setattr(ray.job_submission, "JobSubmissionClient", lambda address: jobs)
+    store = Store(str(tmp_path))
+    store.write_json("runs/r0/plan.json", plan.model_dump(mode="json"))
+    source = Source(git_commit="abc123", git_dirty=False)
+    config = RetrainConfig(plan="runs/r0/plan.json", store=store.uri, tracking_uri=None,
+                           spec_path="specs/fraud.yaml", project="gcs://_ray_pkg_1.zip",
+                           project_is_local=False, source=source)
+    retrain.start(config, RetrainRequest(run_id="r1", reason="drift", monitor="m"))
+    env = jobs.submitted["runtime_env"]["env_vars"]
+    assert Source.model_validate_json(env[SOURCE_ENV]) == source
+    assert JobRef.model_validate_json(env[JOB_ENV]).id == "lifecycle-retrain-r1"
