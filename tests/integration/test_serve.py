@@ -679,6 +679,11 @@ def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any
     _until(lambda: serve_status(FRAUD)["rollout"]["phase"] == "running", 20, "the resume")
     assert rollout_command(FRAUD, "promote") == "promote requested"
     _until(lambda: serve_status(FRAUD)["rollout"]["phase"] == "promoted", 30, "promotion")
+    from lifecycle.errors import RuntimeFailure
+
+    with pytest.raises(RuntimeFailure, match="the rollout has ended") as ended:
+        rollout_command(FRAUD, "rollback")  # nothing happens: it says so, and what next
+    assert ended.value.problems[0].code == "rollout.refused"
     client = world["client"]
     assert str(client.get_model_version_by_alias("fraud-detector", "champion").version) \
         == candidate
@@ -704,7 +709,7 @@ def test_operators_drive_a_blue_green_rollout_and_retire_it(world: dict[str, Any
         t.start()
     time.sleep(1.0)
     try:
-        done = retire(FRAUD, tracking_uri=world["options"].tracking_uri, drain_s=30)
+        done = retire(FRAUD, drain_s=30)  # the registry the application was deployed from
     finally:
         stop.set()
         for t in callers:
