@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -132,10 +133,19 @@ def test_workers_get_their_gpu_share_and_see_cuda_visible_devices(
 
 # --- how a run on a cluster ends (issue 18, items 1 and 7) ----------------------------
 
-def _start(address: str, overrides: list[str], tmp: Path) -> subprocess.Popen[str]:
+@contextmanager
+def _started(address: str, overrides: list[str], tmp: Path
+             ) -> Iterator[subprocess.Popen[str]]:
+    """The client running; killed with its session if the test leaves it running."""
     cmd, env = _command(address, overrides, tmp)
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _training(tmp: Path, proc: subprocess.Popen[str]) -> tuple[str, dict[str, object]]:
@@ -154,15 +164,10 @@ def _training(tmp: Path, proc: subprocess.Popen[str]) -> tuple[str, dict[str, ob
 
 def test_a_driver_killed_mid_stage_is_recorded_failed_never_succeeded(
         cluster: str, data_dir: str, tmp_path: Path) -> None:
-    proc = _start(cluster, _data(data_dir) + TRAIN_ONLY, tmp_path)
-    try:
+    with _started(cluster, _data(data_dir) + TRAIN_ONLY, tmp_path) as proc:
         _, started = _training(tmp_path, proc)
         os.kill(int(str(started["pid"])), signal.SIGKILL)  # the job's driver, hard
         out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert proc.returncode == 3, out[-3000:]
     from lifecycle.execute.status import run_summaries
 
@@ -173,15 +178,10 @@ def test_a_driver_killed_mid_stage_is_recorded_failed_never_succeeded(
 
 def test_ctrl_c_on_the_client_stops_the_job_and_the_run_records_it(
         cluster: str, data_dir: str, tmp_path: Path) -> None:
-    proc = _start(cluster, _data(data_dir) + TRAIN_ONLY, tmp_path)
-    try:
+    with _started(cluster, _data(data_dir) + TRAIN_ONLY, tmp_path) as proc:
         run_id, _ = _training(tmp_path, proc)
         os.kill(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert proc.returncode == 143, out[-3000:]
     assert f"stopping Ray Job lifecycle-{run_id}" in out
     events = list(read_journal(Store(str(tmp_path / "store")), run_id))
