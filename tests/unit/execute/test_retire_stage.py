@@ -69,3 +69,28 @@ def test_a_run_after_the_retirement_date_retires_instead_of_renewing(
         outcome = result.outcome(kind)
         assert outcome.status == "not_run"
         assert outcome.message.startswith("retired: retirement.after (2026-11-21) has passed")
+
+
+def test_the_retire_stage_journals_the_retirement_in_the_deploying_run(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As `lifecycle retire` does, so `lifecycle history` shows the application retired
+    whichever way it was."""
+    from lifecycle.execute import groundtruth, serving
+    from lifecycle.execute.context import StageContext
+    from lifecycle.execute.executors import retire
+    from lifecycle.store import Journal
+
+    plan = compile_approved(ROOT / "specs" / "fraud.yaml", ["+retirement.after=2026-11-21"])
+    application = plan.stage("deploy").application
+    store = Store(str(tmp_path / "store"))
+    Journal(store, "deployer").append("stage_succeeded", stage="deploy", outputs={
+        "application": application, "versions": {"stable": "1"}})
+    monkeypatch.setattr(serving, "retire", lambda *_a, **_k: {
+        "application": application, "deleted": True, "archived_versions": ["1"],
+        "drained": None})
+    ctx = StageContext(plan=plan, options=RunOptions(project_root=ROOT, store=store.uri),
+                       store=store, run_id="r2", root=str(ROOT))
+    done = retire.run(plan.stage("retire"), ctx)
+    assert done["journaled_in"] == "deployer"
+    assert [(e["event"], e["run_id"]) for e in groundtruth.history(store, application)] == [
+        ("deployed", "deployer"), ("retired", "deployer")]
