@@ -22,9 +22,11 @@ from ..runtime.contract import (
     CommandReply,
     Evidence,
     ModelConfig,
+    RolloutCommand,
     RolloutPhase,
     RolloutStatus,
     Slot,
+    command_refusal,
 )
 
 COMMANDS = ("promote", "rollback", "pause", "resume")
@@ -192,10 +194,11 @@ def command(application: str, name: str, approval: Approval | None = None,
     if controller is None:
         raise _fail(f"{name}: '{application}' has no rollout running, nothing was done",
                     new_rollout, code="rollout.none")
-    if name == "promote":
+    if name == "promote":  # one the controller would refuse anyway is not checked
         state: RolloutStatus = ray.get(controller.status.remote(), timeout=30)
         candidate = state.versions.get(Slot.CANDIDATE)
-        if candidate is not None:
+        if candidate is not None and command_refusal(state.phase,
+                                                     RolloutCommand.PROMOTE) is None:
             _authorise_promotion(application, str(candidate), state, approval, today)
     reply: CommandReply = ray.get(controller.send.remote(name), timeout=30)
     if reply.accepted:

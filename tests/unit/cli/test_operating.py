@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from lifecycle.runtime.contract import (
     ModelConfig,
     RolloutCommand,
     RolloutPhase,
+    RolloutStatus,
     Slot,
     command_refusal,
 )
@@ -176,6 +178,9 @@ class FakeController:
     def __init__(self, phase: RolloutPhase) -> None:
         self.phase = phase
         self.send = self
+        self.status = SimpleNamespace(remote=lambda: RolloutStatus(  # a candidate left
+            application="fraud-detector", strategy="canary", phase=phase, step=0,
+            versions={Slot.STABLE: "1", Slot.CANDIDATE: "2"}))
 
     def remote(self, command: str) -> CommandReply:
         refusal = command_refusal(self.phase, RolloutCommand(command))
@@ -185,6 +190,8 @@ class FakeController:
 
 @pytest.mark.parametrize(("phase", "command", "code", "hint"), [
     (RolloutPhase.PROMOTED, "rollback", "rollout.refused", f"`lifecycle run {FRAUD}`"),
+    # refused as ended, never first sent to the registry for the candidate's approvals
+    (RolloutPhase.ROLLED_BACK, "promote", "rollout.refused", f"`lifecycle run {FRAUD}`"),
     (RolloutPhase.PAUSED, "pause", "rollout.refused", f"`lifecycle resume {FRAUD}`"),
     (None, "promote", "rollout.none", f"`lifecycle run {FRAUD}` registers one"),
 ])
