@@ -71,8 +71,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _command(address: str, overrides: list[str], tmp: Path
              ) -> tuple[list[str], dict[str, str]]:
-    cmd = [sys.executable, "-m", "lifecycle", "run", str(approved_copy(FRAUD, tmp, overrides)),
-           *overrides,
+    # signed for the overrides alone: a flag such as --allow-protected-overrides is not one
+    spec = approved_copy(FRAUD, tmp, [o for o in overrides if not o.startswith("--")])
+    cmd = [sys.executable, "-m", "lifecycle", "run", str(spec), *overrides,
            "--address", address, "--store", str(tmp / "store"),
            "--tracking-uri", f"sqlite:///{tmp}/mlflow.db"]
     env = dict(os.environ, NO_COLOR="1", RAY_AUTH_MODE="token",
