@@ -7,8 +7,11 @@
     spec_schema()               -> dict               JSON Schema of the spec (for editors)
     run_spec(path, overrides, options, on_event) -> RunResult | ExitCode
     run_plan(plan, options, on_event)            -> RunResult
+    run_log(options, on_output) -> RunLog             (context) the process's output in run.log
+    run_log_location(options)   -> str                where a run's log is in the store
     run_status(options)         -> list[dict]         runs and stages from the journals
     approve(path, role, key, ...) -> Signed           sign an approval of the spec's plan
+    stop_run(run_id, options)   -> dict               stop a run (its Ray Job or process)
     diff_files(old, new)        -> DiffReport         two specs or two compiled plans
     diff_git(rev, paths)        -> DiffReport         the working tree against a revision
     prometheus_rules(plan)      -> str                its SLOs as Prometheus rules (YAML)
@@ -31,8 +34,8 @@ loads none of the approval code.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +49,7 @@ from .load.platform import Platform, policy_dirs, today
 if TYPE_CHECKING:
     from .compile.approvals import Signed
     from .diff import DiffReport
+    from .execute.runlog import RunLog
     from .plan import Plan
 
 __all__ = [
@@ -70,12 +74,15 @@ __all__ = [
     "retire",
     "rollout_command",
     "rollout_simulate",
+    "run_log",
+    "run_log_location",
     "run_plan",
     "run_spec",
     "run_status",
     "serve_status",
     "served_history",
     "spec_schema",
+    "stop_run",
     "today",
     "validate",
     "validate_one",
@@ -213,12 +220,31 @@ def run_spec(path: str | Path, overrides: list[str] | tuple[str, ...], options: 
     exit code is returned instead of a result."""
     plan = compile_spec(path, overrides, allow_protected_overrides=allow_protected_overrides)
     options.spec_path = str(path)
-    if options.address or os.environ.get("RAY_ADDRESS"):
+    if options.submits_job:
         from .execute.connection import submit_job
 
         return submit_job(plan, options,
                           lambda line: on_event("line", {"line": line}) if on_event else None)
     return run_plan(plan, options, on_event)
+
+
+def run_log(options: RunOptions, on_output: Callable[[str], None] | None = None
+            ) -> AbstractContextManager[RunLog]:
+    """While active, this process's stdout and stderr (Ray's, Tune's, children's) go to
+    the run's log in the store, and `RunLog.terminal` writes to the terminal; `on_output`
+    (--verbose) gets each line the log receives. Gives `options` a run id if it has none."""
+    from .execute.runlog import captured
+    from .store import Store, new_run_id
+
+    options.run_id = options.run_id or new_run_id()
+    return captured(Store(options.resolved_store()), options.run_id, on_output)
+
+
+def run_log_location(options: RunOptions) -> str:
+    """Where the log of the run `options` names is in the store."""
+    from .execute.runlog import run_log_of
+
+    return run_log_of(options.resolved_store(), options.run_id)
 
 
 def run_status(options: RunOptions) -> list[dict[str, Any]]:
@@ -227,6 +253,15 @@ def run_status(options: RunOptions) -> list[dict[str, Any]]:
     from .store import Store
 
     return run_summaries(Store(options.resolved_store()))
+
+
+def stop_run(run_id: str, options: RunOptions, address: str | None = None,
+             wait_s: float = 60.0) -> dict[str, Any]:
+    """Stop a run by id: its Ray Job, or its process on this machine; journaled."""
+    from .execute.stop import stop_run as _stop
+    from .store import Store
+
+    return _stop(Store(options.resolved_store()), run_id, address, wait_s)
 
 
 # --- operating a deployed application ---------------------------------------------
@@ -245,32 +280,37 @@ def serve_status(target: str | Path, address: str | None = None) -> dict[str, An
 
 
 def rollout_command(target: str | Path, command: str, address: str | None = None) -> str:
-    """Promote, roll back, pause or resume a rollout. A promote of a named spec is held to
-    the approvals the spec has now (compile.served.promotion_approval)."""
+    """Promote, roll back, pause or resume a rollout; raises (exit 3) when nothing was
+    done. A promote of a named spec is held to the approvals the spec has now
+    (compile.served.promotion_approval)."""
     from .compile.served import application_of, promotion_approval
     from .execute import serving
 
     application = application_of(target).application
     approval = promotion_approval(target) if command == "promote" else None
     serving.attach(address)
-    return serving.command(application, command, approval, today())
+    return serving.command(application, command, approval, today(), str(target))
 
 
 def retire(target: str | Path, address: str | None = None,
            tracking_uri: str | None = None, drain_s: float | None = None,
            options: RunOptions | None = None) -> dict[str, Any]:
-    """Stop the rollout, delete the application, tag its versions retired, and journal
-    it in the run that deployed it (`lifecycle history` shows it)."""
+    """Stop the rollout, drain and delete the application, and (retirement.archive) tag
+    its versions retired in the registry the deploying run used: `tracking_uri` if given,
+    else the one the deployed application records, else `run`'s default (options' store).
+    Journaled in the run that deployed it (`lifecycle history` shows it)."""
     from .compile.served import application_of
     from .execute import groundtruth, serving
     from .store import Store
 
     served = application_of(target)
     serving.attach(address)
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    done = serving.retire(served.application, served.model or served.application, uri,
-                          served.archive, served.drain_s if drain_s is None else drain_s)
-    store = Store((options or RunOptions()).resolved_store())
+    options = options or RunOptions()
+    done = serving.retire(served.application, served.model or served.application,
+                          tracking_uri, options.resolved_tracking_uri,
+                          served.archive, served.drain_s if drain_s is None else drain_s,
+                          served.replaced_by)
+    store = Store(options.resolved_store())
     done["journaled_in"] = groundtruth.record_retirement(store, served.application, done)
     return done
 

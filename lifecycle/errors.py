@@ -31,7 +31,8 @@ class ExitCode(IntEnum):
     INVALID_INPUT = 2  # the spec, a preset, an override or an argument is wrong
     RUNTIME = 3  # the engine failed while running a plan
     INTERNAL = 4  # a bug in lifecycle itself: please report it
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    STOPPED = 143  # SIGTERM or SIGHUP: `lifecycle stop`, `ray job stop`, a closed terminal
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -14,10 +15,14 @@ from typing import TYPE_CHECKING
 from ..errors import ExitCode, LifecycleError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..api import RunOptions, RunResult
+    from ..plan import Plan
 
 EPILOG = """exit codes: 0 ok · 1 policy violation (or failed gate) · 2 invalid input ·
-3 runtime failure · 4 internal error. Set LIFECYCLE_FULL_ERROR=1 for tracebacks."""
+3 runtime failure · 4 internal error · 130 interrupted · 143 stopped.
+Set LIFECYCLE_FULL_ERROR=1 for tracebacks."""
 
 
 def _split(args: list[str]) -> tuple[list[str], list[str]]:
@@ -78,21 +83,34 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("args", nargs="+", metavar="SPEC|KEY=VALUE")
     _run_options(r)
     _protected(r)
-    r.add_argument("--address", help="existing cluster's dashboard (http://head:8265); the "
-                   "plan is submitted as a Ray Job. Default: RAY_ADDRESS, else local Ray")
+    r.add_argument("--address", help="an existing cluster: its dashboard URL "
+                   "(http://head:8265) submits the plan as a Ray Job; on a cluster node, "
+                   "`auto` or HOST:6379 runs it from here, attached (serving outlives the "
+                   "command). Default: RAY_ADDRESS, else a local Ray for this run")
 
     rp = sub.add_parser("run-plan", help=argparse.SUPPRESS)  # what a Ray Job runs
     rp.add_argument("plan", nargs="?", help="plan.json (default: $LIFECYCLE_PLAN_JSON)")
     _run_options(rp)
     rp.add_argument("--spec-path", default="")
     rp.add_argument("--run-id", default=None, help=argparse.SUPPRESS)
+    rp.add_argument("--events", choices=["text", "json"], default="text",
+                    help=argparse.SUPPRESS)  # json: for the client that submitted the job
 
     st = sub.add_parser("status", help="runs and their stages; with SPEC, its deployment: "
                         "versions, weights, rollout step and gate values")
     st.add_argument("target", nargs="?", metavar="SPEC|APP")
-    st.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    _store(st)
     st.add_argument("--format", choices=["text", "json"], default="text")
     _address(st)
+    sp = sub.add_parser("stop", help="stop a run by its id (its Ray Job, or its process "
+                        "here); it journals `stopped`", epilog=EPILOG)
+    sp.add_argument("run_id", metavar="RUN_ID", help="as `lifecycle status` lists it")
+    _store(sp)
+    sp.add_argument("--address", help="the cluster's dashboard (http://head:8265) when the "
+                    "store does not say (default: the address the run was submitted to, "
+                    "then $RAY_ADDRESS)")
+    sp.add_argument("--no-wait", action="store_true", help="return once the stop is asked "
+                    "for, without waiting for the run to record it")
     for name, text in (("promote", "make the candidate champion now and send it all traffic"),
                        ("rollback", "send all traffic back to the stable version now"),
                        ("pause", "hold the rollout at its current step"),
@@ -103,12 +121,10 @@ def _parser() -> argparse.ArgumentParser:
     rt = sub.add_parser("retire", help="stop the rollout, delete the Serve application and "
                         "tag its versions retired (retirement.archive)", epilog=EPILOG)
     rt.add_argument("target", metavar="SPEC|APP")
-    rt.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
+    _store(rt, tracking=True)
     rt.add_argument("--drain", type=_duration, metavar="DURATION",
                     help="longest wait for requests in flight, e.g. 30s (default: the spec's "
                     "retirement.drain, 5m); new requests get 503 meanwhile")
-    rt.add_argument("--store", help="run store whose journal records the retirement "
-                    "(default: .lifecycle or $LIFECYCLE_STORE)")
     _address(rt)
 
     ro = sub.add_parser("rollout", help="the rollout's decisions, before deploying")
@@ -129,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency-ms", type=float, default=10.0,
                      help="its median latency (assumed, log-normal; default 10)")
     sim.add_argument("--replay", metavar="RUN", help="a run id whose rollout to replay")
-    sim.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    _store(sim)
     _protected(sim)
 
     mo = sub.add_parser("monitor", help="what the monitors saw")
@@ -140,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("target", metavar="SPEC|APP")
     rep.add_argument("-o", "--output", default=None,
                      help="folder (default: <store>/reports/<name>)")
-    rep.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    _store(rep)
     rep.add_argument("--no-mlflow", action="store_true", help="do not log it to MLflow")
 
     lg = sub.add_parser("logs", help="the sampled prediction log (serve.logging) as one "
@@ -151,14 +167,14 @@ def _parser() -> argparse.ArgumentParser:
                     "ago (2h, 3d)")
     lg.add_argument("--version", help="rows one model version served")
     lg.add_argument("-o", "--output", required=True, help="Parquet file to write")
-    lg.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    _store(lg)
 
     fb = sub.add_parser("feedback", help="labels that arrived late, joined with the "
                         "prediction log: quality per model version and slice", epilog=EPILOG)
     fb.add_argument("target", metavar="SPEC")
     fb.add_argument("labels", metavar="LABELS", help="Parquet or CSV with request_id, label "
                     "(and row, for a request of several rows)")
-    fb.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    _store(fb)
     fb.add_argument("--format", choices=["text", "json"], default="text")
 
     hi = sub.add_parser("history", help="which version held which alias and traffic share, "
@@ -167,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     hi.add_argument("target", metavar="SPEC|APP")
     hi.add_argument("--at", type=_moment, metavar="TIME",
                     help="the state at one moment: an ISO time or a duration ago")
-    hi.add_argument("--store", help="run store (default: .lifecycle or $LIFECYCLE_STORE)")
+    _store(hi)
     hi.add_argument("--format", choices=["text", "json"], default="text")
 
     d = sub.add_parser(
@@ -203,12 +219,32 @@ def _address(p: argparse.ArgumentParser) -> None:
                    "(default: $RAY_ADDRESS)")
 
 
-def _run_options(p: argparse.ArgumentParser) -> None:
+def _store(p: argparse.ArgumentParser, tracking: bool = False) -> None:
+    """Where runs keep state: every command resolves it the way `run` does."""
     p.add_argument("--store", help="run store: a folder or pyarrow.fs URI (default: "
-                   ".lifecycle, or $LIFECYCLE_STORE)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite in the "
-                   "store, or $MLFLOW_TRACKING_URI)")
+                   "$LIFECYCLE_STORE, else .lifecycle in the current folder)")
+    if tracking:
+        p.add_argument("--tracking-uri", help="MLflow tracking URI (default: "
+                       "$MLFLOW_TRACKING_URI, else sqlite in the store)")
+
+
+def _locations(ns: argparse.Namespace) -> RunOptions:
+    """The store and tracking URI a command uses: the same defaults as `run`."""
+    from ..api import RunOptions
+
+    return RunOptions(store=getattr(ns, "store", None),
+                      tracking_uri=getattr(ns, "tracking_uri", None))
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    _store(p, tracking=True)
     p.add_argument("--force", action="store_true", help="redo stages even if unchanged")
+    p.add_argument("-v", "--verbose", action="store_true", help="stream Ray's and Tune's "
+                   "output too (it is always kept in the run's log, <store>/runs/RUN_ID/"
+                   "run.log)")
+    p.add_argument("--serve-host", metavar="HOST", help="the address Serve's HTTP proxy "
+                   "binds (default: serve.host, 127.0.0.1: this machine only; 0.0.0.0 "
+                   "exposes it on every interface)")
     p.add_argument("--wait", action="store_true", help="follow a rollout to its end (without "
                    "it, run returns once the first step is live; on a local Ray that ends "
                    "with this process it always waits)")
@@ -217,41 +253,88 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 def _options(ns: argparse.Namespace) -> RunOptions:
     from ..api import RunOptions
 
-    run_plan = ns.command == "run-plan"  # a Ray Job: a retrain says why in the env
+    run_plan = ns.command == "run-plan"  # a Ray Job: what started it says so in the env
     return RunOptions(store=ns.store, tracking_uri=ns.tracking_uri, force=ns.force,
                       wait=ns.wait, address=getattr(ns, "address", None),
                       spec_path=getattr(ns, "spec_path", ""),
-                      run_id=getattr(ns, "run_id", None),
-                      retrain=RunOptions.retrain_from_env() if run_plan else None)
+                      run_id=getattr(ns, "run_id", None), verbose=ns.verbose,
+                      serve_host=ns.serve_host,
+                      retrain=RunOptions.retrain_from_env() if run_plan else None,
+                      source=RunOptions.source_from_env() if run_plan else None)
 
 
-def _finish_run(result: RunResult | ExitCode, no_color: bool) -> int:
-    from ..render import make_console
+def _finish_run(result: RunResult | ExitCode, console: Console, log: str | None) -> int:
+    from rich.markup import escape
+
     from ..render.run_text import render_run_summary
 
-    if isinstance(result, ExitCode):
+    if isinstance(result, ExitCode):  # a Ray Job: its events were shown as they came
         return int(result)
-    render_run_summary(make_console(no_color=no_color, wrap=True), result)
+    render_run_summary(console, result)
+    if log:
+        console.print(f"[dim]Ray's and Tune's output: {escape(log)} (--verbose "
+                      "streams it)[/]")
     return int(result.exit_code)
 
 
-def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _run_logged(plan: Plan, options: RunOptions, ns: argparse.Namespace,
+                json_events: bool = False) -> int:
+    """Run with the process's output in the run's log (<store>/runs/RUN_ID/run.log) and
+    lifecycle's progress on the terminal (or, in a Ray Job, as JSON events for the
+    client that submitted it)."""
     from .. import api
     from ..render import make_console
-    from ..render.run_text import render_event
+    from ..render.progress import JsonEvents, RunProgress
+
+    shown: list[Callable[[str], object]] = []
+
+    def stream(line: str) -> None:  # --verbose: the log as it grows
+        if shown:
+            shown[0](line)
+
+    with api.run_log(options, stream if options.verbose else None) as log:
+        console = make_console(no_color=ns.no_color, wrap=True, file=log.terminal)
+        if json_events:
+            events = JsonEvents(log.terminal)
+            shown.append(lambda line: log.terminal.write(line + "\n"))
+            result = api.run_plan(plan, options, events.event)
+            log.drain()
+            events.event("run_summary", dataclasses.asdict(result))
+            return int(result.exit_code)
+        with RunProgress(console) as display:
+            shown.append(lambda line: display.event("line", {"line": line}))
+            result = api.run_plan(plan, options, display.event)
+            log.drain()
+            shown.clear()
+        return _finish_run(result, console, log.location)
+
+
+def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rich.markup import escape
+
+    from .. import api
+    from ..render import make_console
+    from ..render.progress import RunProgress
 
     spec, overrides = _one_spec(parser, ns.args)
-    out = make_console(no_color=ns.no_color)
-    result = api.run_spec(spec, overrides, _options(ns),
-                          lambda event, fields: render_event(out, event, fields),
-                          allow_protected_overrides=ns.allow_protected_overrides)
-    return _finish_run(result, ns.no_color)
+    options = _options(ns)
+    if options.submits_job:  # a Ray Job on a cluster: its log stays there
+        console = make_console(no_color=ns.no_color, wrap=True)
+        with RunProgress(console) as display:
+            code = api.run_spec(spec, overrides, options, display.event,
+                                allow_protected_overrides=ns.allow_protected_overrides)
+        console.print(f"[dim]Ray's and Tune's output: {escape(api.run_log_location(options))}"
+                      " as the cluster sees the store (--verbose streams it)[/]")
+        return _finish_run(code, console, None)
+    # a refused spec is said before any capture
+    plan = api.compile_spec(spec, overrides,
+                            allow_protected_overrides=ns.allow_protected_overrides)
+    options.spec_path = spec
+    return _run_logged(plan, options, ns)
 
 
 def cmd_run_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
-    from ..render import make_console
-    from ..render.run_text import render_event
 
     if ns.plan:
         plan = api.load_plan(ns.plan)
@@ -260,10 +343,7 @@ def cmd_run_plan(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         if not text:
             parser.error("give plan.json or set LIFECYCLE_PLAN_JSON")
         plan = api.plan_from_json(text)
-    out = make_console(no_color=ns.no_color)
-    result = api.run_plan(plan, _options(ns),
-                          lambda event, fields: render_event(out, event, fields))
-    return _finish_run(result, ns.no_color)
+    return _run_logged(plan, _options(ns), ns, json_events=ns.events == "json")
 
 
 def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -280,11 +360,24 @@ def cmd_status(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         else:
             render_serving(make_console(no_color=ns.no_color, wrap=True), state)
         return 0
-    runs = api.run_status(api.RunOptions(store=ns.store))
+    runs = api.run_status(_locations(ns))
     if ns.format == "json":
         print(json.dumps(runs, indent=2, default=str))
     else:
         render_status(make_console(no_color=ns.no_color, wrap=True), runs)
+    return 0
+
+
+def cmd_stop(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .. import api
+    from ..render import make_console
+
+    done = api.stop_run(ns.run_id, _locations(ns), ns.address, 0.0 if ns.no_wait else 60.0)
+    ended = done["status"] if done["status"] not in (None, "running", "incomplete") else None
+    make_console(no_color=ns.no_color).print(
+        f"stop requested: {done['how']}; " + (f"run {ns.run_id} ended {ended}" if ended else
+                                               f"run {ns.run_id} has not recorded its ending "
+                                               "yet (`lifecycle status` will show it)"))
     return 0
 
 
@@ -310,8 +403,7 @@ def cmd_retire(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
     from ..render import make_console
 
-    done = api.retire(ns.target, ns.address, ns.tracking_uri, ns.drain,
-                      api.RunOptions(store=ns.store))
+    done = api.retire(ns.target, ns.address, ns.tracking_uri, ns.drain, _locations(ns))
     archived = ", ".join(done["archived_versions"]) or "none"
     drained = done.get("drained")
     drain = "" if not drained else (
@@ -348,7 +440,7 @@ def cmd_logs(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
     from ..render import make_console
 
-    table = api.prediction_logs(ns.target, ns.since, ns.version, api.RunOptions(store=ns.store))
+    table = api.prediction_logs(ns.target, ns.since, ns.version, _locations(ns))
     try:
         pq.write_table(table, ns.output)
     except OSError as exc:
@@ -369,7 +461,7 @@ def cmd_feedback(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from ..render import make_console
     from ..render.serve_text import render_feedback
 
-    done = api.feedback_file(ns.target, ns.labels, api.RunOptions(store=ns.store))
+    done = api.feedback_file(ns.target, ns.labels, _locations(ns))
     if ns.format == "json":
         print(json.dumps(asdict(done), indent=2, sort_keys=True))
     else:
@@ -384,7 +476,7 @@ def cmd_history(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..render import make_console
     from ..render.serve_text import render_history
 
-    done = api.served_history(ns.target, ns.at, api.RunOptions(store=ns.store))
+    done = api.served_history(ns.target, ns.at, _locations(ns))
     if ns.format == "json":
         if "at" in done:
             done["at"] = asdict(done["at"])
@@ -414,8 +506,7 @@ def cmd_monitor(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import api
     from ..render import make_console
 
-    done = api.monitor_report(ns.target, ns.output, api.RunOptions(store=ns.store),
-                              log=not ns.no_mlflow)
+    done = api.monitor_report(ns.target, ns.output, _locations(ns), log=not ns.no_mlflow)
     out = make_console(no_color=ns.no_color)
     seen = ", ".join(f"{k}: {v} windows" for k, v in sorted(done["windows"].items()))
     out.print(f"report: {done['report']}  ({seen or 'no windows yet'}; "
@@ -558,6 +649,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]
     "validate": cmd_validate, "plan": cmd_plan, "compile": cmd_compile, "schema": cmd_schema,
     "approve": cmd_approve,
     "run": cmd_run, "run-plan": cmd_run_plan, "status": cmd_status, "diff": cmd_diff,
+    "stop": cmd_stop,
     "promote": cmd_rollout, "rollback": cmd_rollout, "pause": cmd_rollout,
     "resume": cmd_rollout, "retire": cmd_retire, "monitor": cmd_monitor,
     "rollout": cmd_rollout_simulate, "logs": cmd_logs, "feedback": cmd_feedback,

@@ -185,6 +185,6 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
     }
     return {
         "proxy_location": "EveryNode",
-        "http_options": {"host": "0.0.0.0", "port": 8000},
+        "http_options": {"host": str(s.host), "port": 8000},  # loopback unless the spec exposes it
         "applications": [app],
     }

@@ -23,6 +23,7 @@ class Served:
     model: str | None = None
     archive: bool = Retirement.model_fields["archive"].default
     drain_s: float = Retirement.model_fields["drain"].default
+    replaced_by: str | None = None
 
 
 def deployed_plan(path: str | Path) -> Plan:
@@ -49,7 +50,8 @@ def application_of(target: str | Path) -> Served:
     retire = next((s for s in plan.stages if s.kind == "retire"), None)
     if retire is None:  # no retirement section: its defaults
         return Served(deploy.application, deploy.model)
-    return Served(deploy.application, deploy.model, retire.archive, retire.drain_s)
+    return Served(deploy.application, deploy.model, retire.archive, retire.drain_s,
+                  retire.replaced_by)
 
 
 def served_plan(target: str | Path) -> Plan:

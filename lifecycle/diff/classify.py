@@ -126,6 +126,24 @@ def _features_watched(kind: Kind, old: Any, new: Any) -> Verdict:
     return safeguard("watched features")(kind, old, new)
 
 
+def _exposure(kind: Kind, old: Any, new: Any) -> Verdict:
+    """serve.host: binding beyond loopback exposes the application to other machines."""
+    import ipaddress
+
+    def exposed(host: Any) -> bool:
+        try:
+            return host is not None and not ipaddress.ip_address(str(host)).is_loopback
+        except ValueError:
+            return True
+
+    a, b = exposed(old if kind != "added" else "127.0.0.1"), exposed(
+        new if kind != "removed" else "127.0.0.1")
+    if a == b:
+        return "review", f"serving address {old} → {new}"
+    return ("loosens", f"serving exposed beyond the node ({new})") if b else (
+        "tightens", f"serving back on loopback only ({new})")
+
+
 TABLE: dict[str, Classifier] = {
     "risk_tier": ranked("risk tier", ["low", "medium", "high"]),
     "policy": flag("policy bundle named", "review"),
@@ -139,6 +157,7 @@ TABLE: dict[str, Classifier] = {
     "evaluate.gates[*].higher_is_better": flag("gate direction"),
     # serving and rollout
     "serve": flag("serving"),
+    "serve.host": _exposure,
     "serve.rollout": safeguard("progressive rollout"),
     "serve.rollout.strategy": flag("rollout strategy"),
     "serve.rollout.steps[*]": safeguard("rollout step"),

@@ -19,7 +19,9 @@ def model_card(plan: Plan, outputs: dict[str, dict[str, Any]], lineage: dict[str
              f"| plan | {plan.plan_hash[:12]} |"]
     for key in ("spec_path", "git_commit", "dataset_digest"):
         if lineage.get(key):
-            lines.append(f"| {key.replace('_', ' ')} | `{lineage[key]}` |")
+            dirty = " (with uncommitted changes)" if key == "git_commit" and lineage.get(
+                "git_dirty") == "true" else ""
+            lines.append(f"| {key.replace('_', ' ')} | `{lineage[key]}`{dirty} |")
     if plan.overrides:
         lines.append("| command-line overrides | "
                      + " ".join(f"`{o.replace('|', '/')}`" for o in plan.overrides) + " |")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ class StageContext:
     upstream: dict[str, dict[str, Any]] = field(default_factory=dict)
     tracking: Any = None  # execute.tracking.Tracking
     ephemeral_ray: bool = False  # Ray started by this run ends with it (so must a rollout)
+    emit: Callable[[str, dict[str, Any]], None] = field(default=lambda _e, _f: None)
 
     def producer(self) -> tuple[Any, dict[str, Any]]:
         """The stage that produced the candidate model (tune, else train) and its outputs."""

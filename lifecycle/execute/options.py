@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..runtime.contract import RETRAIN_ENV, RetrainRequest
+from ..errors import InputError, Location
+from ..runtime.contract import RETRAIN_ENV, SOURCE_ENV, RetrainRequest, Source
 
 
 @dataclass
@@ -20,12 +21,23 @@ class RunOptions:
     spec_path: str = ""
     ray_init: dict[str, Any] = field(default_factory=dict)  # extra ray.init kwargs (tests)
     show_progress: bool = True
+    verbose: bool = False  # stream Ray's and Tune's output instead of only logging it
     wait: bool = False  # follow a rollout to its end instead of returning once it is live
     serve_host: str | None = None  # default: the plan's http_options (or LIFECYCLE_SERVE_HOST)
     serve_port: int | None = None  # default: the plan's http_options (or LIFECYCLE_SERVE_PORT)
     serve_timeout_s: float = 300.0  # how long a deploy may take to be RUNNING
     retrain: RetrainRequest | None = None  # a monitor's retrain: why, and on what rows
-    run_id: str | None = None  # given by whoever submitted the run (a retrain)
+    run_id: str | None = None  # given by whoever submitted the run (a retrain, a client)
+    source: Source | None = None  # the code's commit, as the submitting machine saw it
+
+    @property
+    def submits_job(self) -> bool:
+        """`run` submits the plan as a Ray Job when the address (`--address`, else
+        RAY_ADDRESS) is a dashboard URL; `auto` or a GCS address (HOST:6379) runs the
+        driver here, attached to that cluster (so serving outlives the command). A
+        ray:// address goes the Jobs way too, to be refused with the fix."""
+        address = self.address or os.environ.get("RAY_ADDRESS") or ""
+        return address.startswith(("http://", "https://", "ray://"))
 
     @property
     def trigger(self) -> str | None:
@@ -40,6 +52,20 @@ class RunOptions:
     def retrain_from_env() -> RetrainRequest | None:
         text = os.environ.get(RETRAIN_ENV)
         return None if not text else RetrainRequest.model_validate_json(text)
+
+    @staticmethod
+    def source_from_env() -> Source | None:
+        text = os.environ.get(SOURCE_ENV)
+        return None if not text else Source.model_validate_json(text)
+
+    def resolved_source(self) -> Source:
+        """Where the code came from: given by the submitter (a Ray Job's working dir has
+        no .git), else read from the project's repository here."""
+        if self.source is not None:
+            return self.source
+        from .provenance import git_source
+
+        return git_source(str(self.project_root))
 
     def serve_http(self, serve_config: dict[str, Any]) -> tuple[str, int]:
         plan = serve_config.get("http_options") or {}
@@ -62,5 +88,8 @@ class RunOptions:
             return uri
         store = self.resolved_store()
         if "://" in store:
-            raise ValueError("a remote store needs --tracking-uri (an MLflow server)")
+            raise InputError.one("store.tracking-uri", f"the store {store} is remote: MLflow "
+                                 "needs a tracking server, not a file in it",
+                                 Location(origin="--store"), hint="pass --tracking-uri "
+                                 "http://mlflow:5000 (or set MLFLOW_TRACKING_URI)")
         return f"sqlite:///{store}/mlflow.db"

@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ExitCode
+from ..runtime.contract import RunStatus
 
 
 @dataclass
 class StageOutcome:
     stage: str
-    status: str  # succeeded | skipped | failed | not_run | unsupported
+    status: str  # succeeded | skipped | failed | not_run | scheduled | interrupted | stopped
     outputs: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     message: str = ""
@@ -23,6 +24,7 @@ class RunResult:
     plan_hash: str
     stages: list[StageOutcome] = field(default_factory=list)
     exit_code: ExitCode = ExitCode.OK
+    status: RunStatus = RunStatus.RUNNING
     mlflow_run_id: str | None = None
     tracking_uri: str | None = None
     message: str = ""

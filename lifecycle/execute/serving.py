@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import Location, PolicyError, Problem, RuntimeFailure
@@ -17,7 +17,17 @@ from ..plan.approvals import (
     recorded_approvals,
     recorded_digest,
 )
-from ..runtime.contract import MONITOR, Evidence, RolloutStatus, Slot
+from ..runtime.contract import (
+    MONITOR,
+    CommandReply,
+    Evidence,
+    ModelConfig,
+    RolloutCommand,
+    RolloutPhase,
+    RolloutStatus,
+    Slot,
+    command_refusal,
+)
 
 COMMANDS = ("promote", "rollback", "pause", "resume")
 
@@ -42,9 +52,18 @@ def attach(address: str | None) -> None:
         raise _fail(f"{target} is a dashboard (Jobs) address", "operating commands attach "
                     "to the cluster itself: pass its GCS address (HOST:6379) or `auto`",
                     code="serving.no-cluster")
+    if target.startswith("ray://"):
+        from .cluster import dashboard_url
+
+        dashboard_url(target)  # refused, saying why
     try:
         ray.init(address=target, log_to_driver=False)
     except Exception as exc:
+        from .cluster import explain
+
+        known = explain(exc, target)
+        if known is not None and known.problems[0].code != "cluster.unreachable":
+            raise known from None
         raise _fail(f"cannot attach to Ray at {target}: {exc}", "is the cluster up? "
                     "(`ray status`)", code="serving.no-cluster") from None
 
@@ -157,25 +176,40 @@ Approval = tuple[str | None, Sequence[ApprovalRecord]]  # (approved digest, appr
 
 
 def command(application: str, name: str, approval: Approval | None = None,
-            today: dt.date | None = None) -> str:
-    """Send a command to the application's rollout controller. A promote is first checked
-    against `approval` (the approved digest and approvals of the spec named; None when
-    only the application was named: then the candidate version's own record)."""
+            today: dt.date | None = None, target: str | None = None) -> str:
+    """Send promote / rollback / pause / resume to the application's rollout. A promote is
+    first checked against `approval` (the approved digest and approvals of the spec named;
+    None when only the application was named: then the candidate version's own record).
+    A command that would change nothing (no rollout, an ended one, pausing a paused one)
+    raises, saying what to do instead."""
     import ray
 
     from ..runtime.rollout import controller as rollout
 
+    spec = target or "SPEC"
+    new_rollout = (f"a rollout starts with each new version: `lifecycle run {spec}` "
+                   "registers one and rolls it out (the spec needs serve.rollout); "
+                   f"`lifecycle status {spec}` shows what serves now")
     controller = rollout.find(application)
     if controller is None:
-        raise _fail(f"no rollout controller for '{application}'",
-                    "a rollout starts with `lifecycle run SPEC` when the spec has "
-                    "serve.rollout")
-    if name == "promote":
+        raise _fail(f"{name}: '{application}' has no rollout running, nothing was done",
+                    new_rollout, code="rollout.none")
+    if name == "promote":  # one the controller would refuse anyway is not checked
         state: RolloutStatus = ray.get(controller.status.remote(), timeout=30)
         candidate = state.versions.get(Slot.CANDIDATE)
-        if candidate is not None:
+        if candidate is not None and command_refusal(state.phase,
+                                                     RolloutCommand.PROMOTE) is None:
             _authorise_promotion(application, str(candidate), state, approval, today)
-    return str(ray.get(controller.send.remote(name), timeout=30))
+    reply: CommandReply = ray.get(controller.send.remote(name), timeout=30)
+    if reply.accepted:
+        return reply.message
+    if reply.phase.ended:
+        hint = new_rollout
+    elif reply.phase == RolloutPhase.PAUSED:
+        hint = f"`lifecycle resume {spec}` continues it"
+    else:
+        hint = f"it is {reply.phase.value}; `lifecycle pause {spec}` holds it"
+    raise _fail(f"{name}: {reply.message}, nothing was done", hint, code="rollout.refused")
 
 
 def _authorise_promotion(application: str, version: str, state: RolloutStatus,
@@ -201,11 +235,13 @@ def _authorise_promotion(application: str, version: str, state: RolloutStatus,
             "promote.unapproved", f"promotion refused: {refusal}", "", loc),))
 
 
-def retire(application: str, model: str, tracking_uri: str | None, archive: bool,
-           drain_s: float) -> dict[str, Any]:
+def retire(application: str, model: str, tracking_uri: str | None,
+           default_tracking_uri: Callable[[], str], archive: bool,
+           drain_s: float, replaced_by: str | None = None) -> dict[str, Any]:
     """Stop the controller, drain the application (the Router answers new requests 503
     and the requests in flight finish, for at most `drain_s`), delete it, and (archive)
-    tag its versions."""
+    tag its versions — in `tracking_uri`, else the registry the application's versions
+    were deployed from, else `default_tracking_uri()` (what `run` used by default)."""
     import ray
 
     from ..runtime.rollout import controller as rollout
@@ -213,7 +249,8 @@ def retire(application: str, model: str, tracking_uri: str | None, archive: bool
 
     _serve_client()
     config = control.app_configs().get(application) or {}
-    versions = [v for v in control.slot_versions(application).values() if v is not None]
+    served = control.slot_models(application)
+    versions = [m.version for m in served.values() if m.version is not None]
     controller = rollout.find(application)
     if controller is not None:
         ray.kill(controller)
@@ -227,15 +264,25 @@ def retire(application: str, model: str, tracking_uri: str | None, archive: bool
                     "`serve status` shows what it waits for; run retire again to finish",
                     "serving.timeout")
     archived: list[str] = []
-    if archive and tracking_uri and versions:
+    if archive and versions:
         from mlflow.tracking import MlflowClient
 
-        client = MlflowClient(tracking_uri)
+        client = MlflowClient(registry_of(tracking_uri, served, default_tracking_uri))
         for v in versions:
             client.set_model_version_tag(model, v, "lifecycle.retired", "true")
+            if replaced_by:
+                client.set_model_version_tag(model, v, "lifecycle.replaced_by", replaced_by)
             archived.append(v)
     return {"application": application, "deleted": deleted, "archived_versions": archived,
             "drained": drained}
+
+
+def registry_of(explicit: str | None, served: dict[Slot, ModelConfig],
+                default: Callable[[], str]) -> str:
+    """The MLflow registry an application's versions live in: the one named, else the
+    one its deploy recorded in each slot's config, else `run`'s default."""
+    recorded = next((m.tracking_uri for m in served.values() if m.tracking_uri), None)
+    return explicit or recorded or default()
 
 
 def _drain(application: str, drain_s: float) -> dict[str, Any]:

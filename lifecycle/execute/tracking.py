@@ -7,22 +7,30 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..plan import Plan
 from ..plan.approvals import APPROVALS_TAG, version_tags
+from ..runtime.contract import RunStatus, Source
+
+# a run's or stage's status -> MLflow's; anything else (interrupted, stopped) is KILLED
+MLFLOW_STATUS = {RunStatus.SUCCEEDED.value: "FINISHED", RunStatus.FAILED.value: "FAILED"}
 
 
-def git_commit(root: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
+def lineage_tags(plan: Plan, run_id: str, spec_path: str, source: Source) -> dict[str, str]:
+    """The `lifecycle.*` tags of the run, its stage runs, the logged model and the
+    registered version (MLflow tags are strings)."""
+    dirty = "" if source.git_dirty is None else str(source.git_dirty).lower()
+    return {"plan_hash": plan.plan_hash, "spec_path": spec_path,
+            "git_commit": source.git_commit or "", "git_dirty": dirty,
+            "policy_bundle": f"{plan.policy.bundle}@{plan.policy.bundle_hash[:12]}",
+            "approvals": _approvals(plan),
+            # every command-line override, and the protected keys they changed
+            "overrides": json.dumps(plan.overrides)[:5000],
+            "protected_overrides": json.dumps(plan.protected_overrides),
+            "lifecycle_run_id": run_id}
 
 
 def _approvals(plan: Plan) -> str:
@@ -33,7 +41,8 @@ def _approvals(plan: Plan) -> str:
 
 
 class Tracking:
-    def __init__(self, uri: str, plan: Plan, run_id: str, spec_path: str, root: str) -> None:
+    def __init__(self, uri: str, plan: Plan, run_id: str, spec_path: str, root: str,
+                 source: Source) -> None:
         import mlflow
         from mlflow.tracking import MlflowClient
 
@@ -45,14 +54,7 @@ class Tracking:
         self.client = MlflowClient(uri)
         self.plan = plan
         self.root = root
-        self.lineage = {"plan_hash": plan.plan_hash, "spec_path": spec_path,
-                        "git_commit": git_commit(root) or "",
-                        "policy_bundle": f"{plan.policy.bundle}@{plan.policy.bundle_hash[:12]}",
-                        "approvals": _approvals(plan),
-                        # every command-line override, and the protected keys they changed
-                        "overrides": json.dumps(plan.overrides)[:5000],
-                        "protected_overrides": json.dumps(plan.protected_overrides),
-                        "lifecycle_run_id": run_id}
+        self.lineage = lineage_tags(plan, run_id, spec_path, source)
         exp = self.client.get_experiment_by_name(plan.name)
         # With a sqlite store MLflow would put artifacts in ./mlruns of whatever folder the
         # run started in: keep them beside the database instead.
@@ -67,6 +69,7 @@ class Tracking:
                                               self.lineage.items()})
         self.parent_id = parent.info.run_id
         self.stage_runs: dict[str, str] = {}
+        self.ended: set[str] = set()
 
     def stage_run(self, stage: str) -> str:
         if stage not in self.stage_runs:
@@ -98,14 +101,17 @@ class Tracking:
             self.client.log_artifact(self.stage_run(stage), path)
 
     def end_stage(self, stage: str, status: str) -> None:
-        if stage in self.stage_runs:
+        if stage in self.stage_runs and stage not in self.ended:
             self.client.set_terminated(self.stage_runs[stage],
-                                       "FINISHED" if status == "succeeded" else "FAILED")
+                                       MLFLOW_STATUS.get(str(status), "KILLED"))
+            self.ended.add(stage)
 
-    def finish(self, ok: bool) -> None:
-        for run_id in self.stage_runs.values():
-            self.client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
-        self.client.set_terminated(self.parent_id, "FINISHED" if ok else "FAILED")
+    def finish(self, status: RunStatus) -> None:
+        """The parent run and any stage run still open end as the run did (an interrupted
+        or stopped run is KILLED in MLflow)."""
+        for stage in list(self.stage_runs):
+            self.end_stage(stage, status.value)
+        self.client.set_terminated(self.parent_id, MLFLOW_STATUS.get(status.value, "KILLED"))
 
     def model_name(self) -> str | None:
         for s in self.plan.stages:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 from rich.console import Console
 from rich.theme import Theme
@@ -12,6 +13,7 @@ THEME = Theme({"error": "bold red", "warning": "yellow", "info": "cyan", "ok": "
                "stage": "bold cyan"})
 
 
-def make_console(stderr: bool = False, no_color: bool = False, wrap: bool = False) -> Console:
-    return Console(file=sys.stderr if stderr else sys.stdout, theme=THEME, highlight=False,
-                   no_color=no_color or None, soft_wrap=not wrap)
+def make_console(stderr: bool = False, no_color: bool = False, wrap: bool = False,
+                 file: TextIO | None = None) -> Console:
+    return Console(file=file or (sys.stderr if stderr else sys.stdout), theme=THEME,
+                   highlight=False, no_color=no_color or None, soft_wrap=not wrap)

@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 _STYLE = {"succeeded": "ok", "skipped": "dim", "failed": "error", "not_run": "dim",
-          "unsupported": "warning", "started": "info", "incomplete": "warning",
-          "interrupted": "warning"}
+          "scheduled": "dim", "started": "info", "incomplete": "warning",
+          "interrupted": "warning", "stopped": "warning", "running": "info"}
 
 
 def render_event(console: Console, event: str, fields: dict[str, Any]) -> None:
@@ -27,9 +27,14 @@ def render_event(console: Console, event: str, fields: dict[str, Any]) -> None:
         console.print(f"[error]✗ {stage} failed:[/] {escape(str(fields.get('message')))}")
         if fields.get("hint"):
             console.print(f"  [dim]{escape(str(fields['hint']))}[/]")
-    elif event in ("stage_unsupported", "stage_not_run"):
+    elif event in ("stage_scheduled", "stage_not_run"):
         console.print(f"[warning]… {stage}:[/] {escape(str(fields.get('message')))}")
-    else:
+    elif event in ("stage_interrupted", "stage_stopped"):
+        console.print(f"[warning]■ {stage} {event.removeprefix('stage_')}[/]")
+    elif event == "run_ended":
+        console.print(f"[warning]■ run {fields.get('status')}:[/] "
+                      f"{escape(str(fields.get('message')))}")
+    elif event == "line":
         console.print(escape(str(fields.get("line", ""))))
 
 
@@ -94,6 +99,13 @@ def render_status(console: Console, runs: list[dict[str, Any]]) -> None:
     for r in runs:
         stages = " ".join(f"[{_STYLE.get(v['status'], '')}]{k}[/]" for k, v in
                           r["stages"].items())
-        table.add_row(r["run_id"], str(r["spec"]), r["started"][:19],
-                      f"[{_STYLE.get(r['status'], '')}]{r['status']}[/]", stages)
+        status = f"[{_STYLE.get(r['status'], '')}]{r['status']}[/]"
+        if r.get("message") and r["status"] != "succeeded":
+            status += f"\n[dim]{escape(_clip(r['message'], 60))}[/]"
+        table.add_row(r["run_id"], str(r["spec"]), r["started"][:19], status, stages)
     console.print(table)
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n - 1] + "…"

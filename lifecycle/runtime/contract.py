@@ -204,6 +204,30 @@ class WatchConfig(Contract):
     tracking_uri: str | None = None
 
 
+# --- a run's provenance and Ray Job (run-plan reads both from its environment) --------
+
+SOURCE_ENV = "LIFECYCLE_SOURCE"  # where `run-plan` in a Ray Job finds its Source (JSON)
+JOB_ENV = "LIFECYCLE_RAY_JOB"  # ... and the JobRef it runs as (JSON)
+
+
+class JobRef(Contract):
+    """The Ray Job a run runs as: what `lifecycle stop RUN_ID` stops."""
+
+    id: str = Field(description="The job's submission id.")
+    address: str = Field(description="The Jobs API it was submitted to, as the submitter "
+                         "reached it.")
+
+
+class Source(Contract):
+    """The code a run ran, as the machine that started it saw it. A Ray Job's working
+    dir has no .git, so the client records this and it travels with the plan (and with
+    a retrain, which reruns the same package)."""
+
+    git_commit: str | None = Field(None, description="HEAD of the project's repository.")
+    git_dirty: bool | None = Field(None, description="Uncommitted changes to tracked files "
+                                   "(the code that ran is not exactly the commit).")
+
+
 class RetrainConfig(Contract):
     """What a Monitor needs to start a new run of the plan as a Ray Job."""
 
@@ -217,6 +241,8 @@ class RetrainConfig(Contract):
                                    "Ray), not a package to unpack.")
     serve_host: str | None = None
     serve_port: int | None = None
+    source: Source | None = Field(None, description="The deploying run's code commit: a "
+                                  "retrain reruns the same package.")
 
 
 class LogConfig(Contract):
@@ -748,3 +774,39 @@ class RolloutStatus(Contract):
     slo: list[SloReading] = Field(default_factory=list)
     model: str | None = Field(None, description="The registered model it promotes.")
     tracking_uri: str | None = Field(None, description="Where its registry is.")
+
+
+# --- how a run ended; an operator's command answered -----------------------------------
+
+
+class RunStatus(StrEnum):
+    """How a run ended, as the journal's `run_finished` (and `lifecycle status`) say."""
+
+    SUCCEEDED = "succeeded"  # every stage walked, none failed
+    FAILED = "failed"  # a stage failed, an error stopped the walk, or its Ray Job failed
+    INTERRUPTED = "interrupted"  # Ctrl-C (SIGINT)
+    STOPPED = "stopped"  # SIGTERM or SIGHUP: `lifecycle stop`, `ray job stop`, a closed shell
+    # never written, only read: no ending recorded
+    RUNNING = "running"  # ... and its process is alive on this machine
+    INCOMPLETE = "incomplete"  # ... and it is not (killed hard), or ran on another machine
+
+
+def command_refusal(phase: RolloutPhase, command: RolloutCommand) -> str | None:
+    """Why `command` would do nothing in `phase` (None: it applies). The controller
+    answers with it at once, so an operator's command that changes nothing says so."""
+    if phase.ended:
+        return f"the rollout has ended ({phase.value})"
+    if command == RolloutCommand.PAUSE and phase == RolloutPhase.PAUSED:
+        return "the rollout is already paused"
+    if command == RolloutCommand.RESUME and phase not in (RolloutPhase.PAUSED,
+                                                          RolloutPhase.BLOCKED):
+        return f"the rollout is not paused ({phase.value})"
+    return None
+
+
+class CommandReply(Contract):
+    """The controller's answer to `lifecycle promote | rollback | pause | resume`."""
+
+    accepted: bool
+    phase: RolloutPhase = Field(description="The rollout's phase when the command arrived.")
+    message: str

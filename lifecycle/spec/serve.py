@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from .base import Duration, Fraction, Identifier, Percent, SpecModel, pattern
 
@@ -20,6 +21,17 @@ COMPARABLE = ("error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms"
               "live_auc", "live_accuracy", "live_f1", "live_precision", "live_recall",
               "live_rmse", "live_mae")
 LIVE_LOWER_IS_BETTER = ("live_rmse", "live_mae")
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"expected an IP address such as 127.0.0.1 or 0.0.0.0, got "
+                         f"{value!r}") from None
+
+
+IPAddress = Annotated[str, AfterValidator(_ip_address)]
 
 
 class Autoscaling(SpecModel):
@@ -222,6 +234,11 @@ class ServeSpec(SpecModel):
     route_prefix: str = Field(pattern=pattern(
         r"^/[A-Za-z0-9/_-]*$", "a URL path starting with '/': letters, digits, '/', '_' and "
         "'-'", "/fraud"), description="HTTP route prefix.")
+    host: IPAddress = Field(
+        "127.0.0.1", description="The address Serve's HTTP proxies bind: "
+        "127.0.0.1 (the default) answers only on each node itself; 0.0.0.0 (or ::) exposes "
+        "the application on every interface, to other machines. `run --serve-host` "
+        "overrides it for one run.")
     replicas: int | None = Field(None, ge=1, le=1000,
                                  description="Fixed replicas per version (or autoscaling).")
     autoscaling: Autoscaling | None = Field(None, description="Replica autoscaling per version.")

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=30)
 
 
-def _run(address: str, overrides: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+def _command(address: str, overrides: list[str], tmp: Path
+             ) -> tuple[list[str], dict[str, str]]:
     # signed for the overrides alone: a flag such as --allow-protected-overrides is not one
     spec = approved_copy(FRAUD, tmp, [o for o in overrides if not o.startswith("--")])
     cmd = [sys.executable, "-m", "lifecycle", "run", str(spec), *overrides,
@@ -77,6 +79,11 @@ def _run(address: str, overrides: list[str], tmp: Path) -> subprocess.CompletedP
     env = dict(os.environ, NO_COLOR="1", RAY_AUTH_MODE="token",
                LIFECYCLE_TORCH_BACKEND="gloo")
     env.pop("RAY_ADDRESS", None)
+    return cmd, env
+
+
+def _run(address: str, overrides: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    cmd, env = _command(address, overrides, tmp)
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -90,6 +97,14 @@ def test_plan_runs_on_a_cluster_as_a_ray_job(cluster: str, data_dir: str,
     events = list(read_journal(store, run_id))
     done = {e["stage"] for e in events if e["event"] == "stage_succeeded"}
     assert done == {"data", "train", "evaluate", "register", "monitor"}  # detectors fit there
+    # the job's working dir has no .git: the client's commit travelled with the plan
+    from mlflow.tracking import MlflowClient
+
+    from lifecycle.execute.provenance import git_source
+
+    version = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_model_version_by_alias(
+        "fraud-detector", "challenger")
+    assert version.tags["lifecycle.git_commit"] == git_source(str(ROOT)).git_commit
 
 
 def test_failing_job_maps_to_the_documented_exit_code(cluster: str, data_dir: str,
@@ -115,3 +130,62 @@ def test_workers_get_their_gpu_share_and_see_cuda_visible_devices(
     for rec in records:
         assert rec["cuda_visible_devices"] is not None
         assert rec["gpu_ids"][0] in rec["cuda_visible_devices"].split(",")
+
+
+# --- how a run on a cluster ends (issue 18, items 1 and 7) ----------------------------
+
+@contextmanager
+def _started(address: str, overrides: list[str], tmp: Path
+             ) -> Iterator[subprocess.Popen[str]]:
+    """The client running; killed with its session if the test leaves it running."""
+    cmd, env = _command(address, overrides, tmp)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _training(tmp: Path, proc: subprocess.Popen[str]) -> tuple[str, dict[str, object]]:
+    """The run id and its run_started record, once the job's train stage has started."""
+    store = Store(str(tmp / "store"))
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        for run_id in store.list_dir("runs"):
+            events = list(read_journal(store, run_id))
+            if any(e["event"] == "stage_started" and e["stage"] == "train" for e in events):
+                return run_id, events[0]
+        time.sleep(0.5)
+    out = proc.stdout.read() if proc.stdout else ""
+    pytest.fail(f"training never started: {out[-3000:]}")
+
+
+def test_a_driver_killed_mid_stage_is_recorded_failed_never_succeeded(
+        cluster: str, data_dir: str, tmp_path: Path) -> None:
+    with _started(cluster, _data(data_dir) + TRAIN_ONLY, tmp_path) as proc:
+        _, started = _training(tmp_path, proc)
+        os.kill(int(str(started["pid"])), signal.SIGKILL)  # the job's driver, hard
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 3, out[-3000:]
+    from lifecycle.execute.status import run_summaries
+
+    [summary] = run_summaries(Store(str(tmp_path / "store")))
+    assert summary["status"] == "failed" and summary["stages"]["train"]["status"] == "failed"
+    assert "ended FAILED" in summary["message"]
+
+
+def test_ctrl_c_on_the_client_stops_the_job_and_the_run_records_it(
+        cluster: str, data_dir: str, tmp_path: Path) -> None:
+    with _started(cluster, _data(data_dir) + TRAIN_ONLY, tmp_path) as proc:
+        run_id, _ = _training(tmp_path, proc)
+        os.kill(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out[-3000:]
+    assert f"stopping Ray Job lifecycle-{run_id}" in out
+    events = list(read_journal(Store(str(tmp_path / "store")), run_id))
+    end = [e for e in events if e["event"] == "run_finished"]
+    assert [e["status"] for e in end] == ["stopped"]  # by the run itself, on SIGTERM
+    assert any(e["event"] == "stage_stopped" and e["stage"] == "train" for e in events)

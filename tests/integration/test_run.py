@@ -53,8 +53,11 @@ def test_example_trains_tunes_evaluates_and_registers(ray_session: str, data_dir
     plan = compile_approved(FRAUD, _data(data_dir, 4000) + SMALL + [
         "tune.num_samples=2", "tune.max_concurrent_trials=2",
         "tune.search_space.lr.loguniform=[0.015,0.03]"])
-    result = run_plan(plan, run_options)
+    shown: list[tuple[str, dict[str, Any]]] = []
+    result = run_plan(plan, run_options, lambda event, fields: shown.append((event, fields)))
     assert result.exit_code == ExitCode.OK, result.message
+    trials = [f for e, f in shown if e == "progress" and f["stage"] == "tune"]
+    assert trials[-1]["done"] == trials[-1]["total"] == 2  # the live bar of trials
     assert [(s.stage, s.status) for s in result.stages][:4] == [
         ("data", "succeeded"), ("tune", "succeeded"), ("evaluate", "succeeded"),
         ("register", "succeeded")]
@@ -93,8 +96,11 @@ def test_example_trains_tunes_evaluates_and_registers(ray_session: str, data_dir
 def test_unchanged_stages_are_skipped_and_force_redoes_them(
         ray_session: str, data_dir: str, run_options: Any) -> None:
     plan = compile_approved(FRAUD, _data(data_dir) + TRAIN_ONLY)
-    first = run_plan(plan, run_options)
+    shown: list[tuple[str, dict[str, Any]]] = []
+    first = run_plan(plan, run_options, lambda event, fields: shown.append((event, fields)))
     assert first.exit_code == ExitCode.OK, first.message
+    epochs = [f for e, f in shown if e == "progress" and f["stage"] == "train"]
+    assert epochs[-1]["done"] == epochs[-1]["total"] == 3  # the live bar of epochs
     second = run_plan(plan, run_options)
     assert [(s.stage, s.status) for s in second.stages][:4] == [
         ("data", "succeeded"), ("train", "skipped"), ("evaluate", "skipped"),
@@ -139,6 +145,13 @@ def test_killed_driver_resumes_without_redoing_finished_stages(
     started = {e["stage"] for e in events if e["event"] == "stage_started"}
     skipped = {e["stage"] for e in events if e["event"] == "stage_skipped"}
     assert "train" in skipped and "train" not in started
+    # the killed run reads as what it was; Ray's output went to the rerun's log
+    from lifecycle.execute.status import run_summaries
+
+    status = {r["run_id"]: r["status"] for r in run_summaries(Store(str(store)))}
+    assert status == {killed_run: "incomplete", runs[-1]: "succeeded"}
+    assert len(again.stdout.splitlines()) < 40, again.stdout
+    assert (store / "runs" / runs[-1] / "run.log").stat().st_size > 0
 
 
 def test_contract_violation_stops_before_training(ray_session: str, data_dir: str,

@@ -9,8 +9,8 @@ def test_public_surface_is_exactly_all() -> None:
         "compile_spec", "diff_files", "diff_git", "diff_schema", "feedback_file",
         "grafana_dashboard", "load_plan", "monitor_report", "plan_from_json", "policy_dirs",
         "prediction_logs", "prometheus_rules", "retire", "rollout_command", "rollout_simulate",
-        "run_plan", "run_spec", "run_status", "serve_status", "served_history", "spec_schema",
-        "today", "validate", "validate_one"]
+        "run_log", "run_log_location", "run_plan", "run_spec", "run_status", "serve_status",
+        "served_history", "spec_schema", "stop_run", "today", "validate", "validate_one"]
     for name in lifecycle.api.__all__:
         assert hasattr(lifecycle.api, name)
 

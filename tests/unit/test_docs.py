@@ -39,7 +39,7 @@ def test_example_specs_pass_the_editor_schema() -> None:
 def test_every_error_code_is_documented() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "lifecycle").rglob("*.py"))
     prefixes = ("yaml|load|schema|policy|plan|diff|serving|approve|promote|monitor|logs|"
-                "feedback|history")
+                "feedback|history|cluster|stop|store|rollout")
     codes = set(re.findall(rf'"((?:{prefixes})\.[a-z-]+)"', source))
     codes |= set(re.findall(r'"((?:POL|APR)-\d{3})"', source))
     docs = (ROOT / "docs" / "errors.md").read_text()

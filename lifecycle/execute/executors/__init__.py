@@ -9,8 +9,8 @@ from ..context import StageContext
 
 
 def registry() -> dict[str, Callable[[Any, StageContext], dict[str, Any]]]:
-    from . import data, deploy, evaluate, monitor, register, rollout, train, tune
+    from . import data, deploy, evaluate, monitor, register, retire, rollout, train, tune
 
     return {"data": data.run, "train": train.run, "tune": tune.run,
             "evaluate": evaluate.run, "register": register.run, "monitor": monitor.run,
-            "deploy": deploy.run, "rollout": rollout.run}
+            "deploy": deploy.run, "rollout": rollout.run, "retire": retire.run}

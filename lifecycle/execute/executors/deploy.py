@@ -114,7 +114,8 @@ def monitor_config(stage: DeployStage, ctx: StageContext) -> MonitorConfig | Non
         retrain=RetrainConfig(plan=f"runs/{ctx.run_id}/plan.json", store=ctx.store.uri,
                               tracking_uri=tracking, spec_path=ctx.options.spec_path,
                               project=project or ctx.root, project_is_local=local,
-                              serve_host=host, serve_port=port))
+                              serve_host=host, serve_port=port,
+                              source=ctx.options.resolved_source()))
 
 
 def application_config(serve_config: dict[str, Any], model: str,

@@ -10,6 +10,7 @@ from ...errors import ExitCode
 from ...plan import TrainParams, TrainStage
 from ..context import StageContext, StageFailed
 from ..datasets import ray_datasets
+from ..progress import train_progress
 
 
 def check_entrypoint(entrypoint: str) -> None:
@@ -101,11 +102,13 @@ def run(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
     check_entrypoint(params.entrypoint)
     check_gpus(params)
     data_out = ctx.upstream["data"]
-    trainer = make_trainer(params, loop_config(params, data_out),
-                           ray_datasets(data_out, ctx.root),
-                           run_config(params, ctx.store.uri_of("ray"), f"{ctx.run_id}-train"))
     try:
-        result = trainer.fit()
+        with train_progress(ctx.store, ctx.run_id, stage.id, params, ctx.emit) as reports:
+            trainer = make_trainer(params, loop_config(params, data_out),
+                                   ray_datasets(data_out, ctx.root),
+                                   run_config(params, ctx.store.uri_of("ray"),
+                                              f"{ctx.run_id}-train", [reports]))
+            result = trainer.fit()
     except Exception as exc:
         raise StageFailed(f"training failed: {type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}", ExitCode.RUNTIME,

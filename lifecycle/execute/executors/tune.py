@@ -10,6 +10,7 @@ from ...errors import ExitCode
 from ...plan import TuneStage
 from ..context import StageContext, StageFailed
 from ..datasets import ray_datasets
+from ..progress import sink, tune_callback
 from .train import check_entrypoint, check_gpus, loop_config, make_trainer, run_config
 
 
@@ -51,24 +52,29 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
                                reduction_factor=sched.reduction_factor,
                                time_attr="training_iteration")
                  if sched.type == "asha" else FIFOScheduler())
-    tuner = tune.Tuner(
-        tune.with_resources(trial, {"cpu": 0.1}),
-        param_space={p.name: _distribution(p.distribution, list(p.args))
-                     for p in stage.search_space},
-        tune_config=tune.TuneConfig(metric=stage.metric, mode=stage.mode,
-                                    num_samples=stage.num_samples,
-                                    max_concurrent_trials=stage.max_concurrent_trials,
-                                    scheduler=scheduler, time_budget_s=stage.time_budget_s,
-                                    # an explicit search_alg ignores max_concurrent_trials
-                                    search_alg=BasicVariantGenerator(
-                                        random_state=stage.seed,
-                                        max_concurrent=stage.max_concurrent_trials)),
-        run_config=tune.RunConfig(name=f"{run_id}-tune", storage_path=ctx.store.uri_of("ray")),
-    )
-    try:
-        results = tuner.fit()
-    except Exception as exc:
-        raise StageFailed(f"tuning failed: {type(exc).__name__}: {exc}", ExitCode.RUNTIME) from exc
+    with sink(ctx.emit) as key:  # trials as they finish, for the person watching
+        tuner = tune.Tuner(
+            tune.with_resources(trial, {"cpu": 0.1}),
+            param_space={p.name: _distribution(p.distribution, list(p.args))
+                         for p in stage.search_space},
+            tune_config=tune.TuneConfig(metric=stage.metric, mode=stage.mode,
+                                        num_samples=stage.num_samples,
+                                        max_concurrent_trials=stage.max_concurrent_trials,
+                                        scheduler=scheduler, time_budget_s=stage.time_budget_s,
+                                        # an explicit search_alg ignores max_concurrent_trials
+                                        search_alg=BasicVariantGenerator(
+                                            random_state=stage.seed,
+                                            max_concurrent=stage.max_concurrent_trials)),
+            run_config=tune.RunConfig(
+                name=f"{run_id}-tune", storage_path=ctx.store.uri_of("ray"),
+                callbacks=[tune_callback(key, stage.id, stage.metric, stage.mode,
+                                         stage.num_samples)]),
+        )
+        try:
+            results = tuner.fit()
+        except Exception as exc:
+            raise StageFailed(f"tuning failed: {type(exc).__name__}: {exc}",
+                              ExitCode.RUNTIME) from exc
     try:
         best = results.get_best_result(stage.metric, stage.mode, scope="all")
     except Exception as exc:
@@ -81,9 +87,12 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
         raise StageFailed("the best trial reported no checkpoint", ExitCode.RUNTIME,
                           hint="call ray.train.report(metrics, checkpoint=...) from rank 0")
     artifacts = _save_results(results, stage, ctx)
-    return {"checkpoint": checkpoint,
+    from ray.tune.result import AUTO_RESULT_KEYS
+
+    return {"checkpoint": checkpoint,  # the entrypoint's metrics, not Tune's bookkeeping
             "metrics": {k: v for k, v in (best.metrics or {}).items()
-                        if isinstance(v, (int, float)) and not isinstance(v, bool)},
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and k not in AUTO_RESULT_KEYS},
             "best_config": {k: v for k, v in (best.config or {}).items()},
             "trials": len(results), "errors": len(results.errors), "artifacts": artifacts}
 

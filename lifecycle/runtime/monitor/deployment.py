@@ -34,6 +34,7 @@ from ..contract import (
     MONITOR,
     NAMESPACE,
     AnsweredBatch,
+    CommandReply,
     FeedbackResult,
     LabelItem,
     LogSummary,
@@ -471,7 +472,9 @@ class Monitor:
             controller = ray.get_actor(controller_name(self.application), namespace=NAMESPACE)
         except ValueError:
             return "no rollout controller: nothing to roll back"
-        return str(ray.get(controller.send.remote(command, reason), timeout=30))
+        reply = CommandReply.model_validate(ray.get(controller.send.remote(command, reason),
+                                                    timeout=30))
+        return reply.message
 
     def _retrain(self, w: Acting, reason: str) -> dict[str, Any]:
         retrain = self.config.retrain

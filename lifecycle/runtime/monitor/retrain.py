@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from ...store import Store
-from ..contract import RETRAIN_ENV, RetrainConfig, RetrainRequest
+from ..contract import JOB_ENV, RETRAIN_ENV, SOURCE_ENV, JobRef, RetrainConfig, RetrainRequest
 from ..jobs import jobs_address, submit_plan
 
 
@@ -32,11 +32,15 @@ def start(config: RetrainConfig, request: RetrainRequest) -> str:
             "--run-id", request.run_id]
     if config.tracking_uri:
         args += ["--tracking-uri", config.tracking_uri]
-    env = {RETRAIN_ENV: request.model_dump_json()}
+    address = jobs_address()
+    job = JobRef(id=submission_id(request.run_id), address=address)
+    env = {RETRAIN_ENV: request.model_dump_json(), JOB_ENV: job.model_dump_json()}
+    if config.source is not None:
+        env[SOURCE_ENV] = config.source.model_dump_json()
     if config.serve_host:
         env["LIFECYCLE_SERVE_HOST"] = config.serve_host
     if config.serve_port:
         env["LIFECYCLE_SERVE_PORT"] = str(config.serve_port)
-    return submit_plan(JobSubmissionClient(jobs_address()), json.dumps(plan), args,
-                       config.project, env, submission_id=submission_id(request.run_id),
+    return submit_plan(JobSubmissionClient(address), json.dumps(plan), args,
+                       config.project, env, submission_id=job.id,
                        local_project=config.project_is_local)

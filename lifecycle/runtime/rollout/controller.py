@@ -29,6 +29,7 @@ from ..contract import (
     Action,
     Alert,
     Command,
+    CommandReply,
     ControllerConfig,
     ModelConfig,
     Observation,
@@ -44,6 +45,7 @@ from ..contract import (
     ShadowConfig,
     SloReading,
     Slot,
+    command_refusal,
     controller_name,
     model_deployment,
 )
@@ -89,16 +91,19 @@ class RolloutController:
                 slo=list(s.slo), model=self.c.model,
                 tracking_uri=self.c.tracking_uri)
 
-    def send(self, command: str, reason: str | None = None) -> str:
-        """An operator's command, or a monitor's (`rollback` with the drift as reason)."""
+    def send(self, command: str, reason: str | None = None) -> CommandReply:
+        """An operator's command, or a monitor's (`rollback` with the drift as reason);
+        one that would change nothing is refused at once, saying why."""
         kind = RolloutCommand(command)
         with self.lock:
-            if self.state.phase.ended:
-                return f"the rollout has ended ({self.state.phase.value})"
+            phase = self.state.phase
+            refusal = command_refusal(phase, kind)
+            if refusal is not None:
+                return CommandReply(accepted=False, phase=phase, message=refusal)
             self.seq += 1
             self.commands.append(Command(seq=self.seq, kind=kind, reason=reason))
         self.wake.set()
-        return f"{kind.value} requested"
+        return CommandReply(accepted=True, phase=phase, message=f"{kind.value} requested")
 
     def superseded(self, run_id: str) -> None:
         """A new run deploys this application: this rollout ends here (journaled; the

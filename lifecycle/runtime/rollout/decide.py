@@ -39,6 +39,7 @@ from ..contract import (
     Route,
     SloReading,
     Slot,
+    command_refusal,
 )
 from ..evidence import between, summarize
 from .gates import Live, blocking, check_gates, failure_reason
@@ -76,9 +77,10 @@ def decide(config: ControllerConfig, state: RolloutState, obs: Observation | Non
     actions: list[Action] = []
     if command is not None and command.seq > s.commands:
         s.commands = command.seq
-        if s.phase.ended:
+        refusal = command_refusal(s.phase, command.kind)
+        if refusal is not None:  # the same rule the controller answers the operator with
             actions.append(Record(event="command_ignored", fields={
-                "command": command.kind.value, "why": f"the rollout has ended ({s.phase})"}))
+                "command": command.kind.value, "why": refusal}))
         else:
             _command(config, s, command, obs, now, actions)
     if not s.phase.ended and s.phase != Phase.PAUSED:

@@ -109,20 +109,22 @@ def update_router(name: str, **changes: Any) -> RouterConfig:
                               **{**changes, "generation": current.generation + 1})
 
 
-def slot_versions(name: str) -> dict[Slot, str | None]:
-    """The version each model slot of a deployed application serves (from its config)."""
+def slot_models(name: str) -> dict[Slot, ModelConfig]:
+    """What each model slot of a deployed application serves (from its config)."""
     config = app_configs().get(name) or {}
-    out: dict[Slot, str | None] = {}
+    out: dict[Slot, ModelConfig] = {}
     for d in config.get("deployments", []):
         if d["name"] == ROUTER:  # fused: the Router serves the versions itself
-            for served, m in RouterConfig.model_validate(d.get("user_config") or {}
-                                                         ).models.items():
-                out[served] = m.version
+            out.update(RouterConfig.model_validate(d.get("user_config") or {}).models)
         slot = slot_of(d["name"])
         if slot is not None:
-            version = ModelConfig.model_validate(d.get("user_config") or {}).version
-            out[slot] = version
+            out[slot] = ModelConfig.model_validate(d.get("user_config") or {})
     return out
+
+
+def slot_versions(name: str) -> dict[Slot, str | None]:
+    """The version each model slot of a deployed application serves (from its config)."""
+    return {slot: m.version for slot, m in slot_models(name).items()}
 
 
 def status(name: str) -> str | None:

@@ -10,6 +10,7 @@ import pytest
 
 from lifecycle.api import RunOptions, compile_spec
 from lifecycle.execute.card import model_card
+from lifecycle.runtime.contract import Source
 
 from ...conftest import ROOT, approved_copy
 
@@ -44,8 +45,7 @@ def test_run_started_journals_the_overrides(plan: Any, tmp_path: Path,
 
     monkeypatch.setattr(connection, "start_local", no_ray)
     options = RunOptions(project_root=tmp_path, store=str(tmp_path / "store"))
-    with pytest.raises(Stop):
-        runner.run_plan(plan, options, run_id="r1")
+    assert runner.run_plan(plan, options, run_id="r1").status == "failed"  # journaled too
     [started] = [e for e in read_journal(Store(options.resolved_store()), "r1")
                  if e["event"] == "run_started"]
     assert started["overrides"] == OVERRIDES
@@ -57,7 +57,7 @@ def test_mlflow_run_is_tagged_with_the_overrides(plan: Any, tmp_path: Path) -> N
     from lifecycle.execute.tracking import Tracking
 
     tracking = Tracking(f"sqlite:///{tmp_path}/mlflow.db", plan, "r1", "specs/fraud.yaml",
-                        str(tmp_path))
+                        str(tmp_path), Source(git_commit="abc", git_dirty=False))
     tags = tracking.client.get_run(tracking.parent_id).data.tags
     assert tags["lifecycle.overrides"] == '["risk_tier=low", "tune.num_samples=4"]'
     assert tags["lifecycle.protected_overrides"] == '["risk_tier"]'
