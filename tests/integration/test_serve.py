@@ -925,7 +925,7 @@ def test_prediction_log_feedback_live_quality_and_history(world: dict[str, Any],
     from lifecycle import api
 
     plan = compile_approved(FRAUD, world["data"] + TRAIN + SERVE + QUALITY + [
-        "train.config.hidden=14", *_rollout("canary", "[{weight: 50, hold: 900s, gates: "
+        "train.config.hidden=19", *_rollout("canary", "[{weight: 50, hold: 900s, gates: "
                                             "[{metric: error_rate, max: 0.05}]}, "
                                             "{weight: 100}]")])
     result = run_plan(plan, world["options"])
