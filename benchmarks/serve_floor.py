@@ -48,10 +48,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from lifecycle.runtime.contract import HAPROXY_RETRIES, SERVE_FAST_MODE  # noqa: E402
 
 MODES = {
     "default": {},
-    "fast": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"},
+    "fast": {**SERVE_FAST_MODE, **HAPROXY_RETRIES},  # what lifecycle's local Ray starts
     "direct": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
 }
 SERVE_PORT, FLOOR_PORT = 8131, 8132

@@ -16,7 +16,14 @@ from typing import Any
 
 from ..errors import ExitCode
 from ..plan import Plan
-from ..runtime.contract import JOB_ENV, SERVE_FAST_MODE, SOURCE_ENV, JobRef, RunStatus
+from ..runtime.contract import (
+    HAPROXY_RETRIES,
+    JOB_ENV,
+    SERVE_FAST_MODE,
+    SOURCE_ENV,
+    JobRef,
+    RunStatus,
+)
 from ..store import Journal, Store, new_run_id, read_journal
 from .endings import RunStopped, stop_signals
 from .options import RunOptions
@@ -89,13 +96,7 @@ def serve_fast_mode() -> Iterator[dict[str, str]]:
             "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": folder,
             "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{folder}/server-state",
             "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
-            "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
-            # lifecycle's routes are idempotent (scoring changes nothing; a label posted
-            # twice counts once), so a request whose replica died before answering (the
-            # connection closed, nothing sent back) is replayed on another replica rather
-            # than failed: HAProxy's default retries connection failures only
-            "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response junk-response",
-            "RAY_SERVE_HAPROXY_RETRIES": "2"})
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()), **HAPROXY_RETRIES})
         applied = {k: v for k, v in applied.items() if k not in os.environ}
     os.environ.update(applied)
     try:

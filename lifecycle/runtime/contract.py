@@ -38,6 +38,12 @@ CHAMPION_ALIAS = "champion"  # the registry alias of the version the stable slot
 # alone, without HAProxy, was slower than Serve's default: benchmarks/results). The local
 # Ray lifecycle starts runs with it; `lifecycle status` says whether a cluster does.
 SERVE_FAST_MODE = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
+# lifecycle's routes are idempotent (scoring changes nothing; a label posted twice counts
+# once), so HAProxy may replay a request whose replica closed the connection without
+# answering (a replica killed mid-request) on another; its default replays connection
+# failures only
+HAPROXY_RETRIES = {"RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response junk-response",
+                   "RAY_SERVE_HAPROXY_RETRIES": "2"}
 
 
 class Slot(StrEnum):
