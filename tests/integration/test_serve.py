@@ -858,13 +858,13 @@ def _labelled(url: str, table: Any, per_request: int, ids: bool = True
     """POST the table's rows (without their label) in requests of `per_request` rows;
     per row: its request id, row, version, prediction, channel and true label. Returns
     once the Monitor has them all (the Routers send answers a second or so later; a
-    batch they had to drop is counted, and fails the test). Sent 2,000 rows at a time,
+    batch they had to drop is counted, and fails the test). Sent 500 rows at a time,
     each once the Monitor has the last: every label must find its answer, and a burst
     faster than the Monitor has the Routers drop batches, by design."""
     answered: list[dict[str, Any]] = []
-    for start in range(0, table.num_rows, 2000):
+    for start in range(0, table.num_rows, 500):
         observed, dropped = _fed()
-        part = _answer(url, table.slice(start, 2000), per_request, ids, start)
+        part = _answer(url, table.slice(start, 500), per_request, ids, start)
         want = observed + dropped + len(part)
         _until(lambda want=want: sum(_fed()) >= want, 60, "the Monitor to observe the answers")
         assert _fed()[1] == dropped, "the Routers dropped answers instead of sending them"
