@@ -10,7 +10,10 @@ Same machine, same registered model (the fraud example, trained and registered b
   R1  one Ray Serve deployment (ingress = model, 2 replicas, pyfunc)
   L100 lifecycle's application, all traffic to the stable slot
   L90 lifecycle's application, 90/10 (both slots serve the same version)
-  L90S L90 with a 100% shadow to the candidate
+  L90S L90 with a 100% shadow to the candidate, the capacity bound lifted so every
+       request is copied (lifecycle skips copies while the application is saturated,
+       as a closed loop of 16 callers keeps it: with the bound, nothing is copied and
+       nothing of shadowing's cost is measured); the share copied is printed
   L90M L90 with the spec's monitors (tabular drift + IForest outliers)
   L90G10, L90G100  L90M with the prediction log (serve.logging) at 10% and 100% of
        requests, written as Parquet to a local store (issue 14's target: p50 <= 1.05x
@@ -209,7 +212,7 @@ def child(args: argparse.Namespace) -> None:
                               args.tracking, entries or MonitorConfig())
     base["name"], base["route_prefix"] = APP, "/bench"
     split = {Slot.STABLE: 90.0, Slot.CANDIDATE: 10.0}
-    shadow = ShadowConfig(target=Slot.CANDIDATE, fraction=1.0, max_queued=8)
+    shadow = ShadowConfig(target=Slot.CANDIDATE, fraction=1.0, max_queued=64)
     lifecycle = {"L100": ({Slot.STABLE: 100.0, Slot.CANDIDATE: 0.0}, None, False, 0.0),
                  "L90": (split, None, False, 0.0), "L90S": (split, shadow, False, 0.0),
                  "L90M": (split, None, True, 0.0), "L90G10": (split, None, True, 0.1),
@@ -230,7 +233,8 @@ def child(args: argparse.Namespace) -> None:
                     flush_interval_s=10.0, max_buffered=20_000)}).model_dump(mode="json")
         router = next(d for d in app["deployments"] if d["name"] == "Router")
         router["user_config"] = RouterConfig.model_validate(router["user_config"]).model_copy(
-            update={"weights": weights, "shadow": copy_to, "log_sample": logged}
+            update={"weights": weights, "shadow": copy_to, "log_sample": logged,
+                    **({"capacity": {}} if copy_to is not None else {})}
         ).model_dump(mode="json")
         collector.collector(APP)
         control.deploy(app)
@@ -326,8 +330,11 @@ def report(rounds: list[dict[str, dict[str, float]]], args: argparse.Namespace) 
     print(f"{'setup':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'failed':>8}")
     for n in names:
         m = med[n]
+        extra = (f"  copied {m['shadow_compared_share']:.0%}" if "shadow_sent" in m else
+                 f"  logged {m['log_written']:.0f}, dropped {m['log_dropped']:.0f}"
+                 if "log_written" in m else "")
         print(f"{n:<14}{m['rps']:>9.0f}{m['p50_ms']:>9.1f}{m['p99_ms']:>9.1f}"
-              f"{m['cpu_ms_per_request']:>12.2f}{m['failed']:>8.0f}")
+              f"{m['cpu_ms_per_request']:>12.2f}{m['failed']:>8.0f}{extra}")
 
     def ratio(a: str, b: str, metric: str) -> str:
         if a not in med or b not in med:
