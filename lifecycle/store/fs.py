@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
@@ -171,3 +172,78 @@ def s3_client_options(location: str) -> dict[str, str | None]:
             "aws_access_key_id": value("access_key"),
             "aws_secret_access_key": value("secret_key"),
             "aws_session_token": value("session_token")}
+
+
+class ByReference(pafs.FileSystemHandler):
+    """A location's filesystem as it is pickled: what Ray Train and Tune pickle (their
+    run config, into the store itself as `tuner.pkl`, and to every worker) holds only the
+    location — its `secret://` references, never the values they resolve to — and each
+    process that unpickles it opens the filesystem again from its own environment.
+    pyarrow's own S3 filesystem pickles its resolved keys. Wrap with `by_reference`."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self._fs: pafs.FileSystem | None = None
+
+    def __reduce__(self) -> tuple[type[ByReference], tuple[str]]:
+        return (ByReference, (self.location,))
+
+    @property
+    def fs(self) -> pafs.FileSystem:
+        if self._fs is None:
+            self._fs = filesystem(self.location)[0]
+        return self._fs
+
+    def get_type_name(self) -> str:
+        return f"lifecycle+{self.fs.type_name}"
+
+    def equals(self, other: object) -> bool:
+        handler = getattr(other, "handler", other)
+        return isinstance(handler, ByReference) and handler.location == self.location
+
+    def normalize_path(self, path: str) -> str:
+        return str(self.fs.normalize_path(path))
+
+    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+        return list(self.fs.get_file_info(paths))
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        return list(self.fs.get_file_info(selector))
+
+    def create_dir(self, path: str, recursive: bool) -> None:
+        self.fs.create_dir(path, recursive=recursive)
+
+    def delete_dir(self, path: str) -> None:
+        self.fs.delete_dir(path)
+
+    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
+        self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+    def delete_root_dir_contents(self) -> None:
+        self.fs.delete_dir_contents("/", accept_root_dir=True)
+
+    def delete_file(self, path: str) -> None:
+        self.fs.delete_file(path)
+
+    def move(self, src: str, dest: str) -> None:
+        self.fs.move(src, dest)
+
+    def copy_file(self, src: str, dest: str) -> None:
+        self.fs.copy_file(src, dest)
+
+    def open_input_stream(self, path: str) -> Any:
+        return self.fs.open_input_stream(path)
+
+    def open_input_file(self, path: str) -> Any:
+        return self.fs.open_input_file(path)
+
+    def open_output_stream(self, path: str, metadata: Any) -> Any:
+        return self.fs.open_output_stream(path, metadata=metadata)
+
+    def open_append_stream(self, path: str, metadata: Any) -> Any:
+        return self.fs.open_append_stream(path, metadata=metadata)
+
+
+def by_reference(location: str) -> pafs.FileSystem:
+    """The location's filesystem, pickled as its location (see ByReference)."""
+    return pafs.PyFileSystem(ByReference(location))

@@ -41,12 +41,13 @@ class Store:
 
     def ray_storage(self, *parts: str) -> tuple[str, pafs.FileSystem | None]:
         """`storage_path` and `storage_filesystem` for Ray Train and Tune: a local path
-        and None, or the path on the store's filesystem and that filesystem (so a URI's
-        options and secret references reach Ray already resolved)."""
+        and None, or the path on the store's filesystem and that filesystem — one that
+        Ray pickles as the store's location, never its resolved credentials (Tune writes
+        its run config into the store; every node opens the store from its own
+        environment)."""
         if self.is_local:
             return self.uri_of(*parts), None
-        fs, _ = self.fs_and_base
-        return self.path(*parts), fs
+        return self.path(*parts), locations.by_reference(self.uri)
 
     def write_json(self, rel: str, value: Any) -> None:
         fs, _ = self.fs_and_base

@@ -119,6 +119,35 @@ def test_credentials_by_reference_reach_s3(bucket: str, monkeypatch: pytest.Monk
     assert store.read_json("x.json") == {"a": 1}
 
 
+def test_rays_storage_filesystem_pickles_the_reference_never_the_key(
+        bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray pickles the run config's filesystem (Tune into the store itself, tuner.pkl):
+    pyarrow's S3 filesystem would carry the resolved keys; the store's carries only its
+    location, and opens the store again where it is unpickled."""
+    import pickle
+
+    import pyarrow.fs as pafs
+
+    monkeypatch.setenv("TEAM_S3_KEY", "testing-key")
+    monkeypatch.setenv("TEAM_S3_SECRET", "testing-secret")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    store = Store(bucket + "&access_key=secret://TEAM_S3_KEY&secret_key=secret://TEAM_S3_SECRET")
+    path, filesystem = store.ray_storage("ray")
+    assert filesystem is not None
+    with filesystem.open_output_stream(f"{path}/ck/model.pt") as out:  # used before pickling
+        out.write(b"weights")
+    blob = pickle.dumps(filesystem)
+    assert b"testing-secret" not in blob and b"testing-key" not in blob
+    assert b"secret://TEAM_S3_SECRET" in blob
+    again = pickle.loads(blob)
+    with again.open_input_stream(f"{path}/ck/model.pt") as f:
+        assert f.read() == b"weights"
+    [info] = again.get_file_info(pafs.FileSelector(f"{path}/ck"))
+    assert info.size == 7
+    assert b"testing-secret" in pickle.dumps(locations.filesystem(store.uri)[0])  # the risk
+
+
 def test_an_s3_source_is_digested_by_its_etags_without_reading_it(
         bucket: str, tmp_path: Path) -> None:
     table = pa.table({"amount": [1.0, 2.0], "y": [0, 1]})
