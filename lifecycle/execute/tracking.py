@@ -169,8 +169,9 @@ class Tracking:
             pass
         if self.client.search_registered_models(filter_string=f"name='{model}'") == []:
             self.client.create_registered_model(model)
+        # an MLflow server checks that a `models:/m-...` source names its logged model
         version = self.client.create_model_version(model, info.model_uri, run_id=run_id,
-                                                   description=card)
+                                                   description=card, model_id=info.model_id)
         try:
             for k, v in {**{f"lifecycle.{k}": v for k, v in self.lineage.items()},
                          **tags}.items():

@@ -79,7 +79,9 @@ def render_run_summary(console: Console, result: Any) -> None:
             mark = "[ok]pass[/]" if g["passed"] else "[error]FAIL[/]"
             bound = "" if g.get("bound") is None else f" (bound {g['bound']:.4f})"
             console.print(f"gate {escape(g['gate'])}: {g['value']:.4f}{bound} {mark}")
-    reg = next((s for s in result.stages if s.stage == "register" and s.outputs), None)
+    # a failed register stage has outputs too (its failure's details), never a version
+    reg = next((s for s in result.stages if s.stage == "register"
+                and "version" in (s.outputs or {})), None)
     if reg is not None:
         o = reg.outputs
         console.print(f"registered [bold]{o['model']}[/] version {o['version']} as "
