@@ -49,7 +49,9 @@ def _short(outputs: dict[str, Any]) -> str:
     if "version" in outputs:
         bits.append(f"{outputs['model']} v{outputs['version']} @{outputs['alias']}")
     for name, m in (outputs.get("monitors") or {}).items():  # the monitor stage
-        bits.append(f"{name} ({m.get('detector')}, {m.get('reference_rows')} reference rows)")
+        rows = m.get("reference_rows")  # a quality monitor has none: labels judge it
+        bits.append(f"{name} ({m.get('detector')}" + (f", {rows} reference rows)"
+                                                      if rows is not None else ")"))
     if "url" in outputs:
         versions = outputs.get("versions") or {}
         bits.append(outputs["url"] + " · " + ", ".join(
