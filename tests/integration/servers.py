@@ -13,6 +13,7 @@ every node and every client through the environment."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -125,7 +126,19 @@ class Process:
             return ""
 
 
-_WORKER_PORTS = iter(range(20000 + secrets.randbelow(60) * 500, 65000, 300))
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out for port 0 (free_port) and for outgoing
+    connections: a node's worker range must stay below it, or a port picked for
+    something else can fall inside it and `ray start` refuses the node."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_SLOTS = max(1, (_ephemeral_low() - 20000) // 300)
+_FIRST = secrets.randbelow(_SLOTS)
+_WORKER_PORTS = (20000 + (_FIRST + i) % _SLOTS * 300 for i in itertools.count())
 
 
 def wait_answering(process: Process, url: str, timeout: float) -> None:

@@ -84,10 +84,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield c
 
 
+# RLIMIT_DATA counts reserved address space, not only what is touched (a cgroup's limit,
+# as on Kubernetes, counts memory used): allocators that reserve ahead are kept small, so
+# the cap measures data, not reservations — Arrow's jemalloc pool retains what it mapped,
+# and OpenBLAS maps a buffer per thread on its first call (numpy's and scipy's each).
+UNRESERVED = {"ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_ARENA_MAX": "2",
+              "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
 def _cap() -> None:
-    """RLIMIT_DATA counts reserved address space, not only what is touched: each of the
-    ~30 threads an attached Ray driver runs reserves an 8 MiB stack by default, so
-    threads get 2 MiB (RLIMIT_STACK) and the cap measures data, not stacks."""
+    """Each of the ~30 threads an attached Ray driver runs reserves an 8 MiB stack by
+    default: threads get 2 MiB (RLIMIT_STACK), and the cap measures data, not stacks."""
     limit = CAP_MB * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     resource.setrlimit(resource.RLIMIT_STACK, (2 * 1024 * 1024, 2 * 1024 * 1024))
@@ -96,7 +103,8 @@ def _cap() -> None:
 def _capped(cmd: list[str], env: dict[str, str]) -> tuple[int, str, float]:
     """Run `cmd` under the cap: (exit code, output, peak RSS in MiB)."""
     with open(os.devnull, "rb") as stdin:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=stdin, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**env, **UNRESERVED}, stdin=stdin,
+                                stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, preexec_fn=_cap)
         assert proc.stdout is not None
         output = proc.stdout.read().decode(errors="replace")
