@@ -394,6 +394,8 @@ def monitor_report(target: str | Path, out_dir: str | None = None,
                    options: RunOptions | None = None, log: bool = True) -> dict[str, Any]:
     """Write the HTML report of a spec's monitors from the run store (no cluster needed)
     and log it to the spec's latest MLflow run."""
+    import tempfile
+
     from .compile.served import application_of
     from .execute import monitor_report as report
     from .store import Store
@@ -405,12 +407,14 @@ def monitor_report(target: str | Path, out_dir: str | None = None,
         raise InputError(f"no runs of '{application}' in {store.uri}", problems=(Problem(
             "monitor.no-runs", f"no runs of '{application}' in the store", "", Location(),
             "run the spec first, or pass --store"),))
-    folder = out_dir or store.path("reports", application)
-    if "://" in folder:
-        raise InputError(f"the report is written to a local folder, not {folder}",
-                         problems=(Problem("monitor.report-folder", "not a local folder", "",
-                                           Location(), "pass -o DIR"),))
+    remote = out_dir is None and not store.is_local
+    # a remote store: written here first, then copied to reports/<application> there
+    folder = out_dir or (tempfile.mkdtemp(prefix="lifecycle-report-") if remote
+                         else store.path("reports", application))
     done = report.write(collected, folder)
+    if remote:
+        store.upload_dir(folder, f"reports/{application}")
+        done["stored"] = store.uri_of("reports", application)
     if log:
         done["mlflow"] = report.log_to_mlflow(collected, folder)
     return done

@@ -36,7 +36,8 @@ def make(rows: int, seed: int = 7, shift: float = 0.0) -> pa.Table:
         "merchant_risk": pa.array(merchant_risk, pa.float64()),
         "hour": pa.array(hour, pa.int64()),
         "account_age_days": pa.array(account_age_days, pa.int64()),
-        "channel": pa.array([CHANNELS[c] for c in channel], pa.string()),
+        "channel": pa.DictionaryArray.from_arrays(
+            pa.array(channel, pa.int8()), pa.array(CHANNELS)).cast(pa.string()),
         "is_fraud": pa.array(is_fraud, pa.int64()),
     })
 
@@ -49,6 +50,60 @@ def write(out: Path, rows: int, seed: int = 7, shift: float = 0.0) -> tuple[Path
     pq.write_table(table.slice(0, cut), train)
     pq.write_table(table.slice(cut), evaluation)
     return train, evaluation
+
+
+# the violations `write_large` can plant, each in a column of its own
+PLANTABLE = {"amount_below_min": "amount", "hour_above_max": "hour",
+             "channel_outside": "channel", "merchant_risk_null": "merchant_risk"}
+
+
+def write_large(path: Path, rows: int, planted: dict[str, int] | None = None,
+                chunk: int = 1_000_000, seed: int = 7) -> dict[str, int]:
+    """`rows` transactions in one uncompressed, plain-encoded Parquet file (about its
+    size in memory on disk: ~47 bytes a row), written a chunk at a time, with exactly
+    `planted[kind]` rows breaking the contract in each of the PLANTABLE ways (at random
+    rows). One chunk of `make` is generated and written again and again (generating
+    every row took most of the time): the file is as large, its rows less varied. For the
+    bounded-memory tests and benchmarks; returns the planted counts."""
+    import pyarrow.compute as pc
+
+    planted = dict(planted or {})
+    rng = np.random.default_rng(seed + 1)
+    where = {kind: np.sort(rng.choice(rows, size=n, replace=False))
+             for kind, n in planted.items()}
+    base = make(min(chunk, rows), seed=seed)
+    writer = None
+    try:
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            table = base.slice(0, n)
+            for kind, positions in where.items():
+                local = positions[(positions >= start) & (positions < start + n)] - start
+                if not len(local):
+                    continue
+                column = PLANTABLE[kind]
+                values = table.column(column).to_numpy(zero_copy_only=False).copy()
+                mask = np.zeros(n, dtype=bool)
+                mask[local] = True
+                if kind == "amount_below_min":
+                    values[local] = -1.0
+                    array = pa.array(values)
+                elif kind == "hour_above_max":
+                    values[local] = 24
+                    array = pa.array(values)
+                elif kind == "channel_outside":
+                    array = pc.if_else(pa.array(mask), "atm", table.column(column))
+                else:
+                    array = pa.array(values, mask=mask)
+                table = table.set_column(table.schema.get_field_index(column), column, array)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="none",
+                                          use_dictionary=False)
+            writer.write_table(table, row_group_size=250_000)
+    finally:
+        if writer is not None:
+            writer.close()
+    return {kind: len(positions) for kind, positions in where.items()}
 
 
 def main() -> None:

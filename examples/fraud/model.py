@@ -101,7 +101,8 @@ def train_loop(config: dict[str, Any]) -> None:
                 x = torch.from_numpy(_encode(batch, info)).to(device)
                 scores.append(model(x).cpu().numpy().ravel())
                 labels.append(batch[label])
-        metrics = {"epoch": epoch, "loss": float(np.mean(losses)) if losses else 0.0,
+        metrics = {"epoch": epoch, "started_at_epoch": start,  # > 0: resumed
+                   "loss": float(np.mean(losses)) if losses else 0.0,
                    "val_auc": _auc(np.concatenate(labels), np.concatenate(scores))
                    if scores else 0.5}
         fault = config.get("fault_injection") or {}  # tests: kill one worker once

@@ -511,6 +511,8 @@ def cmd_monitor(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     seen = ", ".join(f"{k}: {v} windows" for k, v in sorted(done["windows"].items()))
     out.print(f"report: {done['report']}  ({seen or 'no windows yet'}; "
               f"{done['actions']} actions)")
+    if done.get("stored"):
+        out.print(f"copied to the store: {done['stored']}")
     if done.get("mlflow"):
         out.print(f"logged to MLflow: {done['mlflow']}")
     return 0

@@ -102,6 +102,20 @@ def _actor(spec: Spec) -> dict[str, Any]:
         actor["num_gpus"] = res.num_gpus
     if res.memory_mb:
         actor["memory"] = res.memory_mb * 1024 * 1024
+    if res.custom:
+        actor["resources"] = dict(sorted(res.custom.items()))
+    return actor
+
+
+def _router_actor(spec: Spec, fused: bool) -> dict[str, Any]:
+    """Routed, a Router replica is light: a tenth of a CPU. Fused, it scores and gets
+    the model's resources. Either way it needs the custom resources that keep the
+    ingress where `serve.router.custom` says."""
+    assert spec.serve is not None
+    actor: dict[str, Any] = _actor(spec) if fused else {"num_cpus": ROUTER_CPUS}
+    custom: dict[str, float] = {**actor.get("resources", {}), **spec.serve.router.custom}
+    if custom:
+        actor["resources"] = dict(sorted(custom.items()))
     return actor
 
 
@@ -144,7 +158,7 @@ def serve_config(spec: Spec) -> dict[str, Any] | None:
         **router_replicas(spec),
         "max_ongoing_requests": 256,
         # fused, a Router replica scores: it gets the model's resources
-        "ray_actor_options": _actor(spec) if fused else {"num_cpus": ROUTER_CPUS},
+        "ray_actor_options": _router_actor(spec, fused),
         "user_config": router.model_dump(mode="json", exclude_none=True),
     }]
     for slot, model in ([] if fused else model_configs.items()):

@@ -42,6 +42,7 @@ class StageContext:
     tracking: Any = None  # execute.tracking.Tracking
     ephemeral_ray: bool = False  # Ray started by this run ends with it (so must a rollout)
     emit: Callable[[str, dict[str, Any]], None] = field(default=lambda _e, _f: None)
+    downloaded: dict[str, str] = field(default_factory=dict)  # store path -> local copy
 
     def producer(self) -> tuple[Any, dict[str, Any]]:
         """The stage that produced the candidate model (tune, else train) and its outputs."""
@@ -53,3 +54,12 @@ class StageContext:
 
     def artifacts_dir(self, stage: str) -> str:
         return self.store.uri_of("runs", self.run_id, "artifacts", stage)
+
+    def local_checkpoint(self, path: str) -> str:
+        """A checkpoint Ray Train wrote to the store, as a local folder: on a remote
+        store, downloaded once per run (evaluate and register both read it)."""
+        if self.store.is_local:
+            return path
+        if path not in self.downloaded:
+            self.downloaded[path] = self.store.download(path)
+        return self.downloaded[path]

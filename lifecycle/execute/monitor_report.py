@@ -54,6 +54,9 @@ def collect(store: Store, name: str) -> Collected:
                 out.tracking = {"run_id": e["mlflow_run_id"], "uri": e["tracking_uri"]}
     for records in out.windows.values():
         records.sort(key=lambda r: (r["closed"], r["window"]))
+    for fitted in out.fitted.values():  # a remote store: the detector folder lies there
+        if fitted.get("stored") and not os.path.isdir(str(fitted.get("path"))):
+            fitted["path"] = store.download(store.path(fitted["stored"]))
     return out
 
 

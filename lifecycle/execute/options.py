@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, Location
+from ..errors import InputError, Location, Problem
 from ..runtime.contract import RETRAIN_ENV, SOURCE_ENV, RetrainRequest, Source
+from ..store.fs import inline_credentials, redacted
 
 
 @dataclass
@@ -80,12 +81,14 @@ class RunOptions:
             self.project_root / ".lifecycle")
         if "://" not in store:
             store = str(Path(store).resolve())
-        return store
+        return _without_credentials(store, "--store",
+                                    "?access_key=secret://NAME&secret_key=secret://NAME")
 
     def resolved_tracking_uri(self) -> str:
         uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if uri:
-            return uri
+            return _without_credentials(uri, "--tracking-uri", "MLFLOW_TRACKING_USERNAME / "
+                                        "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
         store = self.resolved_store()
         if "://" in store:
             raise InputError.one("store.tracking-uri", f"the store {store} is remote: MLflow "
@@ -93,3 +96,17 @@ class RunOptions:
                                  Location(origin="--store"), hint="pass --tracking-uri "
                                  "http://mlflow:5000 (or set MLFLOW_TRACKING_URI)")
         return f"sqlite:///{store}/mlflow.db"
+
+
+def _without_credentials(location: str, flag: str, instead: str) -> str:
+    """A location goes into plans, journals, job arguments and logs: a plain-text
+    credential in it is refused before anything runs."""
+    found = inline_credentials(location)
+    if not found:
+        return location
+    loc = Location(origin=flag)
+    message = f"{flag} {redacted(location)} holds a credential in plain text ({', '.join(found)})"
+    hint = (f"take it from the environment (e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) "
+            f"or use {instead}: locations are written to the run's journal and logs")
+    raise InputError(message, location=loc, hint=hint,
+                     problems=(Problem("run.credentials", message, "", loc, hint),))

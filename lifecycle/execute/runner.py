@@ -59,6 +59,7 @@ def run_plan(plan: Plan, options: RunOptions,
 
     emit = on_event or (lambda _e, _f: None)
     store = Store(options.resolved_store())
+    tracking_uri = options.resolved_tracking_uri()  # a credential in it: refused before the run
     run_id = run_id or options.run_id or new_run_id()
     journal = Journal(store, run_id)
     result = RunResult(run_id=run_id, plan_hash=plan.plan_hash)
@@ -82,7 +83,7 @@ def run_plan(plan: Plan, options: RunOptions,
         try:
             started_ray = start_local(plan, options)
             signals.install()  # ray.init put its own SIGTERM handler (sys.exit) in place
-            tracking = Tracking(options.resolved_tracking_uri(), plan, run_id,
+            tracking = Tracking(tracking_uri, plan, run_id,
                                 options.spec_path, str(options.project_root), source)
             result.mlflow_run_id = tracking.parent_id
             result.tracking_uri = tracking.uri

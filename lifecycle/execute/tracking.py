@@ -119,7 +119,9 @@ class Tracking:
                 return str(s.model)
         return None
 
-    def champion_scores(self, table: Any) -> tuple[str, Any] | None:
+    def champion_scorer(self) -> tuple[str, Any] | None:
+        """The champion's version and a scorer of pyarrow tables (loaded once, called
+        per batch), or None when there is no champion yet."""
         name = self.model_name()
         if name is None:
             return None
@@ -130,7 +132,7 @@ class Tracking:
         except MlflowException:
             return None
         model = self.mlflow.pyfunc.load_model(f"models:/{name}@champion")
-        return str(version.version), model.predict(table.to_pandas())
+        return str(version.version), lambda table: model.predict(table.to_pandas())
 
     def register(self, checkpoint: str, entrypoint: str, framework: str, model: str,
                  alias: str, tags: dict[str, str], card: str) -> dict[str, Any]:
@@ -167,8 +169,9 @@ class Tracking:
             pass
         if self.client.search_registered_models(filter_string=f"name='{model}'") == []:
             self.client.create_registered_model(model)
+        # an MLflow server checks that a `models:/m-...` source names its logged model
         version = self.client.create_model_version(model, info.model_uri, run_id=run_id,
-                                                   description=card)
+                                                   description=card, model_id=info.model_id)
         try:
             for k, v in {**{f"lifecycle.{k}": v for k, v in self.lineage.items()},
                          **tags}.items():

@@ -17,7 +17,9 @@ SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?ke
 SECRET_VALUE = re.compile(
     r"(AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[baprs]-[A-Za-z0-9-]{10,}"
     r"|sk-[A-Za-z0-9_-]{20,}|-----BEGIN [A-Z ]*PRIVATE KEY-----|eyJ[A-Za-z0-9_-]{10,}\.eyJ"
-    r"|://[^/\s:@]+:[^/\s@]+@)")
+    r"|://[^/\s:@]+:[^/\s@]+@"
+    # a storage URI's credential options (s3://b/p?secret_key=...), unless a reference
+    r"|[?&](?:access_key|secret_key|session_token)=(?!secret://)[^&\s]+)")
 SECRET_REFERENCE = re.compile(r"^secret://[A-Za-z0-9_./-]+$")
 
 

@@ -49,7 +49,9 @@ def _short(outputs: dict[str, Any]) -> str:
     if "version" in outputs:
         bits.append(f"{outputs['model']} v{outputs['version']} @{outputs['alias']}")
     for name, m in (outputs.get("monitors") or {}).items():  # the monitor stage
-        bits.append(f"{name} ({m.get('detector')}, {m.get('reference_rows')} reference rows)")
+        rows = m.get("reference_rows")  # a quality monitor has none: labels judge it
+        bits.append(f"{name} ({m.get('detector')}" + (f", {rows} reference rows)"
+                                                      if rows is not None else ")"))
     if "url" in outputs:
         versions = outputs.get("versions") or {}
         bits.append(outputs["url"] + " · " + ", ".join(
@@ -79,7 +81,9 @@ def render_run_summary(console: Console, result: Any) -> None:
             mark = "[ok]pass[/]" if g["passed"] else "[error]FAIL[/]"
             bound = "" if g.get("bound") is None else f" (bound {g['bound']:.4f})"
             console.print(f"gate {escape(g['gate'])}: {g['value']:.4f}{bound} {mark}")
-    reg = next((s for s in result.stages if s.stage == "register" and s.outputs), None)
+    # a failed register stage has outputs too (its failure's details), never a version
+    reg = next((s for s in result.stages if s.stage == "register"
+                and "version" in (s.outputs or {})), None)
     if reg is not None:
         o = reg.outputs
         console.print(f"registered [bold]{o['model']}[/] version {o['version']} as "

@@ -17,7 +17,7 @@ EXCLUDES = [".venv", "venv", ".git", ".lifecycle", "**/__pycache__", ".mypy_cach
             ".pytest_cache", ".hypothesis", "*.egg-info", "build", "dist", "mlruns",
             "mlflow.db"]
 ENV_PASSED = ("MLFLOW_TRACKING_URI", "LIFECYCLE_STORE", "LIFECYCLE_TODAY",
-              "LIFECYCLE_TORCH_BACKEND")
+              "LIFECYCLE_TORCH_BACKEND", "LIFECYCLE_DATA_DISTRIBUTED_BYTES")
 
 
 class NoJobsApi(RuntimeError):

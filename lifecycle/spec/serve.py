@@ -52,6 +52,9 @@ class ServeResources(SpecModel):
     num_cpus: float = Field(1.0, ge=0, le=256, description="CPUs per replica.")
     num_gpus: float = Field(0.0, ge=0, le=8, description="GPUs per replica (fractions allowed).")
     memory_mb: int | None = Field(None, ge=1, description="Memory reserved per replica.")
+    custom: dict[Identifier, float] = Field(
+        default_factory=dict, description="Extra custom Ray resources per replica: places "
+        "replicas on the nodes that advertise them (a node pool's label).")
 
 
 class Batching(SpecModel):
@@ -191,6 +194,10 @@ class RouterSpec(SpecModel):
                           "more, so losing one fails almost nothing.")
     autoscaling: Autoscaling | None = Field(None, description="Autoscale the Router instead "
                                             "(min_replicas is then the floor).")
+    custom: dict[Identifier, float] = Field(
+        default_factory=dict, description="Extra custom Ray resources per Router replica: "
+        "keeps the ingress on the nodes that advertise them, e.g. nodes that are not "
+        "preempted (fused, a Router replica needs serve.resources.custom too).")
 
     @model_validator(mode="after")
     def _floor(self) -> RouterSpec:

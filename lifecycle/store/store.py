@@ -1,13 +1,19 @@
-"""The run store on any pyarrow.fs filesystem (a local folder, s3://, gs://, ...)."""
+"""The run store on any pyarrow.fs filesystem (a local folder, s3://, gs://, ...).
+
+The location keeps its query (`s3://bucket/runs?endpoint_override=...&scheme=http`):
+paths are joined before it, and credentials are never part of it (see `store.fs`)."""
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.fs as pafs
+
+from . import fs as locations
 
 
 @dataclass(frozen=True)
@@ -16,23 +22,32 @@ class Store:
 
     @property
     def fs_and_base(self) -> tuple[pafs.FileSystem, str]:
-        if "://" in self.uri:
-            return pafs.FileSystem.from_uri(self.uri)
-        return pafs.LocalFileSystem(), self.uri
+        return locations.filesystem(self.uri)
 
     @property
     def is_local(self) -> bool:
-        return "://" not in self.uri or self.uri.startswith("file://")
+        return locations.is_local(self.uri)
 
     def path(self, *parts: str) -> str:
         _, base = self.fs_and_base
         return "/".join([base.rstrip("/"), *parts])
 
     def uri_of(self, *parts: str) -> str:
-        """A location Ray Train/Tune accept as storage_path (local path or URI)."""
+        """The location of `parts` in the same form as the store's (local path or URI,
+        the URI's options kept)."""
         if "://" in self.uri:
-            return "/".join([self.uri.rstrip("/"), *parts])
+            return locations.join(self.uri, *parts)
         return os.path.join(self.uri, *parts)
+
+    def ray_storage(self, *parts: str) -> tuple[str, pafs.FileSystem | None]:
+        """`storage_path` and `storage_filesystem` for Ray Train and Tune: a local path
+        and None, or the path on the store's filesystem and that filesystem — one that
+        Ray pickles as the store's location, never its resolved credentials (Tune writes
+        its run config into the store; every node opens the store from its own
+        environment)."""
+        if self.is_local:
+            return self.uri_of(*parts), None
+        return self.path(*parts), locations.by_reference(self.uri)
 
     def write_json(self, rel: str, value: Any) -> None:
         fs, _ = self.fs_and_base
@@ -62,3 +77,22 @@ class Store:
         fs, _ = self.fs_and_base
         selector = pafs.FileSelector(self.path(rel), allow_not_found=True)
         return sorted(info.base_name for info in fs.get_file_info(selector))
+
+    def upload_dir(self, local: str, rel: str) -> str:
+        """A local folder copied to `rel` in the store; returns `rel`."""
+        fs, _ = self.fs_and_base
+        fs.create_dir(self.path(rel), recursive=True)
+        pafs.copy_files(local, self.path(rel), source_filesystem=pafs.LocalFileSystem(),
+                        destination_filesystem=fs)
+        return rel
+
+    def download(self, path: str, into: str | None = None) -> str:
+        """A folder of the store's filesystem (a path on it, e.g. a checkpoint Ray Train
+        wrote) as a local folder; a local store's paths are returned as they are."""
+        if self.is_local:
+            return path
+        fs, _ = self.fs_and_base
+        target = into or tempfile.mkdtemp(prefix="lifecycle-store-")
+        pafs.copy_files(path, target, source_filesystem=fs,
+                        destination_filesystem=pafs.LocalFileSystem())
+        return target

@@ -1,4 +1,8 @@
-"""data: read every source with pyarrow, check the contract, digest the bytes."""
+"""data: check every source against the contract, learn the features' statistics and
+categories, and digest the data — in bounded memory, whatever the sources' size: one
+stream of record batches on the driver, or Ray Data tasks across the cluster above
+`datasets.distributed_bytes()` (docs/cluster.md). Each source's exact counts, size,
+engine, seconds and digest kind are journaled with the stage's outputs."""
 
 from __future__ import annotations
 
@@ -9,14 +13,38 @@ from typing import Any
 from ...errors import ExitCode
 from ...plan import DataStage
 from ..context import StageContext, StageFailed
-from ..contract import NotATimeColumn, check_contract, digest_files, feature_info, read_table
+from ..contract import ContractTally, NotATimeColumn, open_source, tally_source
+from ..datasets import distributed_bytes, tally_with_ray_data
+from ..digest import digest_source
+
+
+def _read(source: dict[str, Any], contract: dict[str, Any],
+          root: str) -> tuple[ContractTally, dict[str, Any]]:
+    t0 = time.perf_counter()
+    opened = open_source(source, root)
+    tally: ContractTally | None = None
+    engine = "stream"
+    if opened.bytes > distributed_bytes():
+        tally = tally_with_ray_data(opened, source, ContractTally.start(
+            contract, opened.dataset.schema, source.get("columns")))
+        engine = "ray-data" if tally is not None else engine
+    if tally is None:
+        tally = tally_source(opened, source, contract)
+    checked = time.perf_counter()
+    digest = digest_source(opened, str(source["path"]))
+    profile = {"bytes": opened.bytes, "files": len(opened.files), "engine": engine,
+               "digest": digest.value + (f"@since={source['since']:.3f}"
+                                         if "since" in source else ""),
+               "digest_kind": digest.kind, "check_seconds": round(checked - t0, 3),
+               "digest_seconds": round(time.perf_counter() - checked, 3),
+               **tally.counts()}
+    return tally, profile
 
 
 def run(stage: DataStage, ctx: StageContext) -> dict[str, Any]:
     violations = []
-    rows: dict[str, int] = {}
-    digests: dict[str, str] = {}
-    train_table = None
+    profiles: dict[str, dict[str, Any]] = {}
+    train: ContractTally | None = None
     sources = dict(stage.sources)
     recent = ctx.options.recent_data_s
     if recent is not None and sources["train"].get("time_column"):
@@ -25,7 +53,7 @@ def run(stage: DataStage, ctx: StageContext) -> dict[str, Any]:
         sources["train"] = {**sources["train"], "since": time.time() - recent}
     for role, source in sources.items():
         try:
-            table = read_table(source, ctx.root)
+            tally, profiles[role] = _read(source, stage.contract, ctx.root)
         except NotATimeColumn as exc:
             raise StageFailed(f"data.{role}: {exc}", ExitCode.INVALID_INPUT,
                               hint="fix data.time_column, or remove the monitor's "
@@ -39,21 +67,20 @@ def run(stage: DataStage, ctx: StageContext) -> dict[str, Any]:
             raise StageFailed(f"data.{role}.path: cannot read {source['path']}: "
                               f"{type(exc).__name__}: {exc}", ExitCode.INVALID_INPUT,
                               hint="check the file and data.<role>.format") from None
-        rows[role] = table.num_rows
-        violations.extend(check_contract(table, stage.contract, f"data.{role}"))
-        digests[role] = digest_files(source, ctx.root) + (
-            f"@since={source['since']:.3f}" if "since" in source else "")
+        violations.extend(tally.violations(f"data.{role}"))
         if role == "train":
-            train_table = table
+            train = tally
     if violations:
         raise StageFailed(
             f"the data breaks its contract ({len(violations)} violation(s)):\n  "
             + "\n  ".join(v.format() for v in violations), ExitCode.POLICY,
             hint="fix the data, or the contract in data.contract if the data is right",
-            details={"violations": [v.__dict__ for v in violations]})
-    assert train_table is not None
+            details={"violations": [v.__dict__ for v in violations], "sources": profiles})
+    assert train is not None
+    digests = {role: p["digest"] for role, p in profiles.items()}
     combined = hashlib.sha256("".join(f"{r}:{d}" for r, d in sorted(digests.items()))
                               .encode()).hexdigest()
-    return {"digest": combined, "digests": digests, "rows": rows, "read_at": time.time(),
-            "info": feature_info(train_table, stage.contract), "sources": sources,
+    return {"digest": combined, "digests": digests, "read_at": time.time(),
+            "rows": {role: p["rows"] for role, p in profiles.items()},
+            "profile": profiles, "info": train.feature_info(), "sources": sources,
             **({"since": sources["train"]["since"]} if "since" in sources["train"] else {})}

@@ -1,17 +1,39 @@
 """evaluate: score the candidate (and the current champion) on the evaluation data and
-check every gate; a failed gate stops the plan before registration (exit 1)."""
+check every gate; a failed gate stops the plan before registration (exit 1).
+
+The evaluation data is scored a record batch at a time: the driver holds the scores and
+labels (16 bytes a row), never the features of the whole source."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from ...errors import ExitCode
 from ...plan import EvaluateStage
 from ..context import StageContext, StageFailed
-from ..contract import read_table
+from ..contract import open_source, scan
 from ..metrics import check_gate, compute
+
+
+def score_source(source: dict[str, Any], root: str, label: str,
+                 scorers: list[Callable[[pa.Table], Any]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The labels and each scorer's scores over the whole source, batch by batch."""
+    labels: list[np.ndarray] = []
+    scores: list[list[np.ndarray]] = [[] for _ in scorers]
+    for batch in scan(open_source(source, root), source):
+        table = pa.Table.from_batches([batch])
+        labels.append(table.column(label).to_numpy(zero_copy_only=False))
+        for out, scorer in zip(scores, scorers):
+            out.append(np.asarray(scorer(table), dtype=float).ravel())
+
+    def joined(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.empty(0)
+
+    return joined(labels), [joined(s) for s in scores]
 
 
 def run(stage: EvaluateStage, ctx: StageContext) -> dict[str, Any]:
@@ -19,9 +41,7 @@ def run(stage: EvaluateStage, ctx: StageContext) -> dict[str, Any]:
 
     data_out = ctx.upstream["data"]
     sources = data_out["sources"]
-    table = read_table(sources.get("eval") or sources["train"], ctx.root)
     label = data_out["info"]["label"]
-    labels = table.column(label).to_numpy(zero_copy_only=False)
     producer, candidate = ctx.producer()
     try:
         predict = resolve(producer.train.entrypoint, "predict")
@@ -29,16 +49,21 @@ def run(stage: EvaluateStage, ctx: StageContext) -> dict[str, Any]:
         raise StageFailed(f"cannot evaluate: {exc}", ExitCode.INVALID_INPUT,
                           hint="the entrypoint's module must define "
                           "predict(checkpoint_dir, table)") from None
-    scores = np.asarray(predict(candidate["checkpoint"], table), dtype=float)
-    values = {m: compute(m, labels, scores) for m in stage.metrics}
-    champion_values: dict[str, float] = {}
+    checkpoint = ctx.local_checkpoint(candidate["checkpoint"])
+    scorers: list[Callable[[pa.Table], Any]] = [lambda table: predict(checkpoint, table)]
     champion_version = None
+    champion = None
     if any(g.vs == "champion" for g in stage.gates) and ctx.tracking is not None:
-        found = ctx.tracking.champion_scores(table)
-        if found is not None:
-            champion_version, champ_scores = found
-            champion_values = {m: compute(m, labels, np.asarray(champ_scores, dtype=float))
-                               for m in stage.metrics}
+        champion = ctx.tracking.champion_scorer()
+        if champion is not None:
+            champion_version = champion[0]
+            scorers.append(champion[1])
+    labels, scores = score_source(sources.get("eval") or sources["train"], ctx.root, label,
+                                  scorers)
+    values = {m: compute(m, labels, scores[0]) for m in stage.metrics}
+    champion_values: dict[str, float] = {}
+    if champion is not None:
+        champion_values = {m: compute(m, labels, scores[1]) for m in stage.metrics}
     results = [check_gate(g.model_dump(), values[g.metric], champion_values.get(g.metric))
                for g in stage.gates]
     out = {"metrics": values, "gates": results, "champion_version": champion_version,

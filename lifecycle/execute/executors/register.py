@@ -26,8 +26,8 @@ def run(stage: RegisterStage, ctx: StageContext) -> dict[str, Any]:
         tags[DATA_TIME_TAG] = f"{float(read_at):.3f}"
     try:
         return ctx.tracking.register(
-            producer["checkpoint"], train_stage.train.entrypoint, train_stage.train.framework,
-            stage.model, stage.alias, tags, card)
+            ctx.local_checkpoint(producer["checkpoint"]), train_stage.train.entrypoint,
+            train_stage.train.framework, stage.model, stage.alias, tags, card)
     except StageFailed:
         raise
     except Exception as exc:

@@ -83,13 +83,16 @@ def make_trainer(params: TrainParams, config: Any, datasets: dict[str, Any],
     return DataParallelTrainer(**common)
 
 
-def run_config(params: TrainParams, storage_path: str, name: str,
+def run_config(params: TrainParams, storage: tuple[str, Any], name: str,
                callbacks: list[Any] | None = None) -> Any:
+    """`storage`: the store's `ray_storage()` (a path, and the filesystem of a remote
+    store: checkpoints land in the store, where every node can read them)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
 
     ck = params.checkpointing
+    storage_path, filesystem = storage
     return RunConfig(
-        name=name, storage_path=storage_path,
+        name=name, storage_path=storage_path, storage_filesystem=filesystem,
         failure_config=FailureConfig(max_failures=params.max_failures),
         checkpoint_config=CheckpointConfig(
             num_to_keep=ck.num_to_keep, checkpoint_score_attribute=ck.score_metric,
@@ -106,7 +109,7 @@ def run(stage: TrainStage, ctx: StageContext) -> dict[str, Any]:
         with train_progress(ctx.store, ctx.run_id, stage.id, params, ctx.emit) as reports:
             trainer = make_trainer(params, loop_config(params, data_out),
                                    ray_datasets(data_out, ctx.root),
-                                   run_config(params, ctx.store.uri_of("ray"),
+                                   run_config(params, ctx.store.ray_storage("ray"),
                                               f"{ctx.run_id}-train", [reports]))
             result = trainer.fit()
     except Exception as exc:

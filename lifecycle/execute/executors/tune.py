@@ -4,6 +4,7 @@ checkpoint becomes the candidate. Saves the results table and a metric-vs-trial 
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 from ...errors import ExitCode
@@ -38,7 +39,7 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
     if stage.seed is not None:
         base.setdefault("seed", stage.seed)
     run_id = ctx.run_id
-    storage = ctx.store.uri_of("ray")
+    storage = ctx.store.ray_storage("ray")
 
     def trial(config: dict[str, Any]) -> None:  # shipped to Ray: captures plain values only
         merged = {**base, **config}
@@ -66,7 +67,7 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
                                             random_state=stage.seed,
                                             max_concurrent=stage.max_concurrent_trials)),
             run_config=tune.RunConfig(
-                name=f"{run_id}-tune", storage_path=ctx.store.uri_of("ray"),
+                name=f"{run_id}-tune", storage_path=storage[0], storage_filesystem=storage[1],
                 callbacks=[tune_callback(key, stage.id, stage.metric, stage.mode,
                                          stage.num_samples)]),
         )
@@ -98,9 +99,9 @@ def run(stage: TuneStage, ctx: StageContext) -> dict[str, Any]:
 
 
 def _save_results(results: Any, stage: TuneStage, ctx: StageContext) -> dict[str, str]:
-    folder = ctx.artifacts_dir("tune")
-    if "://" in folder:
-        return {}
+    """The results table and chart: in the store's run folder (written locally first on
+    a remote store, then copied there), and logged to the tune stage's MLflow run."""
+    folder = ctx.artifacts_dir("tune") if ctx.store.is_local else tempfile.mkdtemp()
     os.makedirs(folder, exist_ok=True)
     frame = results.get_dataframe()
     table = os.path.join(folder, "tune_results.csv")
@@ -122,4 +123,6 @@ def _save_results(results: Any, stage: TuneStage, ctx: StageContext) -> dict[str
         fig.savefig(png)
         plt.close(fig)
         out["chart"] = png
+    if not ctx.store.is_local:
+        ctx.store.upload_dir(folder, f"runs/{ctx.run_id}/artifacts/tune")
     return out

@@ -12,7 +12,6 @@ import pytest
 from lifecycle.execute.contract import (
     NotATimeColumn,
     check_contract,
-    digest_files,
     feature_info,
     read_table,
 )
@@ -61,14 +60,6 @@ def test_feature_info_carries_stats_and_categories() -> None:
     info = feature_info(_table(), CONTRACT)
     assert info["categories"] == {"channel": ["web", "pos"]}
     assert info["stats"]["amount"]["mean"] == pytest.approx(2.5)
-
-
-def test_digest_covers_every_byte(tmp_path: Path) -> None:
-    pq.write_table(_table(), tmp_path / "a.parquet")
-    source = {"path": "a.parquet", "format": "auto"}
-    first = digest_files(source, str(tmp_path))
-    pq.write_table(_table(amount=[1.0, 2.0, 3.0, 4.5]), tmp_path / "a.parquet")
-    assert digest_files(source, str(tmp_path)) != first
 
 
 def test_csv_and_folder_sources(tmp_path: Path) -> None:
