@@ -194,8 +194,9 @@ class ByReference(pafs.FileSystemHandler):
             self._fs = filesystem(self.location)[0]
         return self._fs
 
-    def get_type_name(self) -> str:
-        return f"lifecycle+{self.fs.type_name}"
+    def get_type_name(self) -> str:  # without opening it (that resolves the secrets)
+        scheme = urlsplit(self.location).scheme if "://" in self.location else "local"
+        return f"lifecycle+{scheme}"
 
     def equals(self, other: object) -> bool:
         handler = getattr(other, "handler", other)
@@ -231,17 +232,19 @@ class ByReference(pafs.FileSystemHandler):
     def copy_file(self, src: str, dest: str) -> None:
         self.fs.copy_file(src, dest)
 
+    # the PyFileSystem around this handler has already applied (or skipped) compression
+    # by the file's extension: the inner filesystem must not apply it a second time
     def open_input_stream(self, path: str) -> Any:
-        return self.fs.open_input_stream(path)
+        return self.fs.open_input_stream(path, compression=None)
 
     def open_input_file(self, path: str) -> Any:
         return self.fs.open_input_file(path)
 
     def open_output_stream(self, path: str, metadata: Any) -> Any:
-        return self.fs.open_output_stream(path, metadata=metadata)
+        return self.fs.open_output_stream(path, compression=None, metadata=metadata)
 
     def open_append_stream(self, path: str, metadata: Any) -> Any:
-        return self.fs.open_append_stream(path, metadata=metadata)
+        return self.fs.open_append_stream(path, compression=None, metadata=metadata)
 
 
 def by_reference(location: str) -> pafs.FileSystem:

@@ -148,6 +148,24 @@ def test_rays_storage_filesystem_pickles_the_reference_never_the_key(
     assert b"testing-secret" in pickle.dumps(locations.filesystem(store.uri)[0])  # the risk
 
 
+def test_the_by_reference_filesystem_writes_and_reads_bytes_as_they_are(tmp_path: Path) -> None:
+    """Through PyFileSystem, a `.gz` name is compressed once (by the wrapper) and read back
+    once: the inner filesystem adds no second layer, so other readers see one."""
+    import gzip
+    import pickle
+
+    fs = pickle.loads(pickle.dumps(locations.by_reference(str(tmp_path))))
+    with fs.open_output_stream(f"{tmp_path}/ck.gz") as out:
+        out.write(b"weights")
+    assert gzip.decompress((tmp_path / "ck.gz").read_bytes()) == b"weights"
+    (tmp_path / "raw.gz").write_bytes(gzip.compress(b"other"))
+    with fs.open_input_stream(f"{tmp_path}/raw.gz") as f:
+        assert f.read() == b"other"
+    with fs.open_input_stream(f"{tmp_path}/raw.gz", compression=None) as f:
+        assert gzip.decompress(f.read()) == b"other"
+    assert fs.type_name.endswith("lifecycle+local")
+
+
 def test_an_s3_source_is_digested_by_its_etags_without_reading_it(
         bucket: str, tmp_path: Path) -> None:
     table = pa.table({"amount": [1.0, 2.0], "y": [0, 1]})
