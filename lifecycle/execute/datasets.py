@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..store.fs import SECRET_SCHEME, by_reference
 from .contract import (
     ColumnTally,
     ContractTally,
@@ -47,17 +48,22 @@ def _ray_read(opened: OpenedSource, source: dict[str, Any], columns: list[str] |
     import ray.data
 
     paths = [f.path for f in opened.files]
+    # Ray Data pickles the filesystem into every read task: a location with secret://
+    # references travels as itself, each task resolving them (pyarrow's S3 filesystem
+    # would carry the resolved keys); one without them carries no key to begin with
+    location = str(source["path"])
+    fs = by_reference(location) if SECRET_SCHEME in location else opened.fs
     recent = recent_rows(opened.dataset.schema, source)
     time_column = str(source.get("time_column"))
     read = columns
     if recent is not None and columns is not None and time_column not in columns:
         read = [*columns, time_column]
     if opened.format == "parquet":
-        ds = ray.data.read_parquet(paths, filesystem=opened.fs, columns=read)
+        ds = ray.data.read_parquet(paths, filesystem=fs, columns=read)
     elif opened.format == "csv":
         import pyarrow.csv as pacsv
 
-        ds = ray.data.read_csv(paths, filesystem=opened.fs, parse_options=pacsv.ParseOptions(
+        ds = ray.data.read_csv(paths, filesystem=fs, parse_options=pacsv.ParseOptions(
             delimiter=str(source.get("csv_delimiter", ","))))
     else:
         return None
