@@ -326,9 +326,10 @@ def cmd_run(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         console.print(f"[dim]Ray's and Tune's output: {escape(api.run_log_location(options))}"
                       " as the cluster sees the store (--verbose streams it)[/]")
         return _finish_run(code, console, None)
-    # a refused spec is said before any capture
+    # a refused spec, or a credential in --tracking-uri, is said before any capture
     plan = api.compile_spec(spec, overrides,
                             allow_protected_overrides=ns.allow_protected_overrides)
+    options.resolved_tracking_uri()
     options.spec_path = spec
     return _run_logged(plan, options, ns)
 

@@ -77,3 +77,15 @@ def test_references_and_environment_credentials_pass(tmp_path: Path) -> None:
                          tracking_uri="http://127.0.0.1:5000")
     assert options.resolved_store().endswith("secret_key=secret://S")
     assert options.resolved_tracking_uri() == "http://127.0.0.1:5000"
+
+
+def test_run_refuses_a_credential_in_the_tracking_uri_before_anything_is_written(
+        tmp_path: Path) -> None:
+    """Said before the run starts: no run folder, no log, no journal in the store."""
+    from lifecycle.cli.main import main
+
+    store = tmp_path / "store"
+    code = main(["run", str(FRAUD), "--store", str(store),
+                 "--tracking-uri", "http://alice:hunter2@mlflow:5000"])
+    assert code == 2
+    assert not (store / "runs").exists()
