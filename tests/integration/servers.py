@@ -136,7 +136,8 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-_SLOTS = max(1, (_ephemeral_low() - 20000) // 300)
+_SLOTS = (_ephemeral_low() - 20000) // 300
+assert _SLOTS >= 4, "the kernel's ephemeral ports start too low for nodes' worker ranges"
 _FIRST = secrets.randbelow(_SLOTS)
 _WORKER_PORTS = (20000 + (_FIRST + i) % _SLOTS * 300 for i in itertools.count())
 

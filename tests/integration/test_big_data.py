@@ -13,6 +13,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,7 +108,12 @@ def _capped(cmd: list[str], env: dict[str, str]) -> tuple[int, str, float]:
                                 stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, preexec_fn=_cap)
         assert proc.stdout is not None
-        output = proc.stdout.read().decode(errors="replace")
+        watchdog = threading.Timer(900, proc.kill)  # a hung driver fails, never hangs
+        watchdog.start()
+        try:
+            output = proc.stdout.read().decode(errors="replace")
+        finally:
+            watchdog.cancel()
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     return proc.returncode, output, usage.ru_maxrss / 1024

@@ -216,17 +216,22 @@ def deployed(world: World) -> World:
 
 
 def _driver_logs(cluster: Cluster, store_uri: str) -> str:
-    """The job driver's own log (what a crash of the driver prints), for a failure's
-    message: the cluster's folder is removed with it."""
-    out = "".join(f"\n--- {p.name} ---\n{p.read_text(errors='replace')[-4000:]}"
-                  for p in cluster.session_logs()
-                  if p.name.startswith(("job-driver-", "python-core-driver-")))
-    store = Store(store_uri)
-    for run_id in store.list_dir("runs"):
-        ended = [e for e in read_journal(store, run_id)
-                 if e["event"] in ("stage_failed", "run_finished")]
-        out += f"\n--- journal {run_id} ---\n" + "\n".join(json.dumps(e)[:3000] for e in ended)
-    return out
+    """For a failure's message (the cluster's folder is removed with it): the drivers'
+    core-worker logs (a native crash leaves its last words there) and how each run's
+    journal ends. Never raises: it must not hide the failure it explains."""
+    try:
+        out = "".join(f"\n--- {p.name} ---\n{p.read_text(errors='replace')[-4000:]}"
+                      for p in cluster.session_logs()
+                      if p.name.startswith(("job-driver-", "python-core-driver-")))
+        store = Store(store_uri)
+        for run_id in store.list_dir("runs"):
+            ended = [e for e in read_journal(store, run_id)
+                     if e["event"] in ("stage_failed", "run_finished")]
+            out += f"\n--- journal {run_id} ---\n" + "\n".join(
+                json.dumps(e)[:3000] for e in ended)
+        return out
+    except Exception as exc:  # diagnostics only
+        return f"\n(no driver logs: {type(exc).__name__}: {exc})"
 
 
 def _journal(world: World) -> list[dict[str, Any]]:
