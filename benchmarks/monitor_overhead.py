@@ -40,8 +40,10 @@ SPEC = ROOT / "specs/fraud.yaml"
 
 def fit_monitors(tmp: Path) -> tuple[list[Any], list[dict[str, Any]], Any]:
     """The fraud spec's detector monitors (drift, outliers) fitted on its training data, as
-    the monitor stage does. Its quality monitor has no detector: labels judge it, off the
-    request path, so it is left out here."""
+    the monitor stage does. Its quality monitor is left out: it has no detector to fit
+    (its estimate needs the candidate's calibration), though in a deployment the Monitor
+    also feeds it every answered row — so setups built from these entries measure the
+    two detector monitors' cost, not the quality monitor's join."""
     import pyarrow.parquet as pq
 
     from examples.approvers.sign import sign_copy
