@@ -140,8 +140,11 @@ def _started(cluster: Cluster, overrides: list[str], tmp: Path
              ) -> Iterator[subprocess.Popen[str]]:
     """The client running; killed with its session if the test leaves it running."""
     cmd, env = _command(cluster, overrides, tmp)
+    # SIGINT as a terminal delivers it: a suite started in the background by a shell
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt for it
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         yield proc
     finally:
