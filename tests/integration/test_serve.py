@@ -510,8 +510,11 @@ def test_a_router_replica_killed_under_load_costs_almost_nothing(world: dict[str
     assert counted >= 0.9 * len(results), (counted, len(results))
     from lifecycle.api import serve_status
 
-    state = serve_status("fraud-detector")  # status keeps working
-    assert state["router"]["replicas"] >= 1 and state["rollout"]["phase"] == "running"
+    state = serve_status("fraud-detector")  # status keeps working, and so does the
+    # controller: still at its step, running or blocked (the kill's slow answers can burn
+    # the spec's 50 ms latency SLO on 2 shared cores, which freezes promotion), not ended
+    assert state["router"]["replicas"] >= 1
+    assert state["rollout"]["phase"] in ("running", "blocked"), state["rollout"]
 
 
 def test_a_model_replica_killed_under_load_costs_almost_nothing(world: dict[str, Any]
