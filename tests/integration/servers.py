@@ -181,6 +181,7 @@ class Cluster:
     # Ray's session folder holds AF_UNIX sockets, whose paths may not exceed 107 bytes:
     # pytest's temporary folders are too deep for it (the dashboard's modules fail)
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="lcray-")))
+    temp_dirs: list[Path] = field(default_factory=list)  # the worker nodes' own
     gcs: str = ""
     dashboard: str = ""
     nodes: dict[str, Process] = field(default_factory=dict)
@@ -209,13 +210,20 @@ class Cluster:
 
     def start_worker(self, name: str, num_cpus: float, resources: dict[str, float],
                      object_store_mb: int = 400) -> Process:
-        """A node joining the head; its resources carry the label `node_<name>`."""
+        """A node joining the head; its resources carry the label `node_<name>`. Its
+        folder is its own, as a separate machine's would be: a node started without
+        `--temp-dir` takes the head's, and the two would then unpack a Ray Job's
+        working_dir into one folder — each node's runtime-env agent deletes and
+        unpacks it again, leaving the job's driver in a deleted directory (where
+        `import torch` dies in MKL's loader)."""
         labelled = {f"node_{name}": 1.0, **resources}
+        temp_dir = Path(tempfile.mkdtemp(prefix=f"lcray{name}-"))
+        self.temp_dirs.append(temp_dir)
         cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block",
                f"--address={self.gcs}", f"--num-cpus={num_cpus:g}",
                f"--resources={json.dumps(labelled)}",
                f"--object-store-memory={object_store_mb * 1024 * 1024}",
-               "--disable-usage-stats", *_node_ports()]
+               f"--temp-dir={temp_dir}", "--disable-usage-stats", *_node_ports()]
         node = Process.start(name, cmd, self.client_env, self.folder / f"{name}.log")
         self.nodes[name] = node
 
@@ -258,14 +266,17 @@ class Cluster:
         return out
 
     def session_logs(self) -> list[Path]:
-        return [p for p in self.temp_dir.glob("session_*/logs/**/*") if p.is_file()]
+        """Every node's log files (the head's and each worker node's folder)."""
+        return [p for folder in (self.temp_dir, *self.temp_dirs)
+                for p in folder.glob("session_*/logs/**/*") if p.is_file()]
 
     def stop(self) -> None:
         for name in [n for n in self.nodes if n != "head"]:
             self.nodes[name].stop()
         if "head" in self.nodes:
             self.nodes["head"].stop()
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        for folder in (self.temp_dir, *self.temp_dirs):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

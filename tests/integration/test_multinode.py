@@ -173,10 +173,9 @@ def deployed(world: World) -> World:
     cluster = world.cluster
     spec = approved_copy(FRAUD, world.folder / "approved", [*world.data, *RUN])
     cmd = [sys.executable, "-m", "lifecycle", "run", str(spec), *world.data, *RUN,
-           # the driver attached from the client (`--address HOST:PORT`): submitted as a
-           # Ray Job instead (`--address http://HOST:DASHBOARD`), the job's driver dies in
-           # native code as training starts on this S3 store (open, issue 16)
-           "--address", cluster.gcs, "--store", world.store,
+           # submitted as a Ray Job to the dashboard, as from a laptop; its driver runs
+           # on the head
+           "--address", cluster.dashboard, "--store", world.store,
            "--tracking-uri", world.tracking]
     log = world.folder / "run.log"
     with log.open("w") as out:
