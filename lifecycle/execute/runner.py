@@ -151,6 +151,7 @@ def _walk(plan: Plan, ctx: StageContext, executors: dict[str, Any], journal: Jou
             aside(stage, "not_run", EPHEMERAL_SERVING)
             continue
         walking[:] = [stage.id]
+        back_in_working_dir()
         outcome = _run_stage(stage, ctx, executors[stage.kind], journal, ctx.store, options,
                              emit)
         walking.clear()
@@ -162,6 +163,20 @@ def _walk(plan: Plan, ctx: StageContext, executors: dict[str, Any], journal: Jou
             ctx.upstream[stage.id] = outcome.outputs
             if stage.kind == "data" and ctx.tracking is not None:
                 ctx.tracking.set_dataset_digest(outcome.outputs["digest"])
+
+
+def back_in_working_dir() -> None:
+    """A Ray Job's driver runs in the job's unpacked working_dir. A runtime-env agent
+    that unpacks it again (nodes sharing one machine's Ray folder) deletes the folder
+    under the driver, and a native library that asks for the working directory then
+    fails: torch's MKL loader aborts the process. Back into the folder unpacked again
+    at the same path (the shell that started the driver said which, in PWD)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        again = os.environ.get("PWD", "")
+        if again and os.path.isdir(again):
+            os.chdir(again)
 
 
 def _run_stage(stage: Any, ctx: StageContext, executor: Callable[..., dict[str, Any]],

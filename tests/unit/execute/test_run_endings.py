@@ -159,3 +159,24 @@ def test_a_run_without_an_ending_is_running_while_its_process_lives() -> None:
     started = {"event": "stage_started", "stage": "tune"}
     assert run_summary("r", _journal(started, pid=os.getpid()))["status"] == "running"
     assert run_summary("r", _journal(started))["status"] == "incomplete"  # no such process
+
+
+def test_a_driver_whose_working_dir_was_unpacked_again_goes_back_into_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job's folder deleted and unpacked again at the same path under the driver
+    (another node's agent, one machine): the driver is back in the new folder."""
+    import shutil
+
+    from lifecycle.execute.runner import back_in_working_dir
+
+    folder = tmp_path / "working_dir"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("PWD", str(folder))
+    shutil.rmtree(folder)
+    folder.mkdir()
+    (folder / "marker").write_text("unpacked again")
+    with pytest.raises(FileNotFoundError):
+        os.getcwd()
+    back_in_working_dir()
+    assert os.getcwd() == str(folder) and Path("marker").read_text() == "unpacked again"
