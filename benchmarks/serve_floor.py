@@ -97,28 +97,35 @@ def wrk(url: str, seconds: float, concurrency: int) -> dict[str, float]:
             "requests": float(total.group(1)) if total else 0.0, "failed": float(failed)}
 
 
-def serving_cpu(pids: list[int] | None = None) -> float:
-    """CPU seconds (user + system) used so far by the serving processes: the given ones
-    (uvicorn's), or Ray's Serve processes and HAProxy."""
+def serving_cpu(pids: list[int] | None = None) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the serving processes, by role: the
+    given ones (uvicorn's), or Ray's Serve processes (each replica by its deployment:
+    Router, Monitor, Model_stable, ...; the proxy, the controller) and HAProxy."""
     import psutil
 
-    total = 0.0
+    roles: dict[str, float] = {}
     for p in psutil.process_iter(["pid", "name", "cmdline"]):
         try:
             if pids is not None:
                 if p.info["pid"] not in pids:
                     continue
+                role = "uvicorn"
             else:
                 cmd = " ".join(p.info["cmdline"] or [])
-                if not (cmd.startswith(("ray::ServeReplica", "ray::ProxyActor",
-                                        "ray::ServeController"))
-                        or "haproxy" in (p.info["name"] or "")):
+                if "haproxy" in (p.info["name"] or ""):
+                    role = "haproxy"
+                elif cmd.startswith("ray::ServeReplica"):
+                    # ray::ServeReplica:APP:DEPLOYMENT[.method]
+                    role = cmd.split()[0].split(":")[-1].split(".")[0]
+                elif cmd.startswith(("ray::ProxyActor", "ray::ServeController")):
+                    role = cmd.split()[0][len("ray::"):].split(".")[0]
+                else:
                     continue
             t = p.cpu_times()
-            total += t.user + t.system
+            roles[role] = roles.get(role, 0.0) + t.user + t.system
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return total
+    return roles
 
 
 def measure(url: str, args: argparse.Namespace, pids: list[int] | None = None
@@ -126,8 +133,11 @@ def measure(url: str, args: argparse.Namespace, pids: list[int] | None = None
     wrk(url, 2, args.concurrency)  # warm up
     before = serving_cpu(pids)
     out = wrk(url, args.seconds, args.concurrency)
-    cpu = serving_cpu(pids) - before
-    out["cpu_ms_per_request"] = cpu * 1000 / max(out["requests"] - out["failed"], 1)
+    after = serving_cpu(pids)
+    answered = max(out["requests"] - out["failed"], 1)
+    out["cpu_ms_per_request"] = (sum(after.values()) - sum(before.values())) * 1000 / answered
+    for role, seconds in after.items():  # where it went (a replica started mid-way counts whole)
+        out[f"cpu_ms:{role}"] = (seconds - before.get(role, 0.0)) * 1000 / answered
     return out
 
 
@@ -211,7 +221,9 @@ def child(args: argparse.Namespace) -> None:
     versions = {Slot.STABLE: args.version, Slot.CANDIDATE: args.version}
     base = application_config(plan.serve_config or {}, "fraud-detector", versions,
                               args.tracking, entries or MonitorConfig())
-    base["name"], base["route_prefix"] = APP, "/bench"
+    # the application's own name everywhere: its Routers push their evidence (shadow
+    # copies, counts) to the collector named in args, which the setups read
+    base["name"], base["route_prefix"], base["args"]["application"] = APP, "/bench", APP
     split = {Slot.STABLE: 90.0, Slot.CANDIDATE: 10.0}
     shadow = ShadowConfig(target=Slot.CANDIDATE, fraction=1.0, max_queued=64)
     lifecycle = {"L100": ({Slot.STABLE: 100.0, Slot.CANDIDATE: 0.0}, None, False, 0.0),
@@ -245,6 +257,7 @@ def child(args: argparse.Namespace) -> None:
         results[name] = measure(f"{url}/bench", args)
         if copy_to is not None:
             reports = control.evidence(APP).replicas
+            results[name]["router_reports"] = float(len(reports))  # none: nothing read
             answered = max(sum(sum(v.requests for v in r.versions.values())
                                for r in reports), 1)
             # a request routed to the shadow's target is never copied: at most the stable
@@ -328,20 +341,25 @@ def main() -> None:
 
 def report(rounds: list[dict[str, dict[str, float]]], args: argparse.Namespace) -> None:
     names = list(rounds[0])
-    med = {n: {m: statistics.median(r[n][m] for r in rounds if n in r)
-               for m in rounds[0][n]} for n in names}
+    med = {n: {m: statistics.median(r[n].get(m, 0.0) for r in rounds if n in r)
+               for m in set().union(*(r[n] for r in rounds if n in r))} for n in names}
     print(f"\nmedians of {len(rounds)} rounds, {args.concurrency} callers, 1 row per "
           f"request, {args.seconds:g} s per setup\n")
     print(f"{'setup':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'failed':>8}")
     for n in names:
         m = med[n]
-        extra = (f"  copied {m['shadow_compared_share']:.0%} of requests (at most 90%), "
+        extra = (f"  copied {m['shadow_compared_share']:.0%} of requests (at most 90%; "
+                 f"from {m['router_reports']:.0f} Router reports), "
                  f"skipped busy {m['shadow_busy']:.0f}, dropped {m['shadow_dropped']:.0f}, "
                  f"failed {m['shadow_failed']:.0f}" if "shadow_sent" in m else
                  f"  logged {m['log_written']:.0f}, dropped {m['log_dropped']:.0f}"
                  if "log_written" in m else "")
         print(f"{n:<14}{m['rps']:>9.0f}{m['p50_ms']:>9.1f}{m['p99_ms']:>9.1f}"
               f"{m['cpu_ms_per_request']:>12.2f}{m['failed']:>8.0f}{extra}")
+        by_role = {k[len("cpu_ms:"):]: v for k, v in m.items() if k.startswith("cpu_ms:")}
+        if len(by_role) > 1:
+            print(" " * 14 + "CPU ms/req by process: " + ", ".join(
+                f"{role} {v:.3f}" for role, v in sorted(by_role.items(), key=lambda kv: -kv[1])))
 
     def ratio(a: str, b: str, metric: str) -> str:
         if a not in med or b not in med:
@@ -356,6 +374,15 @@ def report(rounds: list[dict[str, dict[str, float]]], args: argparse.Namespace) 
               f" L90/R1:{mode} throughput {ratio(l90, r1, 'rps')}; CPU/request: shadow "
               f"{ratio(f'L90S:{mode}', l90, 'cpu_ms_per_request')}, monitors "
               f"{ratio(f'L90M:{mode}', l90, 'cpu_ms_per_request')} of L90")
+        for extra in ("L90S", "L90M"):
+            a, b = med.get(f"{extra}:{mode}"), med.get(l90)
+            if a is None or b is None:
+                continue
+            roles = {k for k in (*a, *b) if k.startswith("cpu_ms:")}
+            added = sorted(((k[len("cpu_ms:"):], a.get(k, 0.0) - b.get(k, 0.0)) for k in roles),
+                           key=lambda kv: -abs(kv[1]))
+            print(f"{mode}: {extra} - L90, CPU ms/req by process: " + ", ".join(
+                f"{role} {v:+.3f}" for role, v in added))
         for log in ("L90G10", "L90G100"):
             print(f"{mode}: prediction log {log[4:]}%: p50 "
                   f"{ratio(f'{log}:{mode}', f'L90M:{mode}', 'p50_ms')}, throughput "
