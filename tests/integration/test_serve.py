@@ -440,10 +440,14 @@ def _rollout_state() -> dict[str, Any] | None:
         return None
 
 
-def _timed_load(url: str, n: int, workers: int) -> list[tuple[int, float]]:
-    """n one-row requests: (status, seconds) of each."""
-    def one(i: int) -> tuple[int, float]:
+def _timed_load(url: str, n: int, workers: int, seconds: float) -> list[tuple[int, float]]:
+    """Up to n one-row requests, none started after `seconds`: (status, seconds) of each."""
+    end = time.perf_counter() + seconds
+
+    def one(i: int) -> tuple[int, float] | None:
         t = time.perf_counter()
+        if t > end:
+            return None
         try:
             status = _post(url, [ROWS[i % len(ROWS)]]).status_code
         except requests.RequestException:
@@ -451,7 +455,7 @@ def _timed_load(url: str, n: int, workers: int) -> list[tuple[int, float]]:
         return status, time.perf_counter() - t
 
     with cf.ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, range(n)))
+        return [r for r in pool.map(one, range(n)) if r is not None]
 
 
 def _kill_under_load(world: dict[str, Any], deployment: str) -> list[tuple[int, float]]:
@@ -466,7 +470,8 @@ def _kill_under_load(world: dict[str, Any], deployment: str) -> list[tuple[int, 
                 if a.class_name == f"ServeReplica:fraud-detector:{deployment}"]
     assert len(replicas) == 2, replicas
     with cf.ThreadPoolExecutor(1) as pool:
-        during = pool.submit(_timed_load, world["url"], 8000, CALLERS)
+        # 8,000 requests or 40 s of them (a kill at 3 s, its recovery well inside)
+        during = pool.submit(_timed_load, world["url"], 8000, CALLERS, 40.0)
         time.sleep(3.0)
         os.kill(replicas[0].pid, signal.SIGKILL)
         return during.result()
