@@ -114,8 +114,8 @@ def serving_cpu(pids: list[int] | None = None) -> dict[str, float]:
                 cmd = " ".join(p.info["cmdline"] or [])
                 if "haproxy" in (p.info["name"] or ""):
                     role = "haproxy"
-                elif cmd.startswith("ray::ServeReplica"):
-                    # ray::ServeReplica:APP:DEPLOYMENT[.method]
+                elif cmd.startswith(("ray::ServeReplica:bench:", "ray::ServeReplica:floor:")):
+                    # ray::ServeReplica:APP:DEPLOYMENT[.method], this benchmark's apps only
                     role = cmd.split()[0].split(":")[-1].split(".")[0]
                 elif cmd.startswith(("ray::ProxyActor", "ray::ServeController")):
                     role = cmd.split()[0][len("ray::"):].split(".")[0]

@@ -175,7 +175,11 @@ def back_in_working_dir() -> None:
         os.getcwd()
     except FileNotFoundError:
         again = os.environ.get("PWD", "")
-        if again and os.path.isdir(again):
+        try:  # the folder it was in (Linux): PWD may be stale, started from elsewhere
+            was = os.readlink("/proc/self/cwd").removesuffix(" (deleted)")
+        except OSError:
+            was = again
+        if again and again == was and os.path.isdir(again):
             os.chdir(again)
 
 

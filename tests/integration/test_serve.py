@@ -473,6 +473,7 @@ def _kill_under_load(world: dict[str, Any], deployment: str) -> list[tuple[int, 
         # 8,000 requests or 40 s of them (a kill at 3 s, its recovery well inside)
         during = pool.submit(_timed_load, world["url"], 8000, CALLERS, 40.0)
         time.sleep(3.0)
+        assert not during.done(), "the load ended before the kill"
         os.kill(replicas[0].pid, signal.SIGKILL)
         return during.result()
 

@@ -162,12 +162,10 @@ def test_a_run_without_an_ending_is_running_while_its_process_lives() -> None:
 
 
 def test_a_driver_whose_working_dir_was_unpacked_again_goes_back_into_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, plan: Plan) -> None:
     """The job's folder deleted and unpacked again at the same path under the driver
-    (another node's agent, one machine): the driver is back in the new folder."""
+    (another node's agent, one machine): its stages run in the new folder."""
     import shutil
-
-    from lifecycle.execute.runner import back_in_working_dir
 
     folder = tmp_path / "working_dir"
     folder.mkdir()
@@ -178,5 +176,32 @@ def test_a_driver_whose_working_dir_was_unpacked_again_goes_back_into_it(
     (folder / "marker").write_text("unpacked again")
     with pytest.raises(FileNotFoundError):
         os.getcwd()
+    seen: list[str] = []
+
+    def tune() -> dict[str, Any]:
+        seen.append(os.getcwd())
+        return {"checkpoint": "c"}
+
+    _fakes(monkeypatch, tune)
+    result = run_plan(plan, _options(tmp_path))
+    assert result.exit_code == ExitCode.OK, result.message
+    assert seen == [str(folder)] and Path("marker").read_text() == "unpacked again"
+
+
+def test_a_stale_pwd_never_moves_the_driver(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    """PWD naming another folder (a process started without a shell): the driver stays
+    where it is rather than move somewhere unrelated."""
+    import shutil
+
+    from lifecycle.execute.runner import back_in_working_dir
+
+    folder, elsewhere = tmp_path / "working_dir", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("PWD", str(elsewhere))
+    shutil.rmtree(folder)
     back_in_working_dir()
-    assert os.getcwd() == str(folder) and Path("marker").read_text() == "unpacked again"
+    with pytest.raises(FileNotFoundError):
+        os.getcwd()
