@@ -60,7 +60,8 @@ MODES = {
     "direct": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
 }
 SERVE_PORT, FLOOR_PORT = 8131, 8132
-APP = "bench"
+APP = "bench"  # lifecycle's application
+ONE_DEPLOYMENT = "floor"  # R1's application
 ROW = {"amount": 42.5, "merchant_risk": 0.3, "hour": 14, "account_age_days": 400.0,
        "channel": "web"}
 
@@ -114,7 +115,8 @@ def serving_cpu(pids: list[int] | None = None) -> dict[str, float]:
                 cmd = " ".join(p.info["cmdline"] or [])
                 if "haproxy" in (p.info["name"] or ""):
                     role = "haproxy"
-                elif cmd.startswith(("ray::ServeReplica:bench:", "ray::ServeReplica:floor:")):
+                elif cmd.startswith((f"ray::ServeReplica:{APP}:",
+                                     f"ray::ServeReplica:{ONE_DEPLOYMENT}:")):
                     # ray::ServeReplica:APP:DEPLOYMENT[.method], this benchmark's apps only
                     role = cmd.split()[0].split(":")[-1].split(".")[0]
                 elif cmd.startswith(("ray::ProxyActor", "ray::ServeController")):
@@ -204,10 +206,11 @@ def child(args: argparse.Namespace) -> None:
     setups = args.setups.split(",")
     if "R1" in setups:
         serve.run(one_deployment().options(num_replicas=2, ray_actor_options={
-            "num_cpus": 0.5}).bind(uri, args.tracking), name="floor", route_prefix="/floor")
-        _wait_http(f"{url}/floor", 120)
-        results["R1"] = measure(f"{url}/floor", args)
-        serve.delete("floor")
+            "num_cpus": 0.5}).bind(uri, args.tracking), name=ONE_DEPLOYMENT,
+            route_prefix=f"/{ONE_DEPLOYMENT}")
+        _wait_http(f"{url}/{ONE_DEPLOYMENT}", 120)
+        results["R1"] = measure(f"{url}/{ONE_DEPLOYMENT}", args)
+        serve.delete(ONE_DEPLOYMENT)
     from examples.approvers.sign import sign_copy
 
     tmp = Path(args.tmp)
